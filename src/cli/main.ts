@@ -1,0 +1,44 @@
+import { VERSION } from './version.ts';
+
+// Usage texts are repeated here so that `trent env` and `trent help` load nothing heavy.
+const SERVE_USAGE = `trent serve [--data-dir DIR] [--host HOST] [--port N] [--region REGION]
+            [--tls-cert FILE --tls-key FILE [--tls-ca FILE]] [--tls-san NAME]... [--root-passphrase-file FILE]
+  (trent serve --help lists every option)`;
+const ENV_USAGE = `trent env [--data-dir DIR] [--endpoint URL]
+  prints export lines for the AWS CLI, boto3 and the JS SDK: eval "$(npx trent env)"`;
+
+const USAGE = `Trent ${VERSION}: a self-hosted, AWS-compatible trust service
+
+${SERVE_USAGE}
+
+${ENV_USAGE}
+
+trent version`;
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case 'serve':
+        return await (await import('./serve.ts')).serve(rest);
+      case 'env':
+        return await (await import('./env.ts')).env(rest);
+      case 'version':
+      case '--version':
+        process.stdout.write(`${VERSION}\n`);
+        return 0;
+      case undefined:
+      case 'help':
+      case '--help':
+      case '-h':
+        process.stdout.write(USAGE + '\n');
+        return command === undefined ? 2 : 0;
+      default:
+        process.stderr.write(`trent: unknown command '${command}'\n\n${USAGE}\n`);
+        return 2;
+    }
+  } catch (err) {
+    process.stderr.write(`trent ${command}: ${(err as Error).message}\n`);
+    return 1;
+  }
+}

@@ -1,0 +1,106 @@
+import { parseArgs } from 'node:util';
+import { writeFileAtomic } from '../store/atomic-file.ts';
+import { Instance } from '../server/instance.ts';
+import { Listener } from '../server/listener.ts';
+import { createLogger } from '../server/log.ts';
+import { Pipeline } from '../server/pipeline.ts';
+import { ensureTlsMaterial } from '../server/tls.ts';
+import { stsService } from '../sts/api.ts';
+import { DEFAULT_DATA_DIR, DEFAULT_HOST, DEFAULT_PORT, rootPassphrase, setting } from './options.ts';
+import { VERSION } from './version.ts';
+
+export const SERVE_USAGE = `trent serve [options]
+  --data-dir DIR              data directory (TRENT_DATA_DIR, default ./.trent)
+  --host HOST                 address to listen on (TRENT_HOST, default localhost: 127.0.0.1 and ::1)
+  --port N                    port (TRENT_PORT, default 4566; 0 picks a free port)
+  --region REGION             region of a new data directory (TRENT_REGION, default us-east-1)
+  --tls-cert FILE --tls-key FILE [--tls-ca FILE]
+                              serve the operator's certificate instead of Trent's local CA
+  --tls-san NAME              extra DNS name or IP for the generated certificate (repeatable)
+  --root-passphrase-file FILE seal the root key file with a passphrase (or TRENT_ROOT_PASSPHRASE)
+  --log-level LEVEL           trace, debug, info, warn, error (TRENT_LOG_LEVEL, default info)`;
+
+export async function serve(argv: string[]): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(SERVE_USAGE + '\n');
+    return 0;
+  }
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      'data-dir': { type: 'string' },
+      host: { type: 'string' },
+      port: { type: 'string' },
+      region: { type: 'string' },
+      'tls-cert': { type: 'string' },
+      'tls-key': { type: 'string' },
+      'tls-ca': { type: 'string' },
+      'tls-san': { type: 'string', multiple: true },
+      'root-passphrase-file': { type: 'string' },
+      'log-level': { type: 'string' },
+    },
+    strict: true,
+  });
+  const log = createLogger(setting(values['log-level'], 'TRENT_LOG_LEVEL', 'info'));
+  const dataDir = setting(values['data-dir'], 'TRENT_DATA_DIR', DEFAULT_DATA_DIR)!;
+  const host = setting(values.host, 'TRENT_HOST', DEFAULT_HOST)!;
+  const port = Number(setting(values.port, 'TRENT_PORT', DEFAULT_PORT));
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`invalid port: ${values.port}`);
+  const region = setting(values.region, 'TRENT_REGION');
+
+  const instance = await Instance.open({
+    dataDir,
+    ...(region ? { region } : {}),
+    ...(rootPassphrase(values['root-passphrase-file']) !== undefined ? { rootPassphrase: rootPassphrase(values['root-passphrase-file'])! } : {}),
+  });
+  const tls = await ensureTlsMaterial({
+    dataDir: instance.paths.dataDir,
+    ...(values['tls-cert'] ? { certPath: values['tls-cert'] } : {}),
+    ...(values['tls-key'] ? { keyPath: values['tls-key'] } : {}),
+    ...(values['tls-ca'] ? { caPath: values['tls-ca'] } : {}),
+    extraSans: values['tls-san'] ?? [],
+  });
+
+  let stopping = false;
+  const pipeline = new Pipeline({
+    services: [stsService],
+    identities: instance.identities,
+    region: instance.region,
+    log,
+    health: () => (stopping ? { status: 503, body: { status: 'stopping' } } : { status: 200, body: { status: 'ok', service: 'trent', version: VERSION } }),
+  });
+  const listener = new Listener({ host, port, key: tls.key, cert: tls.cert, handler: pipeline.handle, log });
+  await listener.listen();
+
+  const urlHost = host.includes(':') ? `[${host}]` : host;
+  const endpoint = `https://${urlHost === '0.0.0.0' || urlHost === '[::]' ? 'localhost' : urlHost}:${listener.port}`;
+  await writeFileAtomic(
+    instance.paths.endpointFile,
+    JSON.stringify({ endpoint, region: instance.region, accountId: instance.accountId, caBundle: tls.caPath, credentials: instance.paths.credentials }, null, 2) + '\n',
+    0o600,
+  );
+  const out = process.stdout;
+  out.write(`Trent ${VERSION}\n`);
+  out.write(`  data directory  ${instance.paths.dataDir} (account ${instance.accountId}, region ${instance.region})\n`);
+  out.write(`  credentials     ${instance.paths.credentials} (admin access key ${instance.adminAccessKeyId})\n`);
+  out.write(`  CA certificate  ${tls.caPath}\n`);
+  out.write(`  root of trust   ${instance.root.kind} ${instance.paths.rootKey}\n`);
+  out.write(`  use it          eval "$(npx trent env${dataDir !== DEFAULT_DATA_DIR ? ` --data-dir ${dataDir}` : ''})"\n`);
+  out.write(`Trent ready at ${endpoint}\n`);
+
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      log.info({ signal }, 'stopping: finishing in-flight requests');
+      resolve();
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+  await listener.close();
+  await instance.close();
+  log.info('stopped');
+  log.flush();
+  return 0;
+}

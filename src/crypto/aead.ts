@@ -1,0 +1,57 @@
+import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+
+export const KEY_BYTES = 32;
+export const IV_BYTES = 12;
+export const TAG_BYTES = 16;
+
+export class AeadError extends Error {
+  constructor(message = 'authentication failed') {
+    super(message);
+    this.name = 'AeadError';
+  }
+}
+
+export interface Sealed {
+  iv: Buffer;
+  ciphertext: Buffer;
+  tag: Buffer;
+}
+
+/** AES-256-GCM with a fresh random 96-bit IV on every call (never reused for a key in practice: 2^-32 bound per 2^32 messages). */
+export function seal(key: Uint8Array, plaintext: Uint8Array, aad?: Uint8Array): Sealed {
+  if (key.length !== KEY_BYTES) throw new RangeError('AES-256-GCM needs a 32-byte key');
+  const iv = randomBytes(IV_BYTES);
+  const cipher = createCipheriv('aes-256-gcm', key, iv, { authTagLength: TAG_BYTES });
+  if (aad) cipher.setAAD(aad);
+  const ciphertext = Buffer.concat([cipher.update(plaintext), cipher.final()]);
+  return { iv, ciphertext, tag: cipher.getAuthTag() };
+}
+
+export function open(key: Uint8Array, sealed: Sealed, aad?: Uint8Array): Buffer {
+  if (key.length !== KEY_BYTES) throw new RangeError('AES-256-GCM needs a 32-byte key');
+  if (sealed.iv.length !== IV_BYTES || sealed.tag.length !== TAG_BYTES) throw new AeadError('malformed sealed value');
+  const decipher = createDecipheriv('aes-256-gcm', key, sealed.iv, { authTagLength: TAG_BYTES });
+  if (aad) decipher.setAAD(aad);
+  decipher.setAuthTag(sealed.tag);
+  try {
+    return Buffer.concat([decipher.update(sealed.ciphertext), decipher.final()]);
+  } catch {
+    throw new AeadError();
+  }
+}
+
+/** iv || ciphertext || tag, the compact form used inside Trent's own envelopes. */
+export function sealToBytes(key: Uint8Array, plaintext: Uint8Array, aad?: Uint8Array): Buffer {
+  const s = seal(key, plaintext, aad);
+  return Buffer.concat([s.iv, s.ciphertext, s.tag]);
+}
+
+export function openFromBytes(key: Uint8Array, bytes: Uint8Array, aad?: Uint8Array): Buffer {
+  if (bytes.length < IV_BYTES + TAG_BYTES) throw new AeadError('sealed value is truncated');
+  const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return open(
+    key,
+    { iv: b.subarray(0, IV_BYTES), ciphertext: b.subarray(IV_BYTES, b.length - TAG_BYTES), tag: b.subarray(b.length - TAG_BYTES) },
+    aad,
+  );
+}

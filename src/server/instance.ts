@@ -1,0 +1,177 @@
+import { mkdir, stat, chmod, readFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { accountId as newAccountId } from '../crypto/random.ts';
+import { IdentityStore } from '../iam/identities.ts';
+import { KeyFileRoot } from '../root/keyfile.ts';
+import { RootKeyError, type RootOfTrust } from '../root/root-of-trust.ts';
+import { writeFileAtomic } from '../store/atomic-file.ts';
+import type { BlobStore } from '../store/blob-store.ts';
+import type { Database } from '../store/database.ts';
+import { FsBlobStore } from '../store/fs-blob-store.ts';
+import { migrations } from '../store/migrations.ts';
+import { SqliteDatabase } from '../store/sqlite.ts';
+
+export interface InstanceOptions {
+  dataDir: string;
+  /** Only used when the data directory is initialised. */
+  region?: string;
+  /** Seals a new root key file, or opens a sealed one. */
+  rootPassphrase?: string;
+}
+
+export interface InstancePaths {
+  dataDir: string;
+  rootKey: string;
+  database: string;
+  blobs: string;
+  credentials: string;
+  /** Non-secret facts for `trent env`: endpoint, region, account, CA path. */
+  endpointFile: string;
+}
+
+export function instancePaths(dataDir: string): InstancePaths {
+  const d = resolve(dataDir);
+  return {
+    dataDir: d,
+    rootKey: join(d, 'root.key'),
+    database: join(d, 'trent.db'),
+    blobs: join(d, 'blobs'),
+    credentials: join(d, 'credentials'),
+    endpointFile: join(d, 'endpoint.json'),
+  };
+}
+
+const ADMIN_USER = 'admin';
+
+async function exists(path: string): Promise<boolean> {
+  return stat(path).then(
+    () => true,
+    () => false,
+  );
+}
+
+/**
+ * A Trent data directory, opened and, on first start, initialised: account id, region, root key,
+ * database schema, the admin user and its access key, and the credentials file. Every step is
+ * idempotent and written atomically, so a crash during initialisation is finished by the next start.
+ */
+export class Instance {
+  readonly paths: InstancePaths;
+  readonly db: Database;
+  readonly root: RootOfTrust;
+  readonly blobs: BlobStore;
+  readonly identities: IdentityStore;
+  readonly accountId: string;
+  readonly region: string;
+  readonly adminAccessKeyId: string;
+
+  private constructor(init: Omit<Instance, 'close'>) {
+    this.paths = init.paths;
+    this.db = init.db;
+    this.root = init.root;
+    this.blobs = init.blobs;
+    this.identities = init.identities;
+    this.accountId = init.accountId;
+    this.region = init.region;
+    this.adminAccessKeyId = init.adminAccessKeyId;
+  }
+
+  static async open(opts: InstanceOptions): Promise<Instance> {
+    const paths = instancePaths(opts.dataDir);
+    await mkdir(paths.dataDir, { recursive: true, mode: 0o700 });
+    await chmod(paths.dataDir, 0o700);
+
+    const dbExisted = await exists(paths.database);
+    let root: RootOfTrust;
+    if (await exists(paths.rootKey)) root = await KeyFileRoot.load(paths.rootKey, opts.rootPassphrase);
+    else if (dbExisted && (await hasWrappedSecrets(paths.database))) {
+      throw new RootKeyError(`the root key ${paths.rootKey} is missing, but ${paths.database} holds values wrapped by it: restore the key file from backup`);
+    } else root = await KeyFileRoot.create(paths.rootKey, opts.rootPassphrase);
+
+    const db = SqliteDatabase.open(paths.database);
+    try {
+      await db.migrate(migrations);
+      const identities = new IdentityStore(db, root);
+      const settings = await db.transaction(async (tx) => {
+        const rows = await tx.all<{ name: string; value: string }>('SELECT name, value FROM instance');
+        const s = new Map(rows.map((r) => [r.name, r.value]));
+        if (!s.has('account_id')) {
+          const accountId = newAccountId();
+          const region = opts.region ?? 'us-east-1';
+          const { userId } = await identities.createUser(tx, accountId, ADMIN_USER);
+          const { accessKeyId } = await identities.createAccessKey(tx, userId);
+          for (const [name, value] of [
+            ['account_id', accountId],
+            ['region', region],
+            ['root_key_check', root.keyCheckValue],
+            ['admin_access_key_id', accessKeyId],
+            ['created_at', new Date().toISOString()],
+          ] as const) {
+            await tx.run('INSERT INTO instance (name, value) VALUES (?, ?)', [name, value]);
+            s.set(name, value);
+          }
+        }
+        return s;
+      });
+      if (settings.get('root_key_check') !== root.keyCheckValue) {
+        throw new RootKeyError(`the root key in ${paths.rootKey} is not the key this data directory was created with`);
+      }
+      if (opts.region && opts.region !== settings.get('region')) {
+        throw new Error(`this data directory serves region ${settings.get('region')}; it cannot be changed to ${opts.region}`);
+      }
+      const instance = new Instance({
+        paths,
+        db,
+        root,
+        blobs: await FsBlobStore.open(paths.blobs),
+        identities,
+        accountId: settings.get('account_id')!,
+        region: settings.get('region')!,
+        adminAccessKeyId: settings.get('admin_access_key_id')!,
+      });
+      await instance.#writeCredentialsFile();
+      return instance;
+    } catch (err) {
+      await db.close().catch(() => {});
+      await root.close();
+      throw err;
+    }
+  }
+
+  /** The admin's keys as an AWS shared-credentials file, readable by its owner only. */
+  async #writeCredentialsFile(): Promise<void> {
+    const secret = await this.identities.revealSecret(this.adminAccessKeyId);
+    if (!secret) throw new Error('the admin access key is missing or inactive');
+    const text = `# Trent admin credentials (account ${this.accountId}). Keep this file private.\n[default]\naws_access_key_id = ${this.adminAccessKeyId}\naws_secret_access_key = ${secret}\nregion = ${this.region}\n`;
+    const current = await readFile(this.paths.credentials, 'utf8').catch(() => undefined);
+    if (current !== text) await writeFileAtomic(this.paths.credentials, text, 0o600);
+    else await chmod(this.paths.credentials, 0o600);
+  }
+
+  async close(): Promise<void> {
+    await this.db.close();
+    await this.root.close();
+  }
+}
+
+async function hasWrappedSecrets(databasePath: string): Promise<boolean> {
+  const db = SqliteDatabase.open(databasePath);
+  try {
+    const row = await db.get<{ n: number }>("SELECT count(*) AS n FROM sqlite_master WHERE type = 'table' AND name = 'access_keys'");
+    if (!row || Number(row.n) === 0) return false;
+    const keys = await db.get<{ n: number }>('SELECT count(*) AS n FROM access_keys');
+    return Number(keys?.n ?? 0) > 0;
+  } finally {
+    await db.close();
+  }
+}
+
+/** Reads the credentials file without opening the database: used by `trent env`. */
+export async function readCredentialsFile(path: string): Promise<{ accessKeyId: string; secretAccessKey: string; region: string }> {
+  const text = await readFile(path, 'utf8');
+  const get = (k: string) => new RegExp(`^${k}\\s*=\\s*(\\S+)\\s*$`, 'm').exec(text)?.[1];
+  const accessKeyId = get('aws_access_key_id');
+  const secretAccessKey = get('aws_secret_access_key');
+  if (!accessKeyId || !secretAccessKey) throw new Error(`${path} does not hold an access key`);
+  return { accessKeyId, secretAccessKey, region: get('region') ?? 'us-east-1' };
+}

@@ -1,0 +1,364 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { PassThrough, Readable, pipeline as streamPipeline } from 'node:stream';
+import type { Logger } from 'pino';
+import type { IdentityStore, ResolvedKey } from '../iam/identities.ts';
+import { AuthFailure, authError, type WireProtocol } from '../wire/auth-errors.ts';
+import { AwsError, InternalFailure } from '../wire/errors.ts';
+import { jsonError, jsonResponse, operationFromTarget, parseJsonBody } from '../wire/aws-json.ts';
+import { parseQueryParams, queryError, queryResponse } from '../wire/aws-query.ts';
+import { restXmlError, s3RequestHeaders } from '../wire/rest-xml.ts';
+import type { WireResponse } from '../wire/protocol.ts';
+import type { XmlObject } from '../wire/xml.ts';
+import {
+  checkTime,
+  header,
+  parseQuery,
+  parseSigV4,
+  peekScopeService,
+  sha256Hex,
+  verifySignature,
+  UNSIGNED_PAYLOAD,
+  type ParsedSigV4,
+  type SigningRequest,
+} from '../wire/sigv4.ts';
+import { AwsChunkedDecoder, AwsChunkedError } from '../wire/aws-chunked.ts';
+import { BodyVerifier } from '../wire/body-verifier.ts';
+import { algorithmForHeader } from '../wire/checksums.ts';
+import type { CallContext, Service } from './service.ts';
+
+/** The protocol AWS uses for each signing name, so that errors are shaped right even before a service exists here. */
+const KNOWN_PROTOCOLS: Record<string, WireProtocol> = {
+  kms: 'json',
+  secretsmanager: 'json',
+  ssm: 'json',
+  rekognition: 'json',
+  cloudtrail: 'json',
+  sts: 'query',
+  iam: 'query',
+  s3: 'restxml',
+};
+
+const DEFAULT_MAX_BODY = 1024 * 1024;
+const STS_XMLNS = 'https://sts.amazonaws.com/doc/2011-06-15/';
+
+export interface PipelineOptions {
+  services: Service[];
+  identities: IdentityStore;
+  region: string;
+  log: Logger;
+  now?: () => Date;
+  /** Answers GET /_trent/health without authentication. */
+  health: () => { status: number; body: Record<string, unknown> };
+}
+
+interface Exchange {
+  req: IncomingMessage;
+  sreq: SigningRequest;
+  requestId: string;
+  protocol: WireProtocol;
+  service?: Service;
+  signingName?: string;
+  operation?: string;
+  xmlns: string;
+}
+
+/**
+ * One request's path: body framing, SigV4, service routing, the operation, and the AWS-shaped
+ * response or error. Handlers receive typed input and a CallContext, never HTTP.
+ */
+export class Pipeline {
+  readonly #services = new Map<string, Service>();
+  readonly #byTarget = new Map<string, Service>();
+  readonly #opts: PipelineOptions;
+  readonly #now: () => Date;
+
+  constructor(opts: PipelineOptions) {
+    this.#opts = opts;
+    this.#now = opts.now ?? (() => new Date());
+    for (const s of opts.services) {
+      this.#services.set(s.signingName, s);
+      if (s.protocol === 'json') for (const p of s.targetPrefixes) this.#byTarget.set(p, s);
+    }
+  }
+
+  handle = (req: IncomingMessage, res: ServerResponse): void => {
+    const started = process.hrtime.bigint();
+    this.#run(req)
+      .then((wire) => this.#send(req, res, wire, started))
+      .catch((err) => {
+        this.#opts.log.error({ err }, 'response could not be sent');
+        if (!res.headersSent) res.writeHead(500).end();
+        else res.destroy();
+      });
+  };
+
+  async #run(req: IncomingMessage): Promise<WireResponse & { exchange?: Exchange }> {
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const sreq: SigningRequest = {
+      method: req.method ?? 'GET',
+      rawPath: q < 0 ? url : url.slice(0, q),
+      rawQuery: q < 0 ? '' : url.slice(q + 1),
+      headers: req.headersDistinct as Record<string, string[] | undefined>,
+    };
+    if (sreq.rawPath === '/_trent/health' && (sreq.method === 'GET' || sreq.method === 'HEAD')) {
+      const h = this.#opts.health();
+      const body = Buffer.from(JSON.stringify(h.body));
+      return { status: h.status, headers: { 'content-type': 'application/json', 'content-length': body.length, 'cache-control': 'no-store' }, body };
+    }
+    const ex = this.#classify(req, sreq);
+    try {
+      return { ...(await this.#authenticated(ex)), exchange: ex };
+    } catch (err) {
+      return { ...this.#errorResponse(ex, err), exchange: ex };
+    }
+  }
+
+  /** Decide the service and protocol from the credential scope, X-Amz-Target or the request's shape. */
+  #classify(req: IncomingMessage, sreq: SigningRequest): Exchange {
+    const requestId = randomUUID();
+    const scope = peekScopeService(sreq);
+    const target = operationFromTarget(header(sreq, 'x-amz-target'));
+    let service = scope ? this.#services.get(scope) : target ? this.#byTarget.get(target.prefix) : undefined;
+    let protocol: WireProtocol;
+    if (service) protocol = service.protocol;
+    else if (scope && KNOWN_PROTOCOLS[scope]) protocol = KNOWN_PROTOCOLS[scope]!;
+    else if (target) protocol = 'json';
+    else if (/^application\/x-www-form-urlencoded/.test(header(sreq, 'content-type') ?? '') || /(^|&)Action=/.test(sreq.rawQuery)) {
+      protocol = 'query';
+      service ??= scope ? undefined : this.#services.get('sts');
+    } else protocol = 'restxml';
+    return {
+      req,
+      sreq,
+      requestId: protocol === 'restxml' ? randomBytes(8).toString('hex').toUpperCase() : requestId,
+      protocol,
+      ...(service ? { service } : {}),
+      ...(scope ? { signingName: scope } : {}),
+      xmlns: service?.protocol === 'query' ? service.xmlns : STS_XMLNS,
+    };
+  }
+
+  async #authenticated(ex: Exchange): Promise<WireResponse> {
+    const { sreq } = ex;
+    const parsed = parseSigV4(sreq);
+    if (!parsed) throw new AuthFailure('missing', 'no authentication');
+    const now = this.#now();
+    checkTime(parsed, now);
+    const identity = await this.#opts.identities.resolveAccessKey(parsed.accessKeyId);
+    if (!identity) throw new AuthFailure('unknown-key', 'unknown access key', { AWSAccessKeyId: parsed.accessKeyId });
+    if (parsed.sessionToken !== undefined) {
+      // Permanent keys carry no session token; temporary credentials arrive with STS AssumeRole.
+      throw new AuthFailure('unknown-key', 'unexpected session token');
+    }
+    if (ex.protocol === 'restxml') return this.#restXml(ex, parsed, identity, now);
+    const body = await readBody(this.#decodedBody(ex, parsed, undefined), ex.service?.maxBodyBytes ?? DEFAULT_MAX_BODY);
+    await this.#verifyBuffered(ex, parsed, identity, body);
+    const ctx = this.#context(ex, parsed, identity, now);
+    if (!ex.service) throw unknownService(ex);
+    return ex.service.protocol === 'json' ? this.#json(ex, ctx, body) : this.#query(ex, ctx, body);
+  }
+
+  /** Non-S3 services sign the hash of the body itself; a presigned URL may also carry UNSIGNED-PAYLOAD. */
+  async #verifyBuffered(ex: Exchange, parsed: ParsedSigV4, identity: ResolvedKey, body: Buffer): Promise<void> {
+    const computed = sha256Hex(body);
+    const claimed = header(ex.sreq, 'x-amz-content-sha256');
+    let hashes: string[];
+    if (parsed.presigned) hashes = [...(claimed ? [claimed] : []), UNSIGNED_PAYLOAD, computed];
+    else if (claimed && !/^[0-9a-f]{64}$/i.test(claimed)) hashes = [claimed];
+    else if (claimed && claimed.toLowerCase() !== computed) throw new AuthFailure('signature', 'payload hash does not match the body');
+    else hashes = [computed];
+    await verifySignature(parsed, identity.secretAccessKey, ex.sreq, { uriEscapePath: true, payloadHashes: hashes });
+  }
+
+  async #restXml(ex: Exchange, parsed: ParsedSigV4, identity: ResolvedKey, now: Date): Promise<WireResponse> {
+    const claimed = header(ex.sreq, 'x-amz-content-sha256');
+    if (!parsed.presigned && !claimed) throw new AwsError('InvalidRequest', 400, 'Missing required header for this request: x-amz-content-sha256');
+    const payloadHash = parsed.presigned ? (claimed ?? UNSIGNED_PAYLOAD) : claimed!;
+    const verified = await verifySignature(parsed, identity.secretAccessKey, ex.sreq, { uriEscapePath: false, payloadHashes: [payloadHash] });
+    const body = this.#decodedBody(ex, parsed, verified.signingKey);
+    const ctx = this.#context(ex, parsed, identity, now);
+    if (!ex.service || ex.service.protocol !== 'restxml') {
+      body.resume();
+      throw unknownService(ex);
+    }
+    const headers: Record<string, string | undefined> = {};
+    for (const [k, v] of Object.entries(ex.sreq.headers)) headers[k] = v?.join(',');
+    const out = await ex.service.handle(ctx, {
+      method: ex.sreq.method,
+      path: ex.sreq.rawPath,
+      rawQuery: ex.sreq.rawQuery,
+      query: new Map(parseQuery(ex.sreq.rawQuery)),
+      headers,
+      body,
+    });
+    return { status: out.status, headers: { ...s3RequestHeaders(ex.requestId), ...(out.headers ?? {}) }, ...(out.body !== undefined ? { body: out.body } : {}) };
+  }
+
+  /**
+   * The request body as the client meant it: aws-chunked framing removed (chunk signatures checked),
+   * and the payload hash, Content-MD5 and x-amz-checksum-* (header or trailer) verified as it streams.
+   * A mismatch surfaces as a stream error before the consumer sees the end of the body.
+   */
+  #decodedBody(ex: Exchange, parsed: ParsedSigV4, signingKey: Uint8Array | undefined): Readable {
+    const { req, sreq } = ex;
+    const claimed = header(sreq, 'x-amz-content-sha256') ?? '';
+    const encoding = header(sreq, 'content-encoding') ?? '';
+    const chunked = /(^|,)\s*aws-chunked\s*(,|$)/i.test(encoding) || claimed.startsWith('STREAMING-');
+    const stages: NodeJS.ReadWriteStream[] = [];
+    let decoder: AwsChunkedDecoder | undefined;
+    if (chunked) {
+      const decodedLength = header(sreq, 'x-amz-decoded-content-length');
+      const signed = claimed.startsWith('STREAMING-AWS4-HMAC-SHA256-PAYLOAD');
+      if (signed && !signingKey) throw new AwsError('InvalidRequest', 400, 'Signed streaming payloads are accepted by S3 only.');
+      decoder = new AwsChunkedDecoder({
+        ...(decodedLength !== undefined ? { decodedContentLength: Number(decodedLength) } : {}),
+        ...(signed && signingKey
+          ? { signing: { signingKey, longDate: parsed.longDate, scope: parsed.scope, seedSignature: parsed.signature }, signedTrailer: claimed.endsWith('-TRAILER') }
+          : {}),
+      });
+      stages.push(decoder);
+    }
+    const trailerName = header(sreq, 'x-amz-trailer')?.toLowerCase();
+    const checksumHeader = Object.keys(sreq.headers).find((h) => algorithmForHeader(h) !== undefined && h !== 'x-amz-checksum-algorithm');
+    const checksumName = trailerName && algorithmForHeader(trailerName) ? trailerName : checksumHeader;
+    const md5 = header(sreq, 'content-md5');
+    const hexHash = ex.protocol === 'restxml' && /^[0-9a-f]{64}$/i.test(claimed) ? claimed.toLowerCase() : undefined;
+    if (checksumName || md5 || hexHash) {
+      const algorithm = checksumName ? algorithmForHeader(checksumName)! : undefined;
+      const fromTrailer = checksumName !== undefined && checksumName === trailerName;
+      stages.push(
+        new BodyVerifier({
+          ...(hexHash ? { expectedSha256Hex: hexHash } : {}),
+          ...(md5 ? { contentMd5Base64: md5 } : {}),
+          ...(algorithm
+            ? { checksum: { algorithm, expected: fromTrailer ? () => decoder?.trailers.get(checksumName!) : header(sreq, checksumName!) } }
+            : {}),
+        }),
+      );
+    }
+    if (stages.length === 0) return req;
+    const out = new PassThrough();
+    const streams: Array<NodeJS.ReadableStream | NodeJS.WritableStream | NodeJS.ReadWriteStream> = [req, ...stages, out];
+    streamPipeline(streams, (err) => {
+      // pipeline() destroys `out` with the error, so its consumer sees it; nothing else to do here.
+      void err;
+    });
+    return out;
+  }
+
+  #context(ex: Exchange, parsed: ParsedSigV4, identity: ResolvedKey, now: Date): CallContext {
+    return {
+      requestId: ex.requestId,
+      principal: identity.principal,
+      region: this.#opts.region,
+      signingRegion: parsed.region,
+      sourceIp: (ex.req.socket.remoteAddress ?? '').replace(/^::ffff:/, ''),
+      userAgent: header(ex.sreq, 'user-agent') ?? '',
+      receivedAt: now,
+    };
+  }
+
+  async #json(ex: Exchange, ctx: CallContext, body: Buffer): Promise<WireResponse> {
+    const service = ex.service as Extract<Service, { protocol: 'json' }>;
+    const target = operationFromTarget(header(ex.sreq, 'x-amz-target'));
+    if (!target || !service.targetPrefixes.includes(target.prefix)) {
+      throw new AwsError('UnknownOperationException', 400, 'The X-Amz-Target header is missing or names another service.');
+    }
+    ex.operation = target.operation;
+    const handler = Object.hasOwn(service.operations, target.operation) ? service.operations[target.operation] : undefined;
+    if (!handler) throw new AwsError('UnknownOperationException', 400, `Trent does not implement ${target.operation}.`);
+    return jsonResponse(ex.requestId, await handler(ctx, parseJsonBody(body)));
+  }
+
+  async #query(ex: Exchange, ctx: CallContext, body: Buffer): Promise<WireResponse> {
+    const service = ex.service as Extract<Service, { protocol: 'query' }>;
+    const params = parseQueryParams(ex.sreq.rawQuery, body, header(ex.sreq, 'content-type'));
+    const action = params.get('Action');
+    if (!action) throw new AwsError('MissingAction', 400, 'Missing Action');
+    ex.operation = action;
+    const handler = Object.hasOwn(service.operations, action) ? service.operations[action] : undefined;
+    if (!handler) throw new AwsError('InvalidAction', 400, `Could not find operation ${action} for version ${service.version}`);
+    const result = await handler(ctx, params);
+    return queryResponse(ex.requestId, service.xmlns, action, result as XmlObject | undefined);
+  }
+
+  #errorResponse(ex: Exchange, err: unknown): WireResponse {
+    let awsErr: AwsError;
+    if (err instanceof AwsError) awsErr = err;
+    else if (err instanceof AuthFailure) awsErr = authError(err, ex.protocol);
+    else if (err instanceof AwsChunkedError) {
+      awsErr =
+        err.reason === 'signature'
+          ? authError(new AuthFailure('signature', err.message), ex.protocol)
+          : err.reason === 'too-large'
+            ? new AwsError('EntityTooLarge', 400, 'Your proposed upload exceeds the maximum allowed size.')
+            : new AwsError('IncompleteBody', 400, err.message);
+    } else if (err instanceof BodyTooLarge) awsErr = new AwsError(ex.protocol === 'json' ? 'RequestEntityTooLargeException' : 'RequestEntityTooLarge', 413, err.message);
+    else {
+      this.#opts.log.error({ err, requestId: ex.requestId }, 'unhandled failure');
+      awsErr = new InternalFailure(ex.protocol === 'restxml' ? 'InternalError' : 'InternalFailure');
+    }
+    if (ex.protocol === 'json') return jsonError(ex.requestId, awsErr);
+    if (ex.protocol === 'query') return queryError(ex.requestId, ex.xmlns, awsErr);
+    return restXmlError(ex.requestId, awsErr, ex.sreq.method);
+  }
+
+  #send(req: IncomingMessage, res: ServerResponse, wire: WireResponse & { exchange?: Exchange }, started: bigint): void {
+    const ex = wire.exchange;
+    res.writeHead(wire.status, wire.headers);
+    const body = wire.body;
+    if (body instanceof Readable) {
+      streamPipeline(body, res, (err) => {
+        if (err) this.#opts.log.warn({ err: err.message, requestId: ex?.requestId }, 'response stream failed');
+      });
+    } else res.end(body);
+    if (ex) {
+      this.#opts.log.info(
+        {
+          requestId: ex.requestId,
+          method: req.method,
+          service: ex.service?.signingName ?? ex.signingName,
+          operation: ex.operation,
+          status: wire.status,
+          ms: Number(process.hrtime.bigint() - started) / 1e6,
+        },
+        'request',
+      );
+    }
+  }
+}
+
+class BodyTooLarge extends Error {}
+
+function unknownService(ex: Exchange): AwsError {
+  const name = ex.signingName ?? 'unknown';
+  if (ex.protocol === 'json') return new AwsError('UnknownOperationException', 400, `Trent does not provide the '${name}' service yet.`);
+  if (ex.protocol === 'query') return new AwsError('InvalidAction', 400, `Trent does not provide the '${name}' service yet.`);
+  return new AwsError('NotImplemented', 501, `Trent does not provide the '${name}' service yet.`);
+}
+
+/**
+ * Buffer a body up to `limit` bytes. A larger body is read on and discarded (up to a hard cap) so
+ * that the client, which may still be sending, receives the 413 instead of a reset connection.
+ */
+function readBody(stream: Readable, limit: number): Promise<Buffer> {
+  const hardCap = Math.max(limit * 8, 64 * 1024 * 1024);
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    stream.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= limit) chunks.push(chunk);
+      else if (size > hardCap) {
+        stream.destroy();
+        reject(new BodyTooLarge(`The request body is larger than the ${limit} bytes this operation accepts.`));
+      }
+    });
+    stream.once('error', reject);
+    stream.once('end', () =>
+      size > limit ? reject(new BodyTooLarge(`The request body is larger than the ${limit} bytes this operation accepts.`)) : resolve(Buffer.concat(chunks)),
+    );
+  });
+}

@@ -1,0 +1,66 @@
+import type { Readable } from 'node:stream';
+import type { Principal } from '../iam/principal.ts';
+
+/** Everything an operation handler may know about its caller. Handlers never see HTTP. */
+export interface CallContext {
+  requestId: string;
+  principal: Principal;
+  /** The region this Trent instance serves (ARNs carry it). */
+  region: string;
+  /** The region the client signed for. */
+  signingRegion: string;
+  sourceIp: string;
+  userAgent: string;
+  receivedAt: Date;
+}
+
+// Handlers take the service's typed request (often the AWS SDK's own shape) and return its typed response.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type Handler<I = any, O = any> = (ctx: CallContext, input: I) => Promise<O>;
+
+interface ServiceBase {
+  /** The SigV4 signing name (credential scope service), e.g. 'kms', 'sts', 's3'. */
+  signingName: string;
+  /** CloudTrail's eventSource, e.g. 'kms.amazonaws.com'. */
+  eventSource: string;
+  /** Largest request body accepted before the handler runs; larger bodies get 413. */
+  maxBodyBytes?: number;
+}
+
+export interface JsonService extends ServiceBase {
+  protocol: 'json';
+  /** X-Amz-Target prefixes accepted (the text before the last '.'). */
+  targetPrefixes: string[];
+  operations: Record<string, Handler>;
+}
+
+export interface QueryService extends ServiceBase {
+  protocol: 'query';
+  xmlns: string;
+  version: string;
+  /** Handlers get the flat request parameters and return the <ActionResult> content. */
+  operations: Record<string, Handler<Map<string, string>, Record<string, unknown> | undefined>>;
+}
+
+/** A REST request as S3 needs it: already authenticated, body still streaming and verified as it is read. */
+export interface RestRequest {
+  method: string;
+  path: string;
+  rawQuery: string;
+  query: Map<string, string>;
+  headers: Record<string, string | undefined>;
+  body: Readable;
+}
+
+export interface RestResponse {
+  status: number;
+  headers?: Record<string, string | number>;
+  body?: Buffer | string | Readable;
+}
+
+export interface RestXmlService extends ServiceBase {
+  protocol: 'restxml';
+  handle(ctx: CallContext, request: RestRequest): Promise<RestResponse>;
+}
+
+export type Service = JsonService | QueryService | RestXmlService;
