@@ -95,8 +95,8 @@ export async function serve(argv: string[]): Promise<number> {
       log.info({ signal }, 'stopping: finishing in-flight requests');
       resolve();
     };
-    process.once('SIGTERM', () => stop('SIGTERM'));
-    process.once('SIGINT', () => stop('SIGINT'));
+    process.on('SIGTERM', () => stop('SIGTERM'));
+    process.on('SIGINT', () => stop('SIGINT'));
   });
   await listener.close();
   await instance.close();

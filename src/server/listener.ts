@@ -25,7 +25,10 @@ export class Listener {
   readonly #https: https.Server;
   readonly #sockets: net.Server[] = [];
   readonly #opts: ListenerOptions;
+  /** Open TLS connections and how many requests each is serving. Node's own tracking only covers servers that listen() themselves. */
+  readonly #connections = new Map<net.Socket, number>();
   #inFlight = 0;
+  #stopping = false;
   #idle: (() => void) | undefined;
   port = 0;
 
@@ -41,14 +44,24 @@ export class Listener {
         requestTimeout: 300_000,
       },
       (req, res) => {
+        const socket = req.socket;
         this.#inFlight++;
+        this.#connections.set(socket, (this.#connections.get(socket) ?? 0) + 1);
+        if (this.#stopping) res.setHeader('connection', 'close');
         res.once('close', () => {
           this.#inFlight--;
+          const left = (this.#connections.get(socket) ?? 1) - 1;
+          if (this.#connections.has(socket)) this.#connections.set(socket, left);
+          if (this.#stopping && left === 0) socket.destroySoon();
           if (this.#inFlight === 0) this.#idle?.();
         });
         opts.handler(req, res);
       },
     );
+    this.#https.on('secureConnection', (socket: net.Socket) => {
+      this.#connections.set(socket, 0);
+      socket.once('close', () => this.#connections.delete(socket));
+    });
     this.#https.on('tlsClientError', (err) => opts.log.debug({ err: err.message }, 'TLS handshake failed'));
   }
 
@@ -86,8 +99,9 @@ export class Listener {
 
   /** Stop accepting, let in-flight requests finish (up to `graceMs`), then close every connection. */
   async close(graceMs = 10_000): Promise<void> {
-    await Promise.all(this.#sockets.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
-    this.#https.closeIdleConnections();
+    this.#stopping = true;
+    const closed = Promise.all(this.#sockets.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+    for (const [socket, active] of this.#connections) if (active === 0) socket.destroy();
     if (this.#inFlight > 0) {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, graceMs);
@@ -97,6 +111,7 @@ export class Listener {
         };
       });
     }
-    this.#https.closeAllConnections();
+    for (const socket of this.#connections.keys()) socket.destroy();
+    await closed;
   }
 }

@@ -9,7 +9,7 @@ export type { Logger };
 export function createLogger(level: string = process.env['TRENT_LOG_LEVEL'] ?? 'info'): Logger {
   return pino({
     level,
-    base: { service: 'trent' },
+    base: { app: 'trent' },
     redact: {
       paths: [
         'headers.authorization',

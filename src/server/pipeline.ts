@@ -180,7 +180,8 @@ export class Pipeline {
     const body = this.#decodedBody(ex, parsed, verified.signingKey);
     const ctx = this.#context(ex, parsed, identity, now);
     if (!ex.service || ex.service.protocol !== 'restxml') {
-      body.resume();
+      // Integrity failures (payload hash, Content-MD5, checksums) are reported before anything else.
+      for await (const chunk of body) void chunk;
       throw unknownService(ex);
     }
     const headers: Record<string, string | undefined> = {};

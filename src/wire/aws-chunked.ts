@@ -72,7 +72,7 @@ export class AwsChunkedDecoder extends Transform {
   private lineLength = 0;
   /** Bytes of data left in the current chunk. */
   private remaining = 0;
-  /** For DataEnd: whether the CR was already seen. */
+  /** In 'data-end': whether the CR was already seen. */
   private sawCr = false;
 
   private previousSignature: string | undefined;

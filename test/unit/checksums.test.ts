@@ -1,6 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
+import { Crc32 } from '@aws-crypto/crc32';
+import { Crc32c } from '@aws-crypto/crc32c';
 import {
   type ChecksumAlgorithm,
   CHECKSUM_ALGORITHMS,
@@ -100,4 +102,15 @@ test('isValidBase64Checksum checks form and decoded length', () => {
     }
   }
   assert.equal(isValidBase64Checksum('SHA256', createHash('sha256').digest('hex')), false); // hex, not base64
+});
+
+test('CRC32 / CRC32C agree with @aws-crypto on random data (CRC32 may use zlib natively)', () => {
+  const data = randomBytes(300_001);
+  const be = (n: number) => {
+    const b = Buffer.alloc(4);
+    b.writeUInt32BE(n >>> 0);
+    return b.toString('base64');
+  };
+  assert.equal(checksumBase64('CRC32', data), be(new Crc32().update(data).digest()));
+  assert.equal(checksumBase64('CRC32C', data), be(new Crc32c().update(data).digest()));
 });
