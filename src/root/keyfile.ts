@@ -59,7 +59,7 @@ export class KeyFileRoot implements RootOfTrust {
     } else {
       file = { format: FORMAT, version: 1, sealed: false, key: key.toString('base64') };
     }
-    await writeFileAtomic(path, JSON.stringify(file, null, 2) + '\n', 0o600);
+    await writeFileAtomic(path, JSON.stringify(file, null, 2) + '\n', 0o600, { exclusive: true });
     return new KeyFileRoot(key);
   }
 

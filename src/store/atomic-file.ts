@@ -1,4 +1,4 @@
-import { open, rename, unlink, mkdir } from 'node:fs/promises';
+import { link, open, rename, unlink, mkdir } from 'node:fs/promises';
 import { dirname, join, basename } from 'node:path';
 import { randomBytes } from 'node:crypto';
 
@@ -19,8 +19,9 @@ export function tempPathFor(path: string): string {
 /**
  * Write a whole file atomically: temp file (created exclusively with the final mode), fsync,
  * rename over the target, fsync of the directory. Readers see the old file or the new one, never a mix.
+ * With `exclusive`, the file is linked into place instead, which fails with EEXIST rather than replace one.
  */
-export async function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o600): Promise<void> {
+export async function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o600, opts: { exclusive?: boolean } = {}): Promise<void> {
   await mkdir(dirname(path), { recursive: true });
   const tmp = tempPathFor(path);
   const fh = await open(tmp, 'wx', mode);
@@ -35,7 +36,10 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array, m
   }
   await fh.close();
   try {
-    await rename(tmp, path);
+    if (opts.exclusive) {
+      await link(tmp, path);
+      await unlink(tmp);
+    } else await rename(tmp, path);
   } catch (err) {
     await unlink(tmp).catch(() => {});
     throw err;
