@@ -4,6 +4,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 
 const TLS_HANDSHAKE = 0x16;
+const FIRST_BYTE_TIMEOUT_MS = 10_000;
 const REFUSAL_TEXT = 'Trent serves HTTPS only. Use https:// and trust the CA Trent printed.\n';
 const PLAIN_HTTP_REFUSAL = `HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nConnection: close\r\nContent-Length: ${Buffer.byteLength(REFUSAL_TEXT)}\r\n\r\n${REFUSAL_TEXT}`;
 
@@ -67,7 +68,10 @@ export class Listener {
 
   #accept = (socket: net.Socket): void => {
     socket.once('error', () => socket.destroy());
+    // A connection that never sends a byte is dropped; after the hand-off, Node's header and request timeouts apply.
+    socket.setTimeout(FIRST_BYTE_TIMEOUT_MS, () => socket.destroy());
     socket.once('data', (first: Buffer) => {
+      socket.setTimeout(0);
       socket.pause();
       socket.unshift(first);
       if (first[0] === TLS_HANDSHAKE) this.#https.emit('connection', socket);
