@@ -236,7 +236,7 @@ export function wrkScript(req: BenchRequest): string {
   lines.push(
     'local threads = {}',
     'function setup(thread) table.insert(threads, thread) end',
-    'local bad = 0',
+    'bad = 0',
     'function response(status, headers, body)',
     '  if status < 200 or status > 299 then bad = bad + 1 end',
     'end',

@@ -6,6 +6,10 @@ import { createLogger } from '../server/log.ts';
 import { Pipeline } from '../server/pipeline.ts';
 import { ensureTlsMaterial } from '../server/tls.ts';
 import { stsService } from '../sts/api.ts';
+import { kmsService } from '../kms/api.ts';
+import { KeyStore } from '../kms/keys.ts';
+import { KmsJobs } from '../kms/jobs.ts';
+import { LastUsageTracker } from '../kms/last-usage.ts';
 import { DEFAULT_DATA_DIR, DEFAULT_HOST, DEFAULT_PORT, rootPassphrase, setting } from './options.ts';
 import { VERSION } from './version.ts';
 
@@ -61,9 +65,17 @@ export async function serve(argv: string[]): Promise<number> {
     extraSans: values['tls-san'] ?? [],
   });
 
+  const keys = new KeyStore(instance.db, instance.root, instance.accountId, instance.region);
+  const lastUsage = new LastUsageTracker(instance.db);
+  const jobs = new KmsJobs(keys, log);
+  // Anything that fell due while Trent was down (rotation, end of a deletion window) happens before it serves.
+  await jobs.runOnce();
+  jobs.start(Number(process.env['TRENT_KMS_SWEEP_SECONDS'] ?? 60) * 1000);
+  lastUsage.start();
+
   let stopping = false;
   const pipeline = new Pipeline({
-    services: [stsService],
+    services: [stsService, kmsService({ keys, lastUsage })],
     identities: instance.identities,
     region: instance.region,
     log,
@@ -99,6 +111,8 @@ export async function serve(argv: string[]): Promise<number> {
     process.on('SIGINT', () => stop('SIGINT'));
   });
   await listener.close();
+  await jobs.stop();
+  await lastUsage.stop();
   await instance.close();
   log.info('stopped');
   log.flush();

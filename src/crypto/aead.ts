@@ -17,6 +17,40 @@ export interface Sealed {
   tag: Buffer;
 }
 
+/**
+ * AES-GCM with a caller-chosen IV: only for known-answer tests and formats that derive a unique key
+ * per message. Keys of 128, 192 or 256 bits; IV 96 bits; tag 128 bits. Everything else is refused.
+ */
+export function gcmEncryptWithIv(key: Uint8Array, iv: Uint8Array, plaintext: Uint8Array, aad?: Uint8Array): { ciphertext: Buffer; tag: Buffer } {
+  checkGcmParams(key, iv);
+  const cipher = createCipheriv(gcmName(key), key, iv, { authTagLength: TAG_BYTES });
+  if (aad) cipher.setAAD(aad);
+  const ciphertext = Buffer.concat([cipher.update(plaintext), cipher.final()]);
+  return { ciphertext, tag: cipher.getAuthTag() };
+}
+
+export function gcmDecrypt(key: Uint8Array, iv: Uint8Array, ciphertext: Uint8Array, tag: Uint8Array, aad?: Uint8Array): Buffer {
+  checkGcmParams(key, iv);
+  if (tag.length !== TAG_BYTES) throw new AeadError('the authentication tag must be 16 bytes');
+  const decipher = createDecipheriv(gcmName(key), key, iv, { authTagLength: TAG_BYTES });
+  if (aad) decipher.setAAD(aad);
+  decipher.setAuthTag(tag);
+  try {
+    return Buffer.concat([decipher.update(ciphertext), decipher.final()]);
+  } catch {
+    throw new AeadError();
+  }
+}
+
+function gcmName(key: Uint8Array): 'aes-128-gcm' | 'aes-192-gcm' | 'aes-256-gcm' {
+  return key.length === 16 ? 'aes-128-gcm' : key.length === 24 ? 'aes-192-gcm' : 'aes-256-gcm';
+}
+
+function checkGcmParams(key: Uint8Array, iv: Uint8Array): void {
+  if (![16, 24, 32].includes(key.length)) throw new RangeError('AES-GCM needs a 16, 24 or 32-byte key');
+  if (iv.length !== IV_BYTES) throw new RangeError('AES-GCM IVs must be 12 bytes');
+}
+
 /** AES-256-GCM with a fresh random 96-bit IV on every call (never reused for a key in practice: 2^-32 bound per 2^32 messages). */
 export function seal(key: Uint8Array, plaintext: Uint8Array, aad?: Uint8Array): Sealed {
   if (key.length !== KEY_BYTES) throw new RangeError('AES-256-GCM needs a 32-byte key');

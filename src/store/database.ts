@@ -16,6 +16,8 @@ export interface Database extends Queryable {
   transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
   /** Apply the migrations not yet applied, in one transaction; returns how many ran. */
   migrate(list: readonly Migration[]): Promise<number>;
+  /** Make deletions final on disk (SQLite: checkpoint and truncate the WAL). */
+  checkpoint(): Promise<void>;
   close(): Promise<void>;
 }
 

@@ -32,4 +32,59 @@ export const migrations: Migration[] = [
       CREATE INDEX access_keys_by_user ON access_keys(user_id);
     `,
   },
+  {
+    id: 2,
+    name: 'kms: keys, key versions (wrapped backing keys), aliases, tags',
+    sql: `
+      CREATE TABLE kms_keys (
+        key_id                TEXT PRIMARY KEY,
+        account_id            TEXT NOT NULL,
+        region                TEXT NOT NULL,
+        arn                   TEXT NOT NULL UNIQUE,
+        description           TEXT NOT NULL DEFAULT '',
+        key_state             TEXT NOT NULL,
+        key_usage             TEXT NOT NULL,
+        key_spec              TEXT NOT NULL,
+        origin                TEXT NOT NULL,
+        key_manager           TEXT NOT NULL,
+        policy                TEXT NOT NULL,
+        created_at            INTEGER NOT NULL,
+        deletion_at           INTEGER,
+        pending_window_days   INTEGER,
+        rotation_enabled      INTEGER NOT NULL DEFAULT 0,
+        rotation_period_days  INTEGER,
+        next_rotation_at      INTEGER,
+        on_demand_rotations   INTEGER NOT NULL DEFAULT 0,
+        current_version       INTEGER NOT NULL,
+        last_used_operation   TEXT,
+        last_used_at          INTEGER,
+        last_used_request_id  TEXT
+      );
+      CREATE INDEX kms_keys_by_state ON kms_keys(key_state);
+      CREATE TABLE kms_key_versions (
+        key_id           TEXT NOT NULL REFERENCES kms_keys(key_id) ON DELETE CASCADE,
+        version          INTEGER NOT NULL,
+        material_wrapped BLOB NOT NULL,
+        created_at       INTEGER NOT NULL,
+        rotation_type    TEXT,
+        PRIMARY KEY (key_id, version)
+      );
+      CREATE TABLE kms_aliases (
+        account_id     TEXT NOT NULL,
+        region         TEXT NOT NULL,
+        alias_name     TEXT NOT NULL,
+        target_key_id  TEXT NOT NULL REFERENCES kms_keys(key_id) ON DELETE CASCADE,
+        created_at     INTEGER NOT NULL,
+        updated_at     INTEGER NOT NULL,
+        PRIMARY KEY (account_id, region, alias_name)
+      );
+      CREATE INDEX kms_aliases_by_key ON kms_aliases(target_key_id);
+      CREATE TABLE kms_tags (
+        key_id    TEXT NOT NULL REFERENCES kms_keys(key_id) ON DELETE CASCADE,
+        tag_key   TEXT NOT NULL,
+        tag_value TEXT NOT NULL,
+        PRIMARY KEY (key_id, tag_key)
+      );
+    `,
+  },
 ];

@@ -50,6 +50,8 @@ export class SqliteDatabase implements Database {
     db.pragma('synchronous = FULL');
     db.pragma('foreign_keys = ON');
     db.pragma('busy_timeout = 5000');
+    // Deleted rows (destroyed key material) are overwritten with zeros, not left in free pages.
+    db.pragma('secure_delete = ON');
     return new SqliteDatabase(db);
   }
 
@@ -147,6 +149,13 @@ export class SqliteDatabase implements Database {
         applied++;
       }
       return applied;
+    });
+  }
+
+  /** Copy the WAL into the main file and truncate it, so that overwritten (deleted) pages leave the WAL too. */
+  checkpoint(): Promise<void> {
+    return this.#serial(async () => {
+      this.#db.pragma('wal_checkpoint(TRUNCATE)');
     });
   }
 

@@ -2,6 +2,20 @@ import type { AwsError } from './errors.ts';
 import { AwsError as Err } from './errors.ts';
 import type { WireResponse } from './protocol.ts';
 
+/**
+ * An AWS SDK shape as it travels in awsJson 1.1: blobs as base64 strings, timestamps as epoch
+ * seconds. Handlers use the SDK's own request and response types through this.
+ */
+export type JsonWire<T> = T extends Uint8Array
+  ? string
+  : T extends Date
+    ? number
+    : T extends Array<infer U>
+      ? Array<JsonWire<U>>
+      : T extends object
+        ? { [K in keyof T]: JsonWire<T[K]> }
+        : T;
+
 export const JSON_CONTENT_TYPE = 'application/x-amz-json-1.1';
 
 /** The operation name from X-Amz-Target: the text after the last '.' (CloudTrail's prefix differs by client). */

@@ -1,0 +1,536 @@
+import type * as K from '@aws-sdk/client-kms';
+import type { CallContext, JsonService } from '../server/service.ts';
+import type { JsonWire } from '../wire/aws-json.ts';
+import { blob, bool, int, oneOf, str, stringList } from '../wire/validate.ts';
+import { randomBytes } from '../crypto/random.ts';
+import { UniqueViolation } from '../store/database.ts';
+import { decodeBlob, openUnderBackingKey, sealUnderBackingKey } from './envelope.ts';
+import { readEncryptionContext } from './encryption-context.ts';
+import {
+  AlreadyExistsException,
+  DryRunOperationException,
+  IncorrectKeyException,
+  InvalidAliasNameException,
+  InvalidCiphertextException,
+  InvalidKeyUsageException,
+  KMSInvalidStateException,
+  LimitExceededException,
+  NotFoundException,
+  TagException,
+  UnsupportedOperationException,
+  ValidationException,
+} from './errors.ts';
+import { ANY_STATE, DAY_MS, decodeMarker, encodeMarker, MANAGEABLE, requireState, USABLE, type KeyRecord, type KeyStore } from './keys.ts';
+import { defaultKeyPolicy, POLICY_NAME, validateKeyPolicy } from './policy.ts';
+import type { LastUsageTracker } from './last-usage.ts';
+
+type In = Record<string, unknown>;
+type W<T> = JsonWire<T>;
+
+export const MAX_PLAINTEXT = 4096;
+export const MAX_CIPHERTEXT = 6144;
+const MAX_ON_DEMAND_ROTATIONS = 25;
+const DEFAULT_ROTATION_DAYS = 365;
+const MAX_TAGS = 50;
+const MAX_ALIASES_PER_KEY = 50;
+const ALIAS_NAME = /^alias\/[a-zA-Z0-9/_-]+$/;
+
+const seconds = (ms: number | null | undefined): number | undefined => (ms === null || ms === undefined ? undefined : ms / 1000);
+
+export interface KmsDeps {
+  keys: KeyStore;
+  lastUsage: LastUsageTracker;
+  now?: () => number;
+}
+
+/** The KeyMetadata AWS returns for a symmetric encryption key. */
+export function keyMetadata(k: KeyRecord): W<K.KeyMetadata> {
+  return {
+    AWSAccountId: k.accountId,
+    KeyId: k.keyId,
+    Arn: k.arn,
+    CreationDate: seconds(k.createdAt)!,
+    Enabled: k.keyState === 'Enabled',
+    Description: k.description,
+    KeyUsage: k.keyUsage as K.KeyUsageType,
+    KeyState: k.keyState,
+    ...(k.deletionAt !== null ? { DeletionDate: seconds(k.deletionAt)! } : {}),
+    ...(k.pendingWindowDays !== null && k.keyState === 'PendingDeletion' ? { PendingDeletionWindowInDays: k.pendingWindowDays } : {}),
+    Origin: k.origin as K.OriginType,
+    KeyManager: k.keyManager,
+    CustomerMasterKeySpec: k.keySpec as K.CustomerMasterKeySpec,
+    KeySpec: k.keySpec as K.KeySpec,
+    EncryptionAlgorithms: ['SYMMETRIC_DEFAULT'],
+    MultiRegion: false,
+  };
+}
+
+function readTags(input: In): Array<{ TagKey: string; TagValue: string }> {
+  const v = input['Tags'];
+  if (v === undefined || v === null) return [];
+  if (!Array.isArray(v)) throw new ValidationException('Tags must be a list.');
+  const seen = new Set<string>();
+  return v.map((t) => {
+    const tag = (t ?? {}) as In;
+    const key = str(tag, 'TagKey', { required: true, min: 1, max: 128 });
+    const value = str(tag, 'TagValue', { required: true, min: 0, max: 256 });
+    if (key.startsWith('aws:')) throw new TagException("Tags beginning with 'aws:' are reserved.");
+    if (seen.has(key)) throw new TagException(`Duplicate tag key ${key}.`);
+    seen.add(key);
+    return { TagKey: key, TagValue: value };
+  });
+}
+
+function checkAliasName(name: string): void {
+  if (!ALIAS_NAME.test(name) || name.length > 256) {
+    throw new ValidationException(`1 validation error detected: Value '${name}' at 'aliasName' failed to satisfy constraint: Member must satisfy regular expression pattern: ^alias/[a-zA-Z0-9/_-]+$`);
+  }
+  if (name.startsWith('alias/aws/')) throw new InvalidAliasNameException('Alias must not begin with alias/aws/: that prefix is reserved for AWS managed keys.');
+}
+
+/**
+ * AWS KMS symmetric keys. Every handler takes the SDK's request shape in its awsJson form and returns
+ * the SDK's response shape; key-state rules come from keys.ts, the ciphertext from envelope.ts.
+ */
+export function kmsService(deps: KmsDeps): JsonService {
+  const { keys, lastUsage } = deps;
+  const now = deps.now ?? Date.now;
+  const db = keys.db;
+
+  function limitOf(input: In): number {
+    return int(input, 'Limit', { min: 1, max: 1000 }) ?? 100;
+  }
+
+  function page<T>(items: T[], limit: number, sortKey: (t: T) => string): { items: T[]; Truncated: boolean; NextMarker?: string } {
+    const truncated = items.length > limit;
+    const shown = items.slice(0, limit);
+    return { items: shown, Truncated: truncated, ...(truncated ? { NextMarker: encodeMarker(sortKey(shown[shown.length - 1]!)) } : {}) };
+  }
+
+  async function usableKey(id: string, ctx: CallContext): Promise<KeyRecord> {
+    void ctx;
+    const key = await keys.resolve(id, { aliases: true });
+    requireState(key, USABLE);
+    if (key.keyUsage !== 'ENCRYPT_DECRYPT') throw new InvalidKeyUsageException(`${key.arn} key usage is ${key.keyUsage} which is not valid for this operation.`);
+    return key;
+  }
+
+  async function encryptWith(key: KeyRecord, plaintext: Buffer, ec: Record<string, string>): Promise<Buffer> {
+    const material = await keys.backingKey(key, key.currentVersion);
+    if (!material) throw new KMSInvalidStateException(`${key.arn} has no key material.`);
+    return sealUnderBackingKey(key.keyId, key.currentVersion, material, plaintext, ec);
+  }
+
+  /** Decrypt a blob: find its key, check the requested KeyId and the key's state, then open it. */
+  async function decryptBlob(ciphertext: Buffer, ec: Record<string, string>, requestedKeyId: string | undefined): Promise<{ key: KeyRecord; plaintext: Buffer }> {
+    const parsed = decodeBlob(ciphertext);
+    if (requestedKeyId !== undefined) {
+      const requested = await keys.resolve(requestedKeyId, { aliases: true });
+      if (requested.keyId !== parsed.keyId) throw new IncorrectKeyException();
+    }
+    const key = await keys.get(parsed.keyId);
+    // A ciphertext naming a key that does not (or no longer) exist cannot be decrypted.
+    if (!key) throw new InvalidCiphertextException();
+    requireState(key, USABLE);
+    const material = await keys.backingKey(key, parsed.version);
+    if (!material) throw new InvalidCiphertextException();
+    return { key, plaintext: openUnderBackingKey(parsed, material, ec) };
+  }
+
+  function dryRun(input: In): void {
+    if (bool(input, 'DryRun')) throw new DryRunOperationException();
+  }
+
+  function dataKeyBytes(input: In): number {
+    const spec = oneOf(input, 'KeySpec', ['AES_256', 'AES_128'] as const);
+    const count = int(input, 'NumberOfBytes', { min: 1, max: 1024 });
+    if (spec !== undefined && count !== undefined) throw new ValidationException('Specify either KeySpec or NumberOfBytes, not both.');
+    if (spec === undefined && count === undefined) throw new ValidationException('Specify either KeySpec or NumberOfBytes.');
+    return count ?? (spec === 'AES_128' ? 16 : 32);
+  }
+
+  async function generateDataKey(ctx: CallContext, input: In, withPlaintext: boolean) {
+    const keyId = str(input, 'KeyId', { required: true, min: 1, max: 2048 });
+    const ec = readEncryptionContext(input['EncryptionContext']);
+    stringList(input, 'GrantTokens', 10);
+    const bytes = dataKeyBytes(input);
+    const key = await usableKey(keyId, ctx);
+    dryRun(input);
+    const dataKey = randomBytes(bytes);
+    try {
+      const ciphertext = await encryptWith(key, dataKey, ec);
+      lastUsage.record(key.keyId, withPlaintext ? 'GenerateDataKey' : 'GenerateDataKeyWithoutPlaintext', ctx.requestId);
+      return { CiphertextBlob: ciphertext.toString('base64'), KeyId: key.arn, ...(withPlaintext ? { Plaintext: dataKey.toString('base64') } : {}) };
+    } finally {
+      dataKey.fill(0);
+    }
+  }
+
+  async function mutate(id: string, allowed: typeof MANAGEABLE, fn: (key: KeyRecord, q: Parameters<Parameters<typeof db.transaction>[0]>[0]) => Promise<void>): Promise<KeyRecord> {
+    return db.transaction(async (tx) => {
+      const key = await keys.resolve(id, { aliases: false }, tx);
+      requireState(key, allowed);
+      await fn(key, tx);
+      return (await keys.get(key.keyId, tx))!;
+    });
+  }
+
+  const operations: Record<string, (ctx: CallContext, input: In) => Promise<unknown>> = {
+    async CreateKey(ctx, input): Promise<W<K.CreateKeyResponse>> {
+      const description = str(input, 'Description', { min: 0, max: 8192 }) ?? '';
+      const keyUsage = oneOf(input, 'KeyUsage', ['ENCRYPT_DECRYPT', 'SIGN_VERIFY', 'GENERATE_VERIFY_MAC', 'KEY_AGREEMENT'] as const) ?? 'ENCRYPT_DECRYPT';
+      const keySpec = str(input, 'KeySpec') ?? str(input, 'CustomerMasterKeySpec') ?? 'SYMMETRIC_DEFAULT';
+      const origin = str(input, 'Origin') ?? 'AWS_KMS';
+      if (keySpec !== 'SYMMETRIC_DEFAULT') throw new UnsupportedOperationException(`KeySpec ${keySpec} is not supported yet: Trent creates SYMMETRIC_DEFAULT keys.`);
+      if (keyUsage !== 'ENCRYPT_DECRYPT') throw new ValidationException(`KeyUsage ${keyUsage} is not compatible with KeySpec SYMMETRIC_DEFAULT.`);
+      if (origin !== 'AWS_KMS') throw new UnsupportedOperationException(`Origin ${origin} is not supported: Trent generates key material (AWS_KMS).`);
+      if (bool(input, 'MultiRegion')) throw new UnsupportedOperationException('Multi-Region keys are not supported: Trent serves a single Region.');
+      if (input['CustomKeyStoreId'] !== undefined) throw new UnsupportedOperationException('Custom key stores are not supported.');
+      const policy = str(input, 'Policy', { min: 1, max: 131072 }) ?? defaultKeyPolicy(ctx.principal.accountId);
+      validateKeyPolicy(policy);
+      const tags = readTags(input);
+      if (tags.length > MAX_TAGS) throw new TagException(`A key can have at most ${MAX_TAGS} tags.`);
+      const key = await db.transaction(async (tx) => {
+        const k = await keys.create(tx, { description, keyUsage, keySpec, origin, keyManager: 'CUSTOMER', policy, now: now() });
+        for (const t of tags) await tx.run('INSERT INTO kms_tags (key_id, tag_key, tag_value) VALUES (?, ?, ?)', [k.keyId, t.TagKey, t.TagValue]);
+        return k;
+      });
+      return { KeyMetadata: keyMetadata(key) };
+    },
+
+    async DescribeKey(_ctx, input): Promise<W<K.DescribeKeyResponse>> {
+      const key = await keys.resolve(str(input, 'KeyId', { required: true, min: 1, max: 2048 }), { aliases: true });
+      stringList(input, 'GrantTokens', 10);
+      return { KeyMetadata: keyMetadata(key) };
+    },
+
+    async ListKeys(_ctx, input): Promise<W<K.ListKeysResponse>> {
+      const limit = limitOf(input);
+      const p = page(await keys.list(limit, decodeMarker(str(input, 'Marker', { min: 1, max: 1024 }))), limit, (k) => k.keyId);
+      return { Keys: p.items.map((k) => ({ KeyId: k.keyId, KeyArn: k.arn })), Truncated: p.Truncated, ...(p.NextMarker ? { NextMarker: p.NextMarker } : {}) };
+    },
+
+    async UpdateKeyDescription(_ctx, input): Promise<void> {
+      const description = str(input, 'Description', { required: true, min: 0, max: 8192 });
+      await mutate(str(input, 'KeyId', { required: true, min: 1, max: 2048 }), MANAGEABLE, async (k, tx) => {
+        await tx.run('UPDATE kms_keys SET description = ? WHERE key_id = ?', [description, k.keyId]);
+      });
+    },
+
+    async EnableKey(_ctx, input): Promise<void> {
+      await mutate(str(input, 'KeyId', { required: true, min: 1, max: 2048 }), MANAGEABLE, async (k, tx) => {
+        await tx.run("UPDATE kms_keys SET key_state = 'Enabled' WHERE key_id = ?", [k.keyId]);
+        // A key re-enabled after its rotation date has passed rotates at the next sweep (AWS rotates it then too).
+      });
+    },
+
+    async DisableKey(_ctx, input): Promise<void> {
+      await mutate(str(input, 'KeyId', { required: true, min: 1, max: 2048 }), MANAGEABLE, async (k, tx) => {
+        await tx.run("UPDATE kms_keys SET key_state = 'Disabled' WHERE key_id = ?", [k.keyId]);
+      });
+    },
+
+    async ScheduleKeyDeletion(_ctx, input): Promise<W<K.ScheduleKeyDeletionResponse>> {
+      const days = int(input, 'PendingWindowInDays', { min: 7, max: 30 }) ?? 30;
+      const at = now() + days * DAY_MS;
+      const key = await mutate(str(input, 'KeyId', { required: true, min: 1, max: 2048 }), MANAGEABLE, async (k, tx) => {
+        if (k.keyManager === 'AWS') throw new UnsupportedOperationException(`${k.arn} is an AWS managed key and cannot be deleted.`);
+        await tx.run("UPDATE kms_keys SET key_state = 'PendingDeletion', deletion_at = ?, pending_window_days = ? WHERE key_id = ?", [at, days, k.keyId]);
+      });
+      return { KeyId: key.arn, DeletionDate: seconds(at)!, KeyState: 'PendingDeletion', PendingWindowInDays: days };
+    },
+
+    async CancelKeyDeletion(_ctx, input): Promise<W<K.CancelKeyDeletionResponse>> {
+      const key = await mutate(str(input, 'KeyId', { required: true, min: 1, max: 2048 }), ['PendingDeletion'], async (k, tx) => {
+        await tx.run("UPDATE kms_keys SET key_state = 'Disabled', deletion_at = NULL, pending_window_days = NULL WHERE key_id = ?", [k.keyId]);
+      });
+      return { KeyId: key.arn };
+    },
+
+    async CreateAlias(_ctx, input): Promise<void> {
+      const aliasName = str(input, 'AliasName', { required: true, min: 1, max: 256 });
+      const target = str(input, 'TargetKeyId', { required: true, min: 1, max: 2048 });
+      checkAliasName(aliasName);
+      try {
+        await mutate(target, MANAGEABLE, async (k, tx) => {
+          const count = await tx.get<{ n: number }>('SELECT count(*) AS n FROM kms_aliases WHERE target_key_id = ?', [k.keyId]);
+          if (Number(count?.n ?? 0) >= MAX_ALIASES_PER_KEY) throw new LimitExceededException(`A key can have at most ${MAX_ALIASES_PER_KEY} aliases.`);
+          const t = now();
+          await tx.run('INSERT INTO kms_aliases (account_id, region, alias_name, target_key_id, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)', [
+            keys.accountId,
+            keys.region,
+            aliasName,
+            k.keyId,
+            t,
+            t,
+          ]);
+        });
+      } catch (err) {
+        if (err instanceof UniqueViolation) throw new AlreadyExistsException(`An alias with the name ${keys.aliasArn(aliasName)} already exists`);
+        throw err;
+      }
+    },
+
+    async UpdateAlias(_ctx, input): Promise<void> {
+      const aliasName = str(input, 'AliasName', { required: true, min: 1, max: 256 });
+      const target = str(input, 'TargetKeyId', { required: true, min: 1, max: 2048 });
+      checkAliasName(aliasName);
+      await mutate(target, MANAGEABLE, async (k, tx) => {
+        const r = await tx.run('UPDATE kms_aliases SET target_key_id = ?, updated_at = ? WHERE account_id = ? AND region = ? AND alias_name = ?', [
+          k.keyId,
+          now(),
+          keys.accountId,
+          keys.region,
+          aliasName,
+        ]);
+        if (r.changes === 0) throw new NotFoundException(`Alias ${keys.aliasArn(aliasName)} is not found.`);
+      });
+    },
+
+    async DeleteAlias(_ctx, input): Promise<void> {
+      const aliasName = str(input, 'AliasName', { required: true, min: 1, max: 256 });
+      checkAliasName(aliasName);
+      await db.transaction(async (tx) => {
+        const row = await tx.get<{ target_key_id: string }>('SELECT target_key_id FROM kms_aliases WHERE account_id = ? AND region = ? AND alias_name = ?', [
+          keys.accountId,
+          keys.region,
+          aliasName,
+        ]);
+        if (!row) throw new NotFoundException(`Alias ${keys.aliasArn(aliasName)} is not found.`);
+        const key = await keys.get(row.target_key_id, tx);
+        if (key) requireState(key, MANAGEABLE);
+        await tx.run('DELETE FROM kms_aliases WHERE account_id = ? AND region = ? AND alias_name = ?', [keys.accountId, keys.region, aliasName]);
+      });
+    },
+
+    async ListAliases(_ctx, input): Promise<W<K.ListAliasesResponse>> {
+      const limit = limitOf(input);
+      const keyIdIn = str(input, 'KeyId', { min: 1, max: 2048 });
+      const keyId = keyIdIn !== undefined ? (await keys.resolve(keyIdIn, { aliases: false })).keyId : undefined;
+      const p = page(await keys.aliases(keyId, limit, decodeMarker(str(input, 'Marker', { min: 1, max: 1024 }))), limit, (a) => a.aliasName);
+      return {
+        Aliases: p.items.map((a) => ({
+          AliasName: a.aliasName,
+          AliasArn: a.aliasArn,
+          TargetKeyId: a.targetKeyId,
+          CreationDate: seconds(a.createdAt)!,
+          LastUpdatedDate: seconds(a.updatedAt)!,
+        })),
+        Truncated: p.Truncated,
+        ...(p.NextMarker ? { NextMarker: p.NextMarker } : {}),
+      };
+    },
+
+    async Encrypt(ctx, input): Promise<W<K.EncryptResponse>> {
+      const keyId = str(input, 'KeyId', { required: true, min: 1, max: 2048 });
+      const plaintext = blob(input, 'Plaintext', { required: true, min: 1, max: MAX_PLAINTEXT });
+      const ec = readEncryptionContext(input['EncryptionContext']);
+      stringList(input, 'GrantTokens', 10);
+      const algorithm = oneOf(input, 'EncryptionAlgorithm', ['SYMMETRIC_DEFAULT', 'RSAES_OAEP_SHA_1', 'RSAES_OAEP_SHA_256', 'SM2PKE'] as const) ?? 'SYMMETRIC_DEFAULT';
+      try {
+        const key = await usableKey(keyId, ctx);
+        if (algorithm !== 'SYMMETRIC_DEFAULT') throw new InvalidKeyUsageException(`${algorithm} is not a valid encryption algorithm for ${key.arn}.`);
+        dryRun(input);
+        const ciphertext = await encryptWith(key, plaintext, ec);
+        lastUsage.record(key.keyId, 'Encrypt', ctx.requestId);
+        return { CiphertextBlob: ciphertext.toString('base64'), KeyId: key.arn, EncryptionAlgorithm: 'SYMMETRIC_DEFAULT' };
+      } finally {
+        plaintext.fill(0);
+      }
+    },
+
+    async Decrypt(ctx, input): Promise<W<K.DecryptResponse>> {
+      const ciphertext = blob(input, 'CiphertextBlob', { required: true, min: 1, max: MAX_CIPHERTEXT });
+      const ec = readEncryptionContext(input['EncryptionContext']);
+      stringList(input, 'GrantTokens', 10);
+      const requested = str(input, 'KeyId', { min: 1, max: 2048 });
+      const algorithm = oneOf(input, 'EncryptionAlgorithm', ['SYMMETRIC_DEFAULT', 'RSAES_OAEP_SHA_1', 'RSAES_OAEP_SHA_256', 'SM2PKE'] as const);
+      if (input['Recipient'] !== undefined) throw new UnsupportedOperationException('Recipient (Nitro Enclaves attestation) is not supported.');
+      if (algorithm !== undefined && algorithm !== 'SYMMETRIC_DEFAULT') throw new InvalidCiphertextException();
+      const { key, plaintext } = await decryptBlob(ciphertext, ec, requested);
+      try {
+        dryRun(input);
+        lastUsage.record(key.keyId, 'Decrypt', ctx.requestId);
+        return { KeyId: key.arn, Plaintext: plaintext.toString('base64'), EncryptionAlgorithm: 'SYMMETRIC_DEFAULT' };
+      } finally {
+        plaintext.fill(0);
+      }
+    },
+
+    async ReEncrypt(ctx, input): Promise<W<K.ReEncryptResponse>> {
+      const ciphertext = blob(input, 'CiphertextBlob', { required: true, min: 1, max: MAX_CIPHERTEXT });
+      const sourceEc = readEncryptionContext(input['SourceEncryptionContext'], 'SourceEncryptionContext');
+      const destEc = readEncryptionContext(input['DestinationEncryptionContext'], 'DestinationEncryptionContext');
+      const sourceKeyId = str(input, 'SourceKeyId', { min: 1, max: 2048 });
+      const destinationKeyId = str(input, 'DestinationKeyId', { required: true, min: 1, max: 2048 });
+      stringList(input, 'GrantTokens', 10);
+      for (const f of ['SourceEncryptionAlgorithm', 'DestinationEncryptionAlgorithm']) {
+        const a = oneOf(input, f, ['SYMMETRIC_DEFAULT', 'RSAES_OAEP_SHA_1', 'RSAES_OAEP_SHA_256', 'SM2PKE'] as const);
+        if (a !== undefined && a !== 'SYMMETRIC_DEFAULT') throw new InvalidKeyUsageException(`${f} ${a} is not valid for a symmetric key.`);
+      }
+      const destination = await usableKey(destinationKeyId, ctx);
+      const { key: source, plaintext } = await decryptBlob(ciphertext, sourceEc, sourceKeyId);
+      try {
+        dryRun(input);
+        const out = await encryptWith(destination, plaintext, destEc);
+        lastUsage.record(source.keyId, 'ReEncrypt', ctx.requestId);
+        lastUsage.record(destination.keyId, 'ReEncrypt', ctx.requestId);
+        return {
+          CiphertextBlob: out.toString('base64'),
+          SourceKeyId: source.arn,
+          KeyId: destination.arn,
+          SourceEncryptionAlgorithm: 'SYMMETRIC_DEFAULT',
+          DestinationEncryptionAlgorithm: 'SYMMETRIC_DEFAULT',
+        };
+      } finally {
+        plaintext.fill(0);
+      }
+    },
+
+    async GenerateDataKey(ctx, input): Promise<W<K.GenerateDataKeyResponse>> {
+      if (input['Recipient'] !== undefined) throw new UnsupportedOperationException('Recipient (Nitro Enclaves attestation) is not supported.');
+      return generateDataKey(ctx, input, true);
+    },
+
+    async GenerateDataKeyWithoutPlaintext(ctx, input): Promise<W<K.GenerateDataKeyWithoutPlaintextResponse>> {
+      return generateDataKey(ctx, input, false);
+    },
+
+    async GenerateRandom(_ctx, input): Promise<W<K.GenerateRandomResponse>> {
+      const count = int(input, 'NumberOfBytes', { min: 1, max: 1024 });
+      if (count === undefined) throw new ValidationException('NumberOfBytes is required.');
+      if (input['CustomKeyStoreId'] !== undefined) throw new UnsupportedOperationException('Custom key stores are not supported.');
+      if (input['Recipient'] !== undefined) throw new UnsupportedOperationException('Recipient (Nitro Enclaves attestation) is not supported.');
+      return { Plaintext: randomBytes(count).toString('base64') };
+    },
+
+    async EnableKeyRotation(_ctx, input): Promise<void> {
+      const period = int(input, 'RotationPeriodInDays', { min: 90, max: 2560 }) ?? DEFAULT_ROTATION_DAYS;
+      await mutate(str(input, 'KeyId', { required: true, min: 1, max: 2048 }), USABLE, async (k, tx) => {
+        if (k.keyManager === 'AWS') throw new UnsupportedOperationException(`${k.arn} is an AWS managed key: its rotation cannot be changed.`);
+        // A new period counts from now, as AWS does when the schedule changes.
+        await tx.run('UPDATE kms_keys SET rotation_enabled = 1, rotation_period_days = ?, next_rotation_at = ? WHERE key_id = ?', [period, now() + period * DAY_MS, k.keyId]);
+      });
+    },
+
+    async DisableKeyRotation(_ctx, input): Promise<void> {
+      await mutate(str(input, 'KeyId', { required: true, min: 1, max: 2048 }), USABLE, async (k, tx) => {
+        if (k.keyManager === 'AWS') throw new UnsupportedOperationException(`${k.arn} is an AWS managed key: its rotation cannot be changed.`);
+        await tx.run('UPDATE kms_keys SET rotation_enabled = 0, next_rotation_at = NULL WHERE key_id = ?', [k.keyId]);
+      });
+    },
+
+    async GetKeyRotationStatus(_ctx, input): Promise<W<K.GetKeyRotationStatusResponse>> {
+      const key = await keys.resolve(str(input, 'KeyId', { required: true, min: 1, max: 2048 }), { aliases: false });
+      requireState(key, ANY_STATE);
+      return {
+        KeyId: key.arn,
+        KeyRotationEnabled: key.rotationEnabled,
+        ...(key.rotationEnabled && key.rotationPeriodDays !== null ? { RotationPeriodInDays: key.rotationPeriodDays } : {}),
+        ...(key.rotationEnabled && key.nextRotationAt !== null ? { NextRotationDate: seconds(key.nextRotationAt)! } : {}),
+      };
+    },
+
+    async RotateKeyOnDemand(_ctx, input): Promise<W<K.RotateKeyOnDemandResponse>> {
+      const key = await mutate(str(input, 'KeyId', { required: true, min: 1, max: 2048 }), USABLE, async (k, tx) => {
+        if (k.keyManager === 'AWS') throw new UnsupportedOperationException(`${k.arn} is an AWS managed key and rotates automatically.`);
+        if (k.onDemandRotations >= MAX_ON_DEMAND_ROTATIONS) {
+          throw new LimitExceededException(`${k.arn} has reached the limit of ${MAX_ON_DEMAND_ROTATIONS} on-demand rotations.`);
+        }
+        await keys.rotate(tx, k, 'ON_DEMAND', now());
+        await tx.run('UPDATE kms_keys SET on_demand_rotations = on_demand_rotations + 1 WHERE key_id = ?', [k.keyId]);
+      });
+      return { KeyId: key.arn };
+    },
+
+    async ListKeyRotations(_ctx, input): Promise<W<K.ListKeyRotationsResponse>> {
+      const key = await keys.resolve(str(input, 'KeyId', { required: true, min: 1, max: 2048 }), { aliases: false });
+      const limit = limitOf(input);
+      const after = decodeMarker(str(input, 'Marker', { min: 1, max: 1024 }));
+      const all = (await keys.rotations(key.keyId)).filter((r) => after === undefined || r.version > Number(after));
+      const p = page(all, limit, (r) => String(r.version));
+      return {
+        Rotations: p.items.map((r) => ({ KeyId: key.arn, RotationDate: seconds(r.createdAt)!, RotationType: r.rotationType })),
+        Truncated: p.Truncated,
+        ...(p.NextMarker ? { NextMarker: p.NextMarker } : {}),
+      };
+    },
+
+    async TagResource(_ctx, input): Promise<void> {
+      const tags = readTags(input);
+      await mutate(str(input, 'KeyId', { required: true, min: 1, max: 2048 }), MANAGEABLE, async (k, tx) => {
+        for (const t of tags) {
+          await tx.run('INSERT INTO kms_tags (key_id, tag_key, tag_value) VALUES (?, ?, ?) ON CONFLICT (key_id, tag_key) DO UPDATE SET tag_value = excluded.tag_value', [
+            k.keyId,
+            t.TagKey,
+            t.TagValue,
+          ]);
+        }
+        const count = await tx.get<{ n: number }>('SELECT count(*) AS n FROM kms_tags WHERE key_id = ?', [k.keyId]);
+        if (Number(count?.n ?? 0) > MAX_TAGS) throw new TagException(`A key can have at most ${MAX_TAGS} tags.`);
+      });
+    },
+
+    async UntagResource(_ctx, input): Promise<void> {
+      const tagKeys = stringList(input, 'TagKeys', MAX_TAGS);
+      if (!tagKeys) throw new ValidationException('TagKeys is required.');
+      await mutate(str(input, 'KeyId', { required: true, min: 1, max: 2048 }), MANAGEABLE, async (k, tx) => {
+        for (const t of tagKeys) await tx.run('DELETE FROM kms_tags WHERE key_id = ? AND tag_key = ?', [k.keyId, t]);
+      });
+    },
+
+    async ListResourceTags(_ctx, input): Promise<W<K.ListResourceTagsResponse>> {
+      const key = await keys.resolve(str(input, 'KeyId', { required: true, min: 1, max: 2048 }), { aliases: false });
+      const limit = int(input, 'Limit', { min: 1, max: 50 }) ?? 50;
+      const after = decodeMarker(str(input, 'Marker', { min: 1, max: 1024 }));
+      const all = (await keys.tags(key.keyId)).filter((t) => after === undefined || t.TagKey > after);
+      const p = page(all, limit, (t) => t.TagKey);
+      return { Tags: p.items, Truncated: p.Truncated, ...(p.NextMarker ? { NextMarker: p.NextMarker } : {}) };
+    },
+
+    async GetKeyPolicy(_ctx, input): Promise<W<K.GetKeyPolicyResponse>> {
+      const key = await keys.resolve(str(input, 'KeyId', { required: true, min: 1, max: 2048 }), { aliases: false });
+      const name = str(input, 'PolicyName', { min: 1, max: 128 }) ?? POLICY_NAME;
+      if (name !== POLICY_NAME) throw new NotFoundException(`No such policy exists: ${name}`);
+      return { Policy: key.policy, PolicyName: POLICY_NAME };
+    },
+
+    async PutKeyPolicy(_ctx, input): Promise<void> {
+      const policy = str(input, 'Policy', { required: true, min: 1, max: 131072 });
+      const name = str(input, 'PolicyName', { min: 1, max: 128 }) ?? POLICY_NAME;
+      bool(input, 'BypassPolicyLockoutSafetyCheck');
+      if (name !== POLICY_NAME) throw new NotFoundException(`No such policy exists: ${name}`);
+      validateKeyPolicy(policy);
+      await mutate(str(input, 'KeyId', { required: true, min: 1, max: 2048 }), MANAGEABLE, async (k, tx) => {
+        if (k.keyManager === 'AWS') throw new UnsupportedOperationException(`${k.arn} is an AWS managed key: its policy cannot be changed.`);
+        await tx.run('UPDATE kms_keys SET policy = ? WHERE key_id = ?', [policy, k.keyId]);
+      });
+    },
+
+    async ListKeyPolicies(_ctx, input): Promise<W<K.ListKeyPoliciesResponse>> {
+      await keys.resolve(str(input, 'KeyId', { required: true, min: 1, max: 2048 }), { aliases: false });
+      limitOf(input);
+      return { PolicyNames: [POLICY_NAME], Truncated: false };
+    },
+
+    async GetKeyLastUsage(_ctx, input): Promise<W<K.GetKeyLastUsageResponse>> {
+      const key = await keys.resolve(str(input, 'KeyId', { required: true, min: 1, max: 2048 }), { aliases: true });
+      const last = lastUsage.get(key);
+      return {
+        KeyId: key.arn,
+        KeyCreationDate: seconds(key.createdAt)!,
+        TrackingStartDate: seconds(lastUsage.trackingStart(key))!,
+        ...(last ? { KeyLastUsage: { Operation: last.operation as K.KeyLastUsageTrackingOperation, Timestamp: seconds(last.at)!, KmsRequestId: last.requestId } } : {}),
+      };
+    },
+  };
+
+  return {
+    protocol: 'json',
+    signingName: 'kms',
+    eventSource: 'kms.amazonaws.com',
+    targetPrefixes: ['TrentService'],
+    maxBodyBytes: 64 * 1024,
+    operations,
+  };
+}

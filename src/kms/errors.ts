@@ -1,0 +1,93 @@
+import { AwsError } from '../wire/errors.ts';
+
+/** AWS KMS's error codes, each with the HTTP status KMS uses. */
+export class NotFoundException extends AwsError {
+  constructor(message: string) {
+    super('NotFoundException', 400, message);
+  }
+}
+export class DisabledException extends AwsError {
+  constructor(arn: string) {
+    super('DisabledException', 400, `${arn} is disabled.`);
+  }
+}
+export class KMSInvalidStateException extends AwsError {
+  constructor(message: string) {
+    super('KMSInvalidStateException', 400, message);
+  }
+}
+export class InvalidCiphertextException extends AwsError {
+  constructor(message = 'The ciphertext is invalid: it is malformed, was altered, or its encryption context does not match.') {
+    super('InvalidCiphertextException', 400, message);
+  }
+}
+export class IncorrectKeyException extends AwsError {
+  constructor() {
+    super('IncorrectKeyException', 400, 'The key ID in the request does not identify a KMS key that can perform this operation.');
+  }
+}
+export class InvalidKeyUsageException extends AwsError {
+  constructor(message: string) {
+    super('InvalidKeyUsageException', 400, message);
+  }
+}
+export class ValidationException extends AwsError {
+  constructor(message: string) {
+    super('ValidationException', 400, message);
+  }
+}
+export class AlreadyExistsException extends AwsError {
+  constructor(message: string) {
+    super('AlreadyExistsException', 400, message);
+  }
+}
+export class LimitExceededException extends AwsError {
+  constructor(message: string) {
+    super('LimitExceededException', 400, message);
+  }
+}
+export class InvalidAliasNameException extends AwsError {
+  constructor(message: string) {
+    super('InvalidAliasNameException', 400, message);
+  }
+}
+export class InvalidArnException extends AwsError {
+  constructor(message: string) {
+    super('InvalidArnException', 400, message);
+  }
+}
+export class InvalidMarkerException extends AwsError {
+  constructor() {
+    super('InvalidMarkerException', 400, 'The marker that specifies where pagination should next begin is not valid.');
+  }
+}
+export class MalformedPolicyDocumentException extends AwsError {
+  constructor(message: string) {
+    super('MalformedPolicyDocumentException', 400, message);
+  }
+}
+export class TagException extends AwsError {
+  constructor(message: string) {
+    super('TagException', 400, message);
+  }
+}
+export class UnsupportedOperationException extends AwsError {
+  constructor(message: string) {
+    super('UnsupportedOperationException', 400, message);
+  }
+}
+export class NotAuthorizedException extends AwsError {
+  constructor(message: string) {
+    super('NotAuthorizedException', 400, message);
+  }
+}
+export class DryRunOperationException extends AwsError {
+  constructor() {
+    super('DryRunOperationException', 412, 'The request would have succeeded, but the DryRun option is set.');
+  }
+}
+export class KMSInternalException extends AwsError {
+  constructor() {
+    super('KMSInternalException', 500, 'The request was rejected because an internal exception occurred. The request can be retried.');
+  }
+}

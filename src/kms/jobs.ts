@@ -1,0 +1,70 @@
+import type { Logger } from 'pino';
+import { DAY_MS, type KeyStore } from './keys.ts';
+
+interface DueRow {
+  key_id: string;
+}
+
+/**
+ * Background work that must happen even if nobody calls: automatic rotation when a key's date has
+ * passed, and destruction of keys whose deletion window has ended. It runs at start-up (catching up
+ * on anything that fell due while Trent was down) and then on an interval.
+ */
+export class KmsJobs {
+  readonly #keys: KeyStore;
+  readonly #log: Logger;
+  readonly #now: () => number;
+  #timer: NodeJS.Timeout | undefined;
+  #running: Promise<unknown> = Promise.resolve();
+
+  constructor(keys: KeyStore, log: Logger, now: () => number = Date.now) {
+    this.#keys = keys;
+    this.#log = log;
+    this.#now = now;
+  }
+
+  async runOnce(): Promise<{ rotated: string[]; deleted: string[] }> {
+    const db = this.#keys.db;
+    const now = this.#now();
+    const rotated: string[] = [];
+    const deleted: string[] = [];
+    const due = await db.all<DueRow>("SELECT key_id FROM kms_keys WHERE rotation_enabled = 1 AND key_state = 'Enabled' AND next_rotation_at <= ?", [now]);
+    for (const { key_id } of due) {
+      await db.transaction(async (tx) => {
+        const key = await this.#keys.get(key_id, tx);
+        // Re-checked inside the transaction: the key may have changed since the scan.
+        if (!key || !key.rotationEnabled || key.keyState !== 'Enabled' || key.nextRotationAt === null || key.nextRotationAt > now) return;
+        const version = await this.#keys.rotate(tx, key, 'AUTOMATIC', now);
+        await tx.run('UPDATE kms_keys SET next_rotation_at = ? WHERE key_id = ?', [now + (key.rotationPeriodDays ?? 365) * DAY_MS, key_id]);
+        rotated.push(key.arn);
+        this.#log.info({ keyArn: key.arn, version }, 'key rotated automatically');
+      });
+    }
+    const expired = await db.all<DueRow>("SELECT key_id FROM kms_keys WHERE key_state = 'PendingDeletion' AND deletion_at <= ?", [now]);
+    for (const { key_id } of expired) {
+      await db.transaction(async (tx) => {
+        const key = await this.#keys.get(key_id, tx);
+        if (!key || key.keyState !== 'PendingDeletion' || key.deletionAt === null || key.deletionAt > now) return;
+        await this.#keys.destroy(tx, key_id);
+        deleted.push(key.arn);
+        this.#log.info({ keyArn: key.arn }, 'key deleted: its key material is destroyed');
+      });
+    }
+    // Overwritten pages leave the write-ahead log too, so destroyed material is gone from disk.
+    if (deleted.length) await db.checkpoint();
+    this.#keys.sweepCache(now);
+    return { rotated, deleted };
+  }
+
+  start(intervalMs: number): void {
+    this.#timer = setInterval(() => {
+      this.#running = this.runOnce().catch((err) => this.#log.error({ err }, 'KMS background job failed'));
+    }, intervalMs);
+    this.#timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.#timer);
+    await this.#running;
+  }
+}

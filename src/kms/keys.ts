@@ -1,0 +1,363 @@
+import { randomUUID } from 'node:crypto';
+import type { Database, Queryable } from '../store/database.ts';
+import type { RootOfTrust } from '../root/root-of-trust.ts';
+import { randomBytes } from '../crypto/random.ts';
+import { DisabledException, InvalidMarkerException, KMSInternalException, KMSInvalidStateException, NotFoundException } from './errors.ts';
+
+export type KeyState = 'Enabled' | 'Disabled' | 'PendingDeletion';
+
+/** A KMS key: its metadata and the number of its newest backing-key version. */
+export interface KeyRecord {
+  keyId: string;
+  accountId: string;
+  region: string;
+  arn: string;
+  description: string;
+  keyState: KeyState;
+  keyUsage: string;
+  keySpec: string;
+  origin: string;
+  keyManager: 'CUSTOMER' | 'AWS';
+  policy: string;
+  createdAt: number;
+  deletionAt: number | null;
+  pendingWindowDays: number | null;
+  rotationEnabled: boolean;
+  rotationPeriodDays: number | null;
+  nextRotationAt: number | null;
+  onDemandRotations: number;
+  currentVersion: number;
+  lastUsedOperation: string | null;
+  lastUsedAt: number | null;
+  lastUsedRequestId: string | null;
+}
+
+interface KeyRow {
+  key_id: string;
+  account_id: string;
+  region: string;
+  arn: string;
+  description: string;
+  key_state: string;
+  key_usage: string;
+  key_spec: string;
+  origin: string;
+  key_manager: string;
+  policy: string;
+  created_at: number;
+  deletion_at: number | null;
+  pending_window_days: number | null;
+  rotation_enabled: number;
+  rotation_period_days: number | null;
+  next_rotation_at: number | null;
+  on_demand_rotations: number;
+  current_version: number;
+  last_used_operation: string | null;
+  last_used_at: number | null;
+  last_used_request_id: string | null;
+}
+
+const n = (v: number | bigint | null): number | null => (v === null ? null : Number(v));
+
+function fromRow(r: KeyRow): KeyRecord {
+  return {
+    keyId: r.key_id,
+    accountId: r.account_id,
+    region: r.region,
+    arn: r.arn,
+    description: r.description,
+    keyState: r.key_state as KeyState,
+    keyUsage: r.key_usage,
+    keySpec: r.key_spec,
+    origin: r.origin,
+    keyManager: r.key_manager as 'CUSTOMER' | 'AWS',
+    policy: r.policy,
+    createdAt: Number(r.created_at),
+    deletionAt: n(r.deletion_at),
+    pendingWindowDays: n(r.pending_window_days),
+    rotationEnabled: Number(r.rotation_enabled) === 1,
+    rotationPeriodDays: n(r.rotation_period_days),
+    nextRotationAt: n(r.next_rotation_at),
+    onDemandRotations: Number(r.on_demand_rotations),
+    currentVersion: Number(r.current_version),
+    lastUsedOperation: r.last_used_operation,
+    lastUsedAt: n(r.last_used_at),
+    lastUsedRequestId: r.last_used_request_id,
+  };
+}
+
+export interface AliasRecord {
+  aliasName: string;
+  aliasArn: string;
+  targetKeyId: string;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface RotationRecord {
+  version: number;
+  createdAt: number;
+  rotationType: 'AUTOMATIC' | 'ON_DEMAND';
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+/** How long an unwrapped backing key may stay in memory, and how many. */
+const BACKING_KEY_TTL_MS = 5 * 60_000;
+const BACKING_KEY_CACHE_MAX = 10_000;
+export const DAY_MS = 24 * 3600 * 1000;
+
+export function materialAad(arn: string, version: number): Buffer {
+  return Buffer.from(`trent:kms:backing-key:${arn}#${version}`);
+}
+
+/** Which operations a key state allows, as in AWS's key state table. */
+export function requireState(key: KeyRecord, allowed: readonly KeyState[]): void {
+  if (allowed.includes(key.keyState)) return;
+  if (key.keyState === 'Disabled') throw new DisabledException(key.arn);
+  if (key.keyState === 'PendingDeletion') throw new KMSInvalidStateException(`${key.arn} is pending deletion.`);
+  throw new KMSInvalidStateException(`${key.arn} is ${key.keyState}.`);
+}
+
+export const USABLE: readonly KeyState[] = ['Enabled'];
+export const MANAGEABLE: readonly KeyState[] = ['Enabled', 'Disabled'];
+export const ANY_STATE: readonly KeyState[] = ['Enabled', 'Disabled', 'PendingDeletion'];
+
+/** Page markers are opaque to clients: the last item's sort key, base64url. */
+export function encodeMarker(last: string): string {
+  return Buffer.from(JSON.stringify({ after: last })).toString('base64url');
+}
+export function decodeMarker(marker: string | undefined): string | undefined {
+  if (marker === undefined) return undefined;
+  try {
+    const v = JSON.parse(Buffer.from(marker, 'base64url').toString('utf8')) as { after?: unknown };
+    if (typeof v.after === 'string') return v.after;
+  } catch {
+    /* fall through */
+  }
+  throw new InvalidMarkerException();
+}
+
+/**
+ * KMS keys, their backing-key versions, aliases and tags. Backing keys are stored wrapped by the
+ * root of trust with the key ARN and version bound in as AAD; unwrapped ones are cached in memory
+ * for at most five minutes and dropped (zeroed) when the key is deleted.
+ */
+export class KeyStore {
+  readonly #db: Database;
+  readonly #root: RootOfTrust;
+  readonly accountId: string;
+  readonly region: string;
+  readonly #material = new Map<string, { key: Buffer; until: number }>();
+
+  constructor(db: Database, root: RootOfTrust, accountId: string, region: string) {
+    this.#db = db;
+    this.#root = root;
+    this.accountId = accountId;
+    this.region = region;
+  }
+
+  get db(): Database {
+    return this.#db;
+  }
+
+  keyArn(keyId: string): string {
+    return `arn:aws:kms:${this.region}:${this.accountId}:key/${keyId}`;
+  }
+
+  aliasArn(aliasName: string): string {
+    return `arn:aws:kms:${this.region}:${this.accountId}:${aliasName}`;
+  }
+
+  async create(
+    tx: Queryable,
+    init: { description: string; keyUsage: string; keySpec: string; origin: string; keyManager: 'CUSTOMER' | 'AWS'; policy: string; now: number; rotationPeriodDays?: number },
+  ): Promise<KeyRecord> {
+    const keyId = randomUUID();
+    const arn = this.keyArn(keyId);
+    const rotation = init.rotationPeriodDays !== undefined;
+    await tx.run(
+      `INSERT INTO kms_keys (key_id, account_id, region, arn, description, key_state, key_usage, key_spec, origin, key_manager, policy, created_at,
+                             rotation_enabled, rotation_period_days, next_rotation_at, current_version)
+       VALUES (?, ?, ?, ?, ?, 'Enabled', ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)`,
+      [
+        keyId,
+        this.accountId,
+        this.region,
+        arn,
+        init.description,
+        init.keyUsage,
+        init.keySpec,
+        init.origin,
+        init.keyManager,
+        init.policy,
+        init.now,
+        rotation ? 1 : 0,
+        rotation ? init.rotationPeriodDays! : null,
+        rotation ? init.now + init.rotationPeriodDays! * DAY_MS : null,
+      ],
+    );
+    await this.#insertVersion(tx, keyId, arn, 1, null, init.now);
+    return (await this.get(keyId, tx))!;
+  }
+
+  async #insertVersion(tx: Queryable, keyId: string, arn: string, version: number, rotationType: string | null, now: number): Promise<void> {
+    const material = randomBytes(32);
+    try {
+      const wrapped = await this.#root.wrap(material, materialAad(arn, version));
+      await tx.run('INSERT INTO kms_key_versions (key_id, version, material_wrapped, created_at, rotation_type) VALUES (?, ?, ?, ?, ?)', [
+        keyId,
+        version,
+        wrapped,
+        now,
+        rotationType,
+      ]);
+    } finally {
+      material.fill(0);
+    }
+  }
+
+  /** Adds a backing-key version and makes it current; earlier versions keep decrypting. */
+  async rotate(tx: Queryable, key: KeyRecord, rotationType: 'AUTOMATIC' | 'ON_DEMAND', now: number): Promise<number> {
+    const version = key.currentVersion + 1;
+    await this.#insertVersion(tx, key.keyId, key.arn, version, rotationType, now);
+    await tx.run('UPDATE kms_keys SET current_version = ? WHERE key_id = ?', [version, key.keyId]);
+    return version;
+  }
+
+  async get(keyId: string, q: Queryable = this.#db): Promise<KeyRecord | undefined> {
+    const row = await q.get<KeyRow>('SELECT * FROM kms_keys WHERE key_id = ?', [keyId]);
+    return row ? fromRow(row) : undefined;
+  }
+
+  /**
+   * A key from any identifier AWS accepts: key id, key ARN and, where `aliases` is set, alias name
+   * or alias ARN. Unknown identifiers, other accounts or regions: NotFoundException.
+   */
+  async resolve(identifier: string, opts: { aliases: boolean }, q: Queryable = this.#db): Promise<KeyRecord> {
+    const notFound = () => new NotFoundException(`Key '${identifier.startsWith('arn:') || identifier.startsWith('alias/') ? identifier : this.keyArn(identifier)}' does not exist`);
+    let keyId: string | undefined;
+    let alias: string | undefined;
+    if (identifier.startsWith('arn:')) {
+      const m = /^arn:aws:kms:([^:]+):(\d{12}):(key\/.+|alias\/.+)$/.exec(identifier);
+      if (!m) throw new NotFoundException(`Invalid arn ${identifier}`);
+      if (m[1] !== this.region || m[2] !== this.accountId) throw notFound();
+      if (m[3]!.startsWith('key/')) keyId = m[3]!.slice(4);
+      else alias = m[3];
+    } else if (identifier.startsWith('alias/')) alias = identifier;
+    else keyId = identifier;
+    if (alias !== undefined) {
+      if (!opts.aliases) throw new NotFoundException(`Invalid keyId '${identifier}': use the key ID or key ARN.`);
+      const row = await q.get<{ target_key_id: string }>('SELECT target_key_id FROM kms_aliases WHERE account_id = ? AND region = ? AND alias_name = ?', [
+        this.accountId,
+        this.region,
+        alias,
+      ]);
+      if (!row) throw new NotFoundException(`Alias ${this.aliasArn(alias)} is not found.`);
+      keyId = row.target_key_id;
+    }
+    if (!keyId || !UUID.test(keyId)) throw notFound();
+    const key = await this.get(keyId, q);
+    if (!key) throw notFound();
+    return key;
+  }
+
+  /** The unwrapped backing key for a version, from the short-lived cache or the root of trust. */
+  async backingKey(key: KeyRecord, version: number, now = Date.now()): Promise<Buffer | undefined> {
+    const cacheKey = `${key.keyId}#${version}`;
+    const hit = this.#material.get(cacheKey);
+    if (hit && hit.until > now) return hit.key;
+    const row = await this.#db.get<{ material_wrapped: Uint8Array }>('SELECT material_wrapped FROM kms_key_versions WHERE key_id = ? AND version = ?', [
+      key.keyId,
+      version,
+    ]);
+    if (!row) return undefined;
+    let material: Buffer;
+    try {
+      material = await this.#root.unwrap(row.material_wrapped, materialAad(key.arn, version));
+    } catch {
+      // The root of trust refused the stored material: never fall back, never guess.
+      throw new KMSInternalException();
+    }
+    if (this.#material.size >= BACKING_KEY_CACHE_MAX) this.#evict(now, true);
+    this.#material.set(cacheKey, { key: material, until: now + BACKING_KEY_TTL_MS });
+    return material;
+  }
+
+  #evict(now: number, all = false): void {
+    for (const [k, v] of this.#material) {
+      if (all || v.until <= now) {
+        v.key.fill(0);
+        this.#material.delete(k);
+      }
+    }
+  }
+
+  /** Forget every cached backing key of a key (deletion). */
+  forgetMaterial(keyId: string): void {
+    for (const [k, v] of this.#material) {
+      if (k.startsWith(`${keyId}#`)) {
+        v.key.fill(0);
+        this.#material.delete(k);
+      }
+    }
+  }
+
+  sweepCache(now = Date.now()): void {
+    this.#evict(now);
+  }
+
+  async list(limit: number, after: string | undefined): Promise<KeyRecord[]> {
+    const rows = await this.#db.all<KeyRow>(
+      `SELECT * FROM kms_keys WHERE account_id = ? AND region = ? ${after !== undefined ? 'AND key_id > ?' : ''} ORDER BY key_id LIMIT ?`,
+      after !== undefined ? [this.accountId, this.region, after, limit + 1] : [this.accountId, this.region, limit + 1],
+    );
+    return rows.map(fromRow);
+  }
+
+  async rotations(keyId: string): Promise<RotationRecord[]> {
+    const rows = await this.#db.all<{ version: number; created_at: number; rotation_type: string }>(
+      'SELECT version, created_at, rotation_type FROM kms_key_versions WHERE key_id = ? AND rotation_type IS NOT NULL ORDER BY version',
+      [keyId],
+    );
+    return rows.map((r) => ({ version: Number(r.version), createdAt: Number(r.created_at), rotationType: r.rotation_type as RotationRecord['rotationType'] }));
+  }
+
+  async aliases(keyId: string | undefined, limit: number, after: string | undefined): Promise<AliasRecord[]> {
+    const where = ['account_id = ?', 'region = ?'];
+    const params: Array<string | number> = [this.accountId, this.region];
+    if (keyId !== undefined) {
+      where.push('target_key_id = ?');
+      params.push(keyId);
+    }
+    if (after !== undefined) {
+      where.push('alias_name > ?');
+      params.push(after);
+    }
+    params.push(limit + 1);
+    const rows = await this.#db.all<{ alias_name: string; target_key_id: string; created_at: number; updated_at: number }>(
+      `SELECT alias_name, target_key_id, created_at, updated_at FROM kms_aliases WHERE ${where.join(' AND ')} ORDER BY alias_name LIMIT ?`,
+      params,
+    );
+    return rows.map((r) => ({
+      aliasName: r.alias_name,
+      aliasArn: this.aliasArn(r.alias_name),
+      targetKeyId: r.target_key_id,
+      createdAt: Number(r.created_at),
+      updatedAt: Number(r.updated_at),
+    }));
+  }
+
+  async tags(keyId: string): Promise<Array<{ TagKey: string; TagValue: string }>> {
+    const rows = await this.#db.all<{ tag_key: string; tag_value: string }>('SELECT tag_key, tag_value FROM kms_tags WHERE key_id = ? ORDER BY tag_key', [keyId]);
+    return rows.map((r) => ({ TagKey: r.tag_key, TagValue: r.tag_value }));
+  }
+
+  /** Destroy a key: every backing-key version, its aliases and tags, then the key itself. */
+  async destroy(tx: Queryable, keyId: string): Promise<void> {
+    await tx.run('DELETE FROM kms_key_versions WHERE key_id = ?', [keyId]);
+    await tx.run('DELETE FROM kms_aliases WHERE target_key_id = ?', [keyId]);
+    await tx.run('DELETE FROM kms_tags WHERE key_id = ?', [keyId]);
+    await tx.run('DELETE FROM kms_keys WHERE key_id = ?', [keyId]);
+    this.forgetMaterial(keyId);
+  }
+}
