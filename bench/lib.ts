@@ -99,6 +99,7 @@ export function runBareServer(config: BareServerConfig): void {
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
+        // Assemble the body as Trent does, even though the answer does not depend on it.
         Buffer.concat(chunks);
         res.writeHead(config.status, config.headers);
         res.end(body);
@@ -137,7 +138,10 @@ export async function startBareServer(entry: string, config: BareServerConfig): 
   child.stdout!.on('data', (d) => (out += d));
   child.stderr!.on('data', (d) => (out += d));
   const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`bare server did not start:\n${out}`)), 20_000);
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`bare server did not start:\n${out}`));
+    }, 20_000);
     const check = () => {
       const m = new RegExp(`${BARE_READY}(\\d+)`).exec(out);
       if (m) {
@@ -304,10 +308,19 @@ export async function runWrk(wrk: string, opts: LoadOptions, label: string): Pro
   return { tool: 'wrk', ...parseWrk(out), raw: out };
 }
 
+/** Load generators still running, so that an interrupted benchmark can end them. */
+const running = new Set<ChildProcess>();
+
+export function killRunningLoad(): void {
+  for (const child of running) child.kill('SIGKILL');
+}
+
 /** Run a command to completion, killing it if it runs past `limitMs`; rejects on a non-zero exit. */
 export function runBounded(cmd: string, args: string[], limitMs: number): Promise<string> {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    running.add(child);
+    child.once('close', () => running.delete(child));
     let out = '';
     child.stdout.on('data', (d) => (out += d));
     child.stderr.on('data', (d) => (out += d));

@@ -18,6 +18,7 @@ import { removeDir, startTrent, tempDir, type RunningTrent } from '../test/helpe
 import {
   BARE_SERVER_FLAG,
   findOnPath,
+  killRunningLoad,
   machineFacts,
   replayableHeaders,
   runAutocannon,
@@ -218,6 +219,7 @@ async function stopTrent(trent: RunningTrent): Promise<void> {
 }
 
 async function cleanup(state: Cleanup): Promise<void> {
+  killRunningLoad();
   const stops: Array<Promise<unknown>> = state.trents.map((t) => stopTrent(t).catch(() => undefined));
   if (state.bare) stops.push(state.bare.stop().catch(() => undefined));
   await Promise.all(stops);
