@@ -20,7 +20,7 @@ import {
   UnsupportedOperationException,
   ValidationException,
 } from './errors.ts';
-import { ANY_STATE, DAY_MS, decodeMarker, encodeMarker, MANAGEABLE, requireState, USABLE, type KeyRecord, type KeyStore } from './keys.ts';
+import { ANY_STATE, DAY_MS, decodeMarker, encodeMarker, MANAGEABLE, requireState, USABLE, type KeyRecord, type KeyState, type KeyStore } from './keys.ts';
 import { defaultKeyPolicy, POLICY_NAME, validateKeyPolicy } from './policy.ts';
 import type { LastUsageTracker } from './last-usage.ts';
 
@@ -166,7 +166,7 @@ export function kmsService(deps: KmsDeps): JsonService {
     }
   }
 
-  async function mutate(id: string, allowed: typeof MANAGEABLE, fn: (key: KeyRecord, q: Parameters<Parameters<typeof db.transaction>[0]>[0]) => Promise<void>): Promise<KeyRecord> {
+  async function mutate(id: string, allowed: readonly KeyState[], fn: (key: KeyRecord, q: Parameters<Parameters<typeof db.transaction>[0]>[0]) => Promise<void>): Promise<KeyRecord> {
     return db.transaction(async (tx) => {
       const key = await keys.resolve(id, { aliases: false }, tx);
       requireState(key, allowed);
@@ -296,9 +296,8 @@ export function kmsService(deps: KmsDeps): JsonService {
           keys.region,
           aliasName,
         ]);
+        // AWS allows DeleteAlias whatever the state of the alias's key.
         if (!row) throw new NotFoundException(`Alias ${keys.aliasArn(aliasName)} is not found.`);
-        const key = await keys.get(row.target_key_id, tx);
-        if (key) requireState(key, MANAGEABLE);
         await tx.run('DELETE FROM kms_aliases WHERE account_id = ? AND region = ? AND alias_name = ?', [keys.accountId, keys.region, aliasName]);
       });
     },
@@ -501,7 +500,7 @@ export function kmsService(deps: KmsDeps): JsonService {
       bool(input, 'BypassPolicyLockoutSafetyCheck');
       if (name !== POLICY_NAME) throw new NotFoundException(`No such policy exists: ${name}`);
       validateKeyPolicy(policy);
-      await mutate(str(input, 'KeyId', { required: true, min: 1, max: 2048 }), MANAGEABLE, async (k, tx) => {
+      await mutate(str(input, 'KeyId', { required: true, min: 1, max: 2048 }), ANY_STATE, async (k, tx) => {
         if (k.keyManager === 'AWS') throw new UnsupportedOperationException(`${k.arn} is an AWS managed key: its policy cannot be changed.`);
         await tx.run('UPDATE kms_keys SET policy = ? WHERE key_id = ?', [policy, k.keyId]);
       });

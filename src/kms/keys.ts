@@ -110,11 +110,16 @@ export function materialAad(arn: string, version: number): Buffer {
   return Buffer.from(`trent:kms:backing-key:${arn}#${version}`);
 }
 
-/** Which operations a key state allows, as in AWS's key state table. */
+/**
+ * Which operations a key state allows, as in AWS's key state table. A disabled key gets
+ * DisabledException only where the operation would work on an enabled key; every other refusal
+ * is KMSInvalidStateException.
+ */
 export function requireState(key: KeyRecord, allowed: readonly KeyState[]): void {
   if (allowed.includes(key.keyState)) return;
-  if (key.keyState === 'Disabled') throw new DisabledException(key.arn);
+  if (key.keyState === 'Disabled' && allowed.includes('Enabled')) throw new DisabledException(key.arn);
   if (key.keyState === 'PendingDeletion') throw new KMSInvalidStateException(`${key.arn} is pending deletion.`);
+  if (allowed.length === 1 && allowed[0] === 'PendingDeletion') throw new KMSInvalidStateException(`${key.arn} is not pending deletion.`);
   throw new KMSInvalidStateException(`${key.arn} is ${key.keyState}.`);
 }
 

@@ -247,9 +247,39 @@ class Canonicalizer extends SignatureV4Base {
   canonicalRequest(request: HttpRequest, headers: HeaderBag, payloadHash: string): string {
     return this.createCanonicalRequest(request, headers, payloadHash);
   }
-  stringToSign(longDate: string, scope: string, canonicalRequest: string): Promise<string> {
-    return this.createStringToSign(longDate, scope, canonicalRequest, ALGORITHM);
-  }
+}
+
+/** The SigV4 string to sign (the same text smithy's createStringToSign builds), computed synchronously. */
+export function stringToSign(longDate: string, scope: string, canonicalRequest: string): string {
+  return `${ALGORITHM}\n${longDate}\n${scope}\n${sha256Hex(canonicalRequest)}`;
+}
+
+/**
+ * Derived signing keys, per access key, day, region and service. smithy's own cache hashes the
+ * secret on every lookup; this one is a plain map, bounded, and its entries expire with their day.
+ */
+const signingKeys = new Map<string, Uint8Array>();
+const SIGNING_KEY_CACHE_MAX = 10_000;
+
+async function cachedSigningKey(p: ParsedSigV4, secretAccessKey: string): Promise<Uint8Array> {
+  const cacheKey = `${p.accessKeyId}/${p.scope}/${p.sessionToken ?? ''}`;
+  const hit = signingKeys.get(cacheKey);
+  if (hit) return hit;
+  const key = await getSigningKey(
+    Hash.bind(null, 'sha256'),
+    { accessKeyId: p.accessKeyId, secretAccessKey, ...(p.sessionToken ? { sessionToken: p.sessionToken } : {}) },
+    p.shortDate,
+    p.region,
+    p.service,
+  );
+  if (signingKeys.size >= SIGNING_KEY_CACHE_MAX) signingKeys.clear();
+  signingKeys.set(cacheKey, key);
+  return key;
+}
+
+/** Forget derived keys of an access key (deleted or deactivated keys must stop verifying at once). */
+export function forgetSigningKeys(accessKeyId: string): void {
+  for (const k of signingKeys.keys()) if (k.startsWith(`${accessKeyId}/`)) signingKeys.delete(k);
 }
 const escapingCanonicalizer = new Canonicalizer(true);
 const s3Canonicalizer = new Canonicalizer(false);
@@ -297,18 +327,11 @@ export async function verifySignature(p: ParsedSigV4, secretAccessKey: string, r
     headers,
   };
   const canonicalHeaders = getCanonicalHeaders(request, new Set(), signable);
-  const signingKey = await getSigningKey(
-    Hash.bind(null, 'sha256'),
-    { accessKeyId: p.accessKeyId, secretAccessKey, ...(p.sessionToken ? { sessionToken: p.sessionToken } : {}) },
-    p.shortDate,
-    p.region,
-    p.service,
-  );
+  const signingKey = await cachedSigningKey(p, secretAccessKey);
   const provided = /^[0-9a-f]{64}$/.test(p.signature) ? Buffer.from(p.signature, 'hex') : undefined;
   for (const payloadHash of opts.payloadHashes) {
     const canonicalRequest = canon.canonicalRequest(request, canonicalHeaders, payloadHash);
-    const stringToSign = await canon.stringToSign(p.longDate, p.scope, canonicalRequest);
-    const expected = createHmac('sha256', signingKey).update(stringToSign).digest();
+    const expected = createHmac('sha256', signingKey).update(stringToSign(p.longDate, p.scope, canonicalRequest)).digest();
     if (provided && timingSafeEqual(expected, provided)) return { signingKey, payloadHash };
   }
   throw new AuthFailure('signature', 'signature mismatch', { AWSAccessKeyId: p.accessKeyId, SignatureProvided: p.signature.slice(0, 64) });
