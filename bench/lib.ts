@@ -6,6 +6,9 @@ import { writeFile } from 'node:fs/promises';
 import { createServer, request } from 'node:https';
 import { availableParallelism } from 'node:os';
 import { delimiter, join } from 'node:path';
+import type { HttpRequest as SmithyRequest } from '@smithy/types';
+import { signer, smithyRequest, type RawRequest } from '../test/helpers/raw.ts';
+import type { RunningTrent } from '../test/helpers/trent.ts';
 
 // ---------------------------------------------------------------------------------------------
 // The request under test and the response it got
@@ -415,4 +418,83 @@ export function machineFacts(): MachineFacts {
     // no uname
   }
   return { node: process.version, nproc, cpuModel, kernel };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Running and reporting a measurement
+
+export interface Row {
+  config: string;
+  result: LoadResult;
+}
+
+/** Sign one request with the SDK's SigV4 signer for Host localhost:<port>; it can be replayed for 15 minutes. */
+export async function signedRequest(trent: RunningTrent, service: string, raw: RawRequest): Promise<BenchRequest> {
+  const signed = (await signer(trent, service).sign(smithyRequest(trent, raw))) as SmithyRequest;
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(signed.headers)) headers[name] = String(value);
+  const body = signed.body === undefined ? Buffer.alloc(0) : typeof signed.body === 'string' ? Buffer.from(signed.body) : Buffer.from(signed.body as Uint8Array);
+  return { method: signed.method, path: signed.path, headers, body };
+}
+
+/** A warm-up run whose figures are dropped, then the measured run. */
+export async function measure(tool: 'wrk' | 'autocannon', wrk: string | undefined, opts: LoadOptions, label: string, warmupS: number): Promise<LoadResult> {
+  const run = (o: LoadOptions, l: string) => (tool === 'wrk' ? runWrk(wrk!, o, l) : runAutocannon(o));
+  if (warmupS > 0) await run({ ...opts, durationS: warmupS }, `${label}-warmup`);
+  const result = await run(opts, label);
+  console.log(`  ${label}: ${fmt(result.reqPerSec, 0)} req/s, p50 ${fmt(result.p50Ms, 2)} ms, p99 ${fmt(result.p99Ms, 2)} ms, ${result.requests} requests`);
+  return result;
+}
+
+/**
+ * The helper keeps all of Trent's output in memory for error messages; with the access log on
+ * that would grow by tens of megabytes in this process, which shares the cores with the servers.
+ * Keep only the count (and the helper's text up to now).
+ */
+export function drainOutput(trent: RunningTrent): () => number {
+  let bytes = 0;
+  for (const stream of [trent.process.stdout, trent.process.stderr]) {
+    if (!stream) continue;
+    stream.removeAllListeners('data');
+    stream.on('data', (d: Buffer) => (bytes += d.length));
+  }
+  return () => bytes;
+}
+
+export async function stopTrent(trent: RunningTrent): Promise<void> {
+  await stopChild(trent.process, 15_000);
+}
+
+export function printTable(rows: Row[], bare: LoadResult): void {
+  const header = ['configuration', 'req/s', 'p50 ms', 'p99 ms', 'non-2xx', '% of bare'];
+  const body = rows.map((r) => [
+    r.config,
+    fmt(r.result.reqPerSec, 0),
+    fmt(r.result.p50Ms, 2),
+    fmt(r.result.p99Ms, 2),
+    String(r.result.non2xx),
+    `${fmt((100 * r.result.reqPerSec) / bare.reqPerSec, 1)}%`,
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...body.map((row) => row[i]!.length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  console.log('');
+  console.log(line(header));
+  console.log(widths.map((w) => '-'.repeat(w)).join('  '));
+  for (const row of body) console.log(line(row));
+  console.log('');
+}
+
+export function positiveInt(value: string | undefined, name: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n <= 0) throw new Error(`${name} must be a positive whole number`);
+  return n;
+}
+
+export function fmt(n: number, digits: number): string {
+  return n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+}
+
+export function round(n: number, digits: number): number {
+  const f = 10 ** digits;
+  return Math.round(n * f) / f;
 }

@@ -6,7 +6,8 @@ export type EncryptionContext = Record<string, string>;
 export function readEncryptionContext(value: unknown, field = 'EncryptionContext'): EncryptionContext {
   if (value === undefined || value === null) return {};
   if (typeof value !== 'object' || Array.isArray(value)) throw new ValidationException(`${field} must be a map of strings.`);
-  const out: EncryptionContext = {};
+  // A null-prototype map: a key named "__proto__" is data to bind, not a prototype to set.
+  const out: EncryptionContext = Object.create(null) as EncryptionContext;
   for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
     if (typeof v !== 'string') throw new ValidationException(`${field} values must be strings; '${k}' is not.`);
     out[k] = v;

@@ -184,7 +184,7 @@ export class Pipeline {
       for await (const chunk of body) void chunk;
       throw unknownService(ex);
     }
-    const headers: Record<string, string | undefined> = {};
+    const headers: Record<string, string | undefined> = Object.create(null) as Record<string, string | undefined>;
     for (const [k, v] of Object.entries(ex.sreq.headers)) headers[k] = v?.join(',');
     const out = await ex.service.handle(ctx, {
       method: ex.sreq.method,

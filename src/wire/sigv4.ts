@@ -307,12 +307,13 @@ export interface VerifiedSignature {
 /** Recompute the signature with the caller's secret and compare in constant time. Throws AuthFailure('signature'). */
 export async function verifySignature(p: ParsedSigV4, secretAccessKey: string, req: SigningRequest, opts: VerifyOptions): Promise<VerifiedSignature> {
   const canon = opts.uriEscapePath ? escapingCanonicalizer : s3Canonicalizer;
-  const query: QueryParameterBag = {};
+  // Null-prototype maps: a parameter or header named "__proto__" must be signed like any other.
+  const query: QueryParameterBag = Object.create(null) as QueryParameterBag;
   for (const [k, v] of parseQuery(req.rawQuery)) {
     const prev = query[k];
     query[k] = prev === undefined || prev === null ? v : Array.isArray(prev) ? [...prev, v] : [prev, v];
   }
-  const headers: HeaderBag = {};
+  const headers: HeaderBag = Object.create(null) as HeaderBag;
   for (const name of p.signedHeaders) {
     const v = req.headers[name];
     if (v !== undefined) headers[name] = v.join(',');
