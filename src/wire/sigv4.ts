@@ -262,7 +262,8 @@ const signingKeys = new Map<string, Uint8Array>();
 const SIGNING_KEY_CACHE_MAX = 10_000;
 
 async function cachedSigningKey(p: ParsedSigV4, secretAccessKey: string): Promise<Uint8Array> {
-  const cacheKey = `${p.accessKeyId}/${p.scope}/${p.sessionToken ?? ''}`;
+  // The secret is part of the key: a derived key must never serve another secret (memory only, like the identity cache).
+  const cacheKey = `${p.accessKeyId}/${p.scope}/${p.sessionToken ?? ''}/${secretAccessKey}`;
   const hit = signingKeys.get(cacheKey);
   if (hit) return hit;
   const key = await getSigningKey(
