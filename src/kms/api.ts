@@ -167,12 +167,17 @@ export function kmsService(deps: KmsDeps): JsonService {
   }
 
   async function mutate(id: string, allowed: readonly KeyState[], fn: (key: KeyRecord, q: Parameters<Parameters<typeof db.transaction>[0]>[0]) => Promise<void>): Promise<KeyRecord> {
-    return db.transaction(async (tx) => {
-      const key = await keys.resolve(id, { aliases: false }, tx);
-      requireState(key, allowed);
-      await fn(key, tx);
-      return (await keys.get(key.keyId, tx))!;
-    });
+    try {
+      return await db.transaction(async (tx) => {
+        const key = await keys.resolve(id, { aliases: false }, tx);
+        requireState(key, allowed);
+        await fn(key, tx);
+        return (await keys.get(key.keyId, tx))!;
+      });
+    } finally {
+      // Committed or not, nothing cached may outlive a write attempt.
+      keys.invalidate();
+    }
   }
 
   const operations: Record<string, (ctx: CallContext, input: In) => Promise<unknown>> = {
@@ -300,6 +305,7 @@ export function kmsService(deps: KmsDeps): JsonService {
         if (!row) throw new NotFoundException(`Alias ${keys.aliasArn(aliasName)} is not found.`);
         await tx.run('DELETE FROM kms_aliases WHERE account_id = ? AND region = ? AND alias_name = ?', [keys.accountId, keys.region, aliasName]);
       });
+      keys.invalidate();
     },
 
     async ListAliases(_ctx, input): Promise<W<K.ListAliasesResponse>> {

@@ -14,11 +14,12 @@ const HKDF_INFO = Buffer.from('trent kms v1 per-request key');
  * (key, IV) pair is ever reused.
  */
 export function sealUnderBackingKey(keyId: string, version: number, backingKey: Uint8Array, plaintext: Uint8Array, ec: EncryptionContext): Buffer {
-  const nonce = randomBytes(NONCE_BYTES);
+  const random = randomBytes(NONCE_BYTES + IV_BYTES);
+  const nonce = random.subarray(0, NONCE_BYTES);
+  const iv = random.subarray(NONCE_BYTES);
   const header = encodeHeader(keyId, version, nonce);
   const k = hkdfSha256(backingKey, nonce, HKDF_INFO, 32);
   try {
-    const iv = randomBytes(IV_BYTES);
     const { ciphertext, tag } = gcmEncryptWithIv(k, iv, plaintext, Buffer.concat([header, canonicalEncryptionContext(ec)]));
     return encodeBlob(header, iv, ciphertext, tag);
   } finally {

@@ -104,6 +104,8 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 /** How long an unwrapped backing key may stay in memory, and how many. */
 const BACKING_KEY_TTL_MS = 5 * 60_000;
 const BACKING_KEY_CACHE_MAX = 10_000;
+const RECORD_TTL_MS = 1_000;
+const RECORD_CACHE_MAX = 10_000;
 export const DAY_MS = 24 * 3600 * 1000;
 
 export function materialAad(arn: string, version: number): Buffer {
@@ -153,6 +155,9 @@ export class KeyStore {
   readonly accountId: string;
   readonly region: string;
   readonly #material = new Map<string, { key: Buffer; until: number }>();
+  /** Key records and alias targets read outside transactions, for at most a second; every write here invalidates them. */
+  readonly #records = new Map<string, { record: KeyRecord; until: number }>();
+  readonly #aliasTargets = new Map<string, { keyId: string; until: number }>();
 
   constructor(db: Database, root: RootOfTrust, accountId: string, region: string) {
     this.#db = db;
@@ -226,12 +231,50 @@ export class KeyStore {
     const version = key.currentVersion + 1;
     await this.#insertVersion(tx, key.keyId, key.arn, version, rotationType, now);
     await tx.run('UPDATE kms_keys SET current_version = ? WHERE key_id = ?', [version, key.keyId]);
+    this.invalidate(key.keyId);
     return version;
   }
 
   async get(keyId: string, q: Queryable = this.#db): Promise<KeyRecord | undefined> {
+    const cached = q === this.#db;
+    const now = Date.now();
+    if (cached) {
+      const hit = this.#records.get(keyId);
+      if (hit && hit.until > now) return hit.record;
+    }
     const row = await q.get<KeyRow>('SELECT * FROM kms_keys WHERE key_id = ?', [keyId]);
-    return row ? fromRow(row) : undefined;
+    const record = row ? fromRow(row) : undefined;
+    if (cached && record) {
+      if (this.#records.size >= RECORD_CACHE_MAX) this.#records.clear();
+      this.#records.set(keyId, { record, until: now + RECORD_TTL_MS });
+    }
+    return record;
+  }
+
+  /** Drop cached metadata after a write (this node's writes take effect at once; RECORD_TTL_MS bounds anything else). */
+  invalidate(keyId?: string): void {
+    if (keyId === undefined) this.#records.clear();
+    else this.#records.delete(keyId);
+    this.#aliasTargets.clear();
+  }
+
+  async #aliasTarget(alias: string, q: Queryable): Promise<string | undefined> {
+    const cached = q === this.#db;
+    const now = Date.now();
+    if (cached) {
+      const hit = this.#aliasTargets.get(alias);
+      if (hit && hit.until > now) return hit.keyId;
+    }
+    const row = await q.get<{ target_key_id: string }>('SELECT target_key_id FROM kms_aliases WHERE account_id = ? AND region = ? AND alias_name = ?', [
+      this.accountId,
+      this.region,
+      alias,
+    ]);
+    if (cached && row) {
+      if (this.#aliasTargets.size >= RECORD_CACHE_MAX) this.#aliasTargets.clear();
+      this.#aliasTargets.set(alias, { keyId: row.target_key_id, until: now + RECORD_TTL_MS });
+    }
+    return row?.target_key_id;
   }
 
   /**
@@ -252,13 +295,8 @@ export class KeyStore {
     else keyId = identifier;
     if (alias !== undefined) {
       if (!opts.aliases) throw new NotFoundException(`Invalid keyId '${identifier}': use the key ID or key ARN.`);
-      const row = await q.get<{ target_key_id: string }>('SELECT target_key_id FROM kms_aliases WHERE account_id = ? AND region = ? AND alias_name = ?', [
-        this.accountId,
-        this.region,
-        alias,
-      ]);
-      if (!row) throw new NotFoundException(`Alias ${this.aliasArn(alias)} is not found.`);
-      keyId = row.target_key_id;
+      keyId = await this.#aliasTarget(alias, q);
+      if (keyId === undefined) throw new NotFoundException(`Alias ${this.aliasArn(alias)} is not found.`);
     }
     if (!keyId || !UUID.test(keyId)) throw notFound();
     const key = await this.get(keyId, q);
@@ -364,5 +402,6 @@ export class KeyStore {
     await tx.run('DELETE FROM kms_tags WHERE key_id = ?', [keyId]);
     await tx.run('DELETE FROM kms_keys WHERE key_id = ?', [keyId]);
     this.forgetMaterial(keyId);
+    this.invalidate(keyId);
   }
 }

@@ -14,7 +14,9 @@ interface Usage {
  */
 export class LastUsageTracker {
   readonly #db: Database;
-  readonly #pending = new Map<string, Usage>();
+  /** The newest use of each key seen by this process; `#dirty` holds the ones not yet written. */
+  readonly #latest = new Map<string, Usage>();
+  readonly #dirty = new Set<string>();
   readonly #now: () => number;
   #timer: NodeJS.Timeout | undefined;
 
@@ -24,12 +26,13 @@ export class LastUsageTracker {
   }
 
   record(keyId: string, operation: string, requestId: string): void {
-    this.#pending.set(keyId, { operation, at: this.#now(), requestId });
+    this.#latest.set(keyId, { operation, at: this.#now(), requestId });
+    this.#dirty.add(keyId);
   }
 
   get(key: KeyRecord): Usage | undefined {
-    const pending = this.#pending.get(key.keyId);
-    if (pending) return pending;
+    const latest = this.#latest.get(key.keyId);
+    if (latest) return latest;
     if (key.lastUsedOperation && key.lastUsedAt !== null) return { operation: key.lastUsedOperation, at: key.lastUsedAt, requestId: key.lastUsedRequestId ?? '' };
     return undefined;
   }
@@ -40,9 +43,9 @@ export class LastUsageTracker {
   }
 
   async flush(): Promise<void> {
-    if (this.#pending.size === 0) return;
-    const batch = [...this.#pending.entries()];
-    this.#pending.clear();
+    if (this.#dirty.size === 0) return;
+    const batch = [...this.#dirty].map((keyId) => [keyId, this.#latest.get(keyId)!] as const);
+    this.#dirty.clear();
     await this.#db.transaction(async (tx) => {
       for (const [keyId, u] of batch) {
         await tx.run('UPDATE kms_keys SET last_used_operation = ?, last_used_at = ?, last_used_request_id = ? WHERE key_id = ?', [u.operation, u.at, u.requestId, keyId]);

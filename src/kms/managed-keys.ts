@@ -73,6 +73,7 @@ export async function awsManagedKey(keys: KeyStore, service: keyof typeof DESCRI
         return key;
       });
     } catch (err) {
+      keys.invalidate();
       if (!(err instanceof UniqueViolation)) throw err;
     }
   }
