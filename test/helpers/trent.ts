@@ -96,7 +96,8 @@ export async function startTrent(opts: { dataDir?: string; args?: string[]; env?
       AWS_PAGER: '',
     }),
     stop: async (signal: NodeJS.Signals = 'SIGTERM') => {
-      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      // One signal only: a second one arriving while Node is already exiting would kill it outright.
+      if (child.exitCode === null && child.signalCode === null && !child.killed) child.kill(signal);
       return exited;
     },
   };

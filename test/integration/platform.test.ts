@@ -198,8 +198,8 @@ test('a malformed Authorization header: IncompleteSignature', async () => {
 });
 
 test('services not yet provided answer in their own protocol after authentication', async () => {
-  const err = await new KMSClient(t.clientConfig()).send(new ListKeysCommand({})).catch((e) => e);
-  assert.equal(err.name, 'UnknownOperationException');
+  const sm = await signed(t, 'secretsmanager', { method: 'POST', path: '/', headers: { 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': 'secretsmanager.ListSecrets' }, body: '{}' });
+  assert.deepEqual([sm.status, errorCode(sm)], [400, 'UnknownOperationException']);
   const s3err = await new S3Client(t.clientConfig({ forcePathStyle: true })).send(new ListBucketsCommand({})).catch((e) => e);
   assert.equal(s3err.$metadata.httpStatusCode, 501);
   assert.equal(s3err.name, 'NotImplemented');
