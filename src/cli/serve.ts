@@ -9,7 +9,10 @@ import { stsService } from '../sts/api.ts';
 import { kmsService } from '../kms/api.ts';
 import { KeyStore } from '../kms/keys.ts';
 import { KmsJobs } from '../kms/jobs.ts';
-import { LastUsageTracker } from '../kms/last-usage.ts';
+import { cloudTrailService } from '../trail/api.ts';
+import { Recorder } from '../trail/recorder.ts';
+import { TrailRetention } from '../trail/retention.ts';
+import { TrailStore } from '../trail/store.ts';
 import { DEFAULT_DATA_DIR, DEFAULT_HOST, DEFAULT_PORT, rootPassphrase, setting } from './options.ts';
 import { VERSION } from './version.ts';
 
@@ -22,6 +25,7 @@ export const SERVE_USAGE = `trent serve [options]
                               serve the operator's certificate instead of Trent's local CA
   --tls-san NAME              extra DNS name or IP for the generated certificate (repeatable)
   --root-passphrase-file FILE seal the root key file with a passphrase (or TRENT_ROOT_PASSPHRASE)
+  --trail-retention-days N    how long LookupEvents can reach back (TRENT_TRAIL_RETENTION_DAYS, default 90)
   --log-level LEVEL           trace, debug, info, warn, error (TRENT_LOG_LEVEL, default info)`;
 
 export async function serve(argv: string[]): Promise<number> {
@@ -42,6 +46,7 @@ export async function serve(argv: string[]): Promise<number> {
       'tls-san': { type: 'string', multiple: true },
       'root-passphrase-file': { type: 'string' },
       'log-level': { type: 'string' },
+      'trail-retention-days': { type: 'string' },
     },
     strict: true,
   });
@@ -51,6 +56,8 @@ export async function serve(argv: string[]): Promise<number> {
   const port = Number(setting(values.port, 'TRENT_PORT', DEFAULT_PORT));
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`invalid port: ${values.port}`);
   const region = setting(values.region, 'TRENT_REGION');
+  const retentionDays = Number(setting(values['trail-retention-days'], 'TRENT_TRAIL_RETENTION_DAYS', '90'));
+  if (!Number.isInteger(retentionDays) || retentionDays < 1) throw new Error(`invalid --trail-retention-days: ${values['trail-retention-days']}`);
 
   const instance = await Instance.open({
     dataDir,
@@ -65,17 +72,24 @@ export async function serve(argv: string[]): Promise<number> {
     extraSans: values['tls-san'] ?? [],
   });
 
+  const trail = new TrailStore(instance.trailDb, process.env['TRENT_TEST_TRAIL_FAULT_FILE'] || undefined);
+  const unaudited = process.env['TRENT_BENCH_UNAUDITED'] === '1';
+  if (unaudited) log.warn('TRENT_BENCH_UNAUDITED=1: API calls are NOT recorded. This switch exists for benchmarks only; never use it to serve real clients.');
+  const recorder = new Recorder(unaudited ? undefined : trail, log);
+  const retention = new TrailRetention(trail, retentionDays, log);
+  await retention.runOnce();
+  retention.start();
   const keys = new KeyStore(instance.db, instance.root, instance.accountId, instance.region);
-  const lastUsage = new LastUsageTracker(instance.db);
   const jobs = new KmsJobs(keys, log);
   // Anything that fell due while Trent was down (rotation, end of a deletion window) happens before it serves.
   await jobs.runOnce();
   jobs.start(Number(process.env['TRENT_KMS_SWEEP_SECONDS'] ?? 60) * 1000);
-  lastUsage.start();
 
   let stopping = false;
   const pipeline = new Pipeline({
-    services: [stsService, kmsService({ keys, lastUsage })],
+    recorder,
+    accountId: instance.accountId,
+    services: [stsService, kmsService({ keys, trail, trailRetentionDays: retentionDays }), cloudTrailService(trail)],
     identities: instance.identities,
     region: instance.region,
     log,
@@ -97,6 +111,7 @@ export async function serve(argv: string[]): Promise<number> {
   out.write(`  credentials     ${instance.paths.credentials} (admin access key ${instance.adminAccessKeyId})\n`);
   out.write(`  CA certificate  ${tls.caPath}\n`);
   out.write(`  root of trust   ${instance.root.kind} ${instance.paths.rootKey}\n`);
+  out.write(`  audit trail     ${unaudited ? 'DISABLED (benchmark switch)' : `${instance.paths.trailDatabase} (lookups kept ${retentionDays} days)`}\n`);
   out.write(`  use it          eval "$(npx trent env${dataDir !== DEFAULT_DATA_DIR ? ` --data-dir ${dataDir}` : ''})"\n`);
   out.write(`Trent ready at ${endpoint}\n`);
 
@@ -111,8 +126,9 @@ export async function serve(argv: string[]): Promise<number> {
     process.on('SIGINT', () => stop('SIGINT'));
   });
   await listener.close();
+  await recorder.drained();
   await jobs.stop();
-  await lastUsage.stop();
+  retention.stop();
   await instance.close();
   log.info('stopped');
   log.flush();

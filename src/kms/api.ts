@@ -22,7 +22,8 @@ import {
 } from './errors.ts';
 import { ANY_STATE, DAY_MS, decodeMarker, encodeMarker, MANAGEABLE, requireState, USABLE, type KeyRecord, type KeyState, type KeyStore } from './keys.ts';
 import { defaultKeyPolicy, POLICY_NAME, validateKeyPolicy } from './policy.ts';
-import type { LastUsageTracker } from './last-usage.ts';
+import type { TrailStore } from '../trail/store.ts';
+import { lowerCamel } from '../trail/event.ts';
 
 type In = Record<string, unknown>;
 type W<T> = JsonWire<T>;
@@ -39,8 +40,35 @@ const seconds = (ms: number | null | undefined): number | undefined => (ms === n
 
 export interface KmsDeps {
   keys: KeyStore;
-  lastUsage: LastUsageTracker;
+  /** GetKeyLastUsage is answered from the audit records. */
+  trail: TrailStore;
+  trailRetentionDays: number;
   now?: () => number;
+}
+
+/** Request fields a KMS CloudTrail event may show: never Plaintext or CiphertextBlob. */
+const AUDITED_FIELDS = new Set([
+  'KeyId', 'EncryptionContext', 'EncryptionAlgorithm', 'KeySpec', 'NumberOfBytes', 'Description', 'KeyUsage', 'Origin', 'Tags',
+  'Policy', 'PolicyName', 'AliasName', 'TargetKeyId', 'PendingWindowInDays', 'RotationPeriodInDays', 'SourceKeyId', 'DestinationKeyId',
+  'SourceEncryptionContext', 'DestinationEncryptionContext', 'SourceEncryptionAlgorithm', 'DestinationEncryptionAlgorithm', 'Limit',
+  'Marker', 'DryRun', 'TagKeys', 'BypassPolicyLockoutSafetyCheck', 'MultiRegion', 'CustomerMasterKeySpec', 'GrantTokens',
+]);
+/** Operations whose responses carry key material or data: their responseElements are null, as on AWS. */
+const CRYPTOGRAPHIC = new Set(['Encrypt', 'Decrypt', 'ReEncrypt', 'GenerateDataKey', 'GenerateDataKeyWithoutPlaintext', 'GenerateRandom']);
+/** What GetKeyLastUsage tracks. */
+const TRACKED_USES = ['Encrypt', 'Decrypt', 'ReEncrypt', 'GenerateDataKey', 'GenerateDataKeyWithoutPlaintext'] as const;
+const READ_ONLY_OPS = /^(Describe|List|Get|Encrypt$|Decrypt$|ReEncrypt$|GenerateDataKey|GenerateRandom$)/;
+
+function auditedRequest(input: unknown): Record<string, unknown> | null {
+  if (!input || typeof input !== 'object') return null;
+  const kept: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(input as Record<string, unknown>)) if (AUDITED_FIELDS.has(k)) kept[k] = v;
+  return Object.keys(kept).length ? (lowerCamel(kept) as Record<string, unknown>) : null;
+}
+
+function touched(ctx: CallContext, key: KeyRecord): KeyRecord {
+  if (!ctx.resources.some((r) => r.ARN === key.arn)) ctx.resources.push({ ARN: key.arn, accountId: key.accountId, type: 'AWS::KMS::Key' });
+  return key;
 }
 
 /** The KeyMetadata AWS returns for a symmetric encryption key. */
@@ -93,7 +121,7 @@ function checkAliasName(name: string): void {
  * the SDK's response shape; key-state rules come from keys.ts, the ciphertext from envelope.ts.
  */
 export function kmsService(deps: KmsDeps): JsonService {
-  const { keys, lastUsage } = deps;
+  const { keys, trail } = deps;
   const now = deps.now ?? Date.now;
   const db = keys.db;
 
@@ -108,8 +136,7 @@ export function kmsService(deps: KmsDeps): JsonService {
   }
 
   async function usableKey(id: string, ctx: CallContext): Promise<KeyRecord> {
-    void ctx;
-    const key = await keys.resolve(id, { aliases: true });
+    const key = touched(ctx, await keys.resolve(id, { aliases: true }));
     requireState(key, USABLE);
     if (key.keyUsage !== 'ENCRYPT_DECRYPT') throw new InvalidKeyUsageException(`${key.arn} key usage is ${key.keyUsage} which is not valid for this operation.`);
     return key;
@@ -122,7 +149,7 @@ export function kmsService(deps: KmsDeps): JsonService {
   }
 
   /** Decrypt a blob: find its key, check the requested KeyId and the key's state, then open it. */
-  async function decryptBlob(ciphertext: Buffer, ec: Record<string, string>, requestedKeyId: string | undefined): Promise<{ key: KeyRecord; plaintext: Buffer }> {
+  async function decryptBlob(ctx: CallContext, ciphertext: Buffer, ec: Record<string, string>, requestedKeyId: string | undefined): Promise<{ key: KeyRecord; plaintext: Buffer }> {
     const parsed = decodeBlob(ciphertext);
     if (requestedKeyId !== undefined) {
       const requested = await keys.resolve(requestedKeyId, { aliases: true });
@@ -131,6 +158,7 @@ export function kmsService(deps: KmsDeps): JsonService {
     const key = await keys.get(parsed.keyId);
     // A ciphertext naming a key that does not (or no longer) exist cannot be decrypted.
     if (!key) throw new InvalidCiphertextException();
+    touched(ctx, key);
     requireState(key, USABLE);
     const material = await keys.backingKey(key, parsed.version);
     if (!material) throw new InvalidCiphertextException();
@@ -159,17 +187,16 @@ export function kmsService(deps: KmsDeps): JsonService {
     const dataKey = randomBytes(bytes);
     try {
       const ciphertext = await encryptWith(key, dataKey, ec);
-      lastUsage.record(key.keyId, withPlaintext ? 'GenerateDataKey' : 'GenerateDataKeyWithoutPlaintext', ctx.requestId);
       return { CiphertextBlob: ciphertext.toString('base64'), KeyId: key.arn, ...(withPlaintext ? { Plaintext: dataKey.toString('base64') } : {}) };
     } finally {
       dataKey.fill(0);
     }
   }
 
-  async function mutate(id: string, allowed: readonly KeyState[], fn: (key: KeyRecord, q: Parameters<Parameters<typeof db.transaction>[0]>[0]) => Promise<void>): Promise<KeyRecord> {
+  async function mutate(ctx: CallContext, id: string, allowed: readonly KeyState[], fn: (key: KeyRecord, q: Parameters<Parameters<typeof db.transaction>[0]>[0]) => Promise<void>): Promise<KeyRecord> {
     try {
       return await db.transaction(async (tx) => {
-        const key = await keys.resolve(id, { aliases: false }, tx);
+        const key = touched(ctx, await keys.resolve(id, { aliases: false }, tx));
         requireState(key, allowed);
         await fn(key, tx);
         return (await keys.get(key.keyId, tx))!;
@@ -200,11 +227,12 @@ export function kmsService(deps: KmsDeps): JsonService {
         for (const t of tags) await tx.run('INSERT INTO kms_tags (key_id, tag_key, tag_value) VALUES (?, ?, ?)', [k.keyId, t.TagKey, t.TagValue]);
         return k;
       });
+      touched(ctx, key);
       return { KeyMetadata: keyMetadata(key) };
     },
 
-    async DescribeKey(_ctx, input): Promise<W<K.DescribeKeyResponse>> {
-      const key = await keys.resolve(str(input, 'KeyId', { required: true, min: 1, max: 2048 }), { aliases: true });
+    async DescribeKey(ctx, input): Promise<W<K.DescribeKeyResponse>> {
+      const key = touched(ctx, await keys.resolve(str(input, 'KeyId', { required: true, min: 1, max: 2048 }), { aliases: true }));
       stringList(input, 'GrantTokens', 10);
       return { KeyMetadata: keyMetadata(key) };
     },
@@ -215,49 +243,49 @@ export function kmsService(deps: KmsDeps): JsonService {
       return { Keys: p.items.map((k) => ({ KeyId: k.keyId, KeyArn: k.arn })), Truncated: p.Truncated, ...(p.NextMarker ? { NextMarker: p.NextMarker } : {}) };
     },
 
-    async UpdateKeyDescription(_ctx, input): Promise<void> {
+    async UpdateKeyDescription(ctx, input): Promise<void> {
       const description = str(input, 'Description', { required: true, min: 0, max: 8192 });
-      await mutate(str(input, 'KeyId', { required: true, min: 1, max: 2048 }), MANAGEABLE, async (k, tx) => {
+      await mutate(ctx, str(input, 'KeyId', { required: true, min: 1, max: 2048 }), MANAGEABLE, async (k, tx) => {
         await tx.run('UPDATE kms_keys SET description = ? WHERE key_id = ?', [description, k.keyId]);
       });
     },
 
-    async EnableKey(_ctx, input): Promise<void> {
-      await mutate(str(input, 'KeyId', { required: true, min: 1, max: 2048 }), MANAGEABLE, async (k, tx) => {
+    async EnableKey(ctx, input): Promise<void> {
+      await mutate(ctx, str(input, 'KeyId', { required: true, min: 1, max: 2048 }), MANAGEABLE, async (k, tx) => {
         await tx.run("UPDATE kms_keys SET key_state = 'Enabled' WHERE key_id = ?", [k.keyId]);
         // A key re-enabled after its rotation date has passed rotates at the next sweep (AWS rotates it then too).
       });
     },
 
-    async DisableKey(_ctx, input): Promise<void> {
-      await mutate(str(input, 'KeyId', { required: true, min: 1, max: 2048 }), MANAGEABLE, async (k, tx) => {
+    async DisableKey(ctx, input): Promise<void> {
+      await mutate(ctx, str(input, 'KeyId', { required: true, min: 1, max: 2048 }), MANAGEABLE, async (k, tx) => {
         await tx.run("UPDATE kms_keys SET key_state = 'Disabled' WHERE key_id = ?", [k.keyId]);
       });
     },
 
-    async ScheduleKeyDeletion(_ctx, input): Promise<W<K.ScheduleKeyDeletionResponse>> {
+    async ScheduleKeyDeletion(ctx, input): Promise<W<K.ScheduleKeyDeletionResponse>> {
       const days = int(input, 'PendingWindowInDays', { min: 7, max: 30 }) ?? 30;
       const at = now() + days * DAY_MS;
-      const key = await mutate(str(input, 'KeyId', { required: true, min: 1, max: 2048 }), MANAGEABLE, async (k, tx) => {
+      const key = await mutate(ctx, str(input, 'KeyId', { required: true, min: 1, max: 2048 }), MANAGEABLE, async (k, tx) => {
         if (k.keyManager === 'AWS') throw new UnsupportedOperationException(`${k.arn} is an AWS managed key and cannot be deleted.`);
         await tx.run("UPDATE kms_keys SET key_state = 'PendingDeletion', deletion_at = ?, pending_window_days = ? WHERE key_id = ?", [at, days, k.keyId]);
       });
       return { KeyId: key.arn, DeletionDate: seconds(at)!, KeyState: 'PendingDeletion', PendingWindowInDays: days };
     },
 
-    async CancelKeyDeletion(_ctx, input): Promise<W<K.CancelKeyDeletionResponse>> {
-      const key = await mutate(str(input, 'KeyId', { required: true, min: 1, max: 2048 }), ['PendingDeletion'], async (k, tx) => {
+    async CancelKeyDeletion(ctx, input): Promise<W<K.CancelKeyDeletionResponse>> {
+      const key = await mutate(ctx, str(input, 'KeyId', { required: true, min: 1, max: 2048 }), ['PendingDeletion'], async (k, tx) => {
         await tx.run("UPDATE kms_keys SET key_state = 'Disabled', deletion_at = NULL, pending_window_days = NULL WHERE key_id = ?", [k.keyId]);
       });
       return { KeyId: key.arn };
     },
 
-    async CreateAlias(_ctx, input): Promise<void> {
+    async CreateAlias(ctx, input): Promise<void> {
       const aliasName = str(input, 'AliasName', { required: true, min: 1, max: 256 });
       const target = str(input, 'TargetKeyId', { required: true, min: 1, max: 2048 });
       checkAliasName(aliasName);
       try {
-        await mutate(target, MANAGEABLE, async (k, tx) => {
+        await mutate(ctx, target, MANAGEABLE, async (k, tx) => {
           const count = await tx.get<{ n: number }>('SELECT count(*) AS n FROM kms_aliases WHERE target_key_id = ?', [k.keyId]);
           if (Number(count?.n ?? 0) >= MAX_ALIASES_PER_KEY) throw new LimitExceededException(`A key can have at most ${MAX_ALIASES_PER_KEY} aliases.`);
           const t = now();
@@ -276,11 +304,11 @@ export function kmsService(deps: KmsDeps): JsonService {
       }
     },
 
-    async UpdateAlias(_ctx, input): Promise<void> {
+    async UpdateAlias(ctx, input): Promise<void> {
       const aliasName = str(input, 'AliasName', { required: true, min: 1, max: 256 });
       const target = str(input, 'TargetKeyId', { required: true, min: 1, max: 2048 });
       checkAliasName(aliasName);
-      await mutate(target, MANAGEABLE, async (k, tx) => {
+      await mutate(ctx, target, MANAGEABLE, async (k, tx) => {
         const r = await tx.run('UPDATE kms_aliases SET target_key_id = ?, updated_at = ? WHERE account_id = ? AND region = ? AND alias_name = ?', [
           k.keyId,
           now(),
@@ -337,7 +365,6 @@ export function kmsService(deps: KmsDeps): JsonService {
         if (algorithm !== 'SYMMETRIC_DEFAULT') throw new InvalidKeyUsageException(`${algorithm} is not a valid encryption algorithm for ${key.arn}.`);
         dryRun(input);
         const ciphertext = await encryptWith(key, plaintext, ec);
-        lastUsage.record(key.keyId, 'Encrypt', ctx.requestId);
         return { CiphertextBlob: ciphertext.toString('base64'), KeyId: key.arn, EncryptionAlgorithm: 'SYMMETRIC_DEFAULT' };
       } finally {
         plaintext.fill(0);
@@ -352,10 +379,9 @@ export function kmsService(deps: KmsDeps): JsonService {
       const algorithm = oneOf(input, 'EncryptionAlgorithm', ['SYMMETRIC_DEFAULT', 'RSAES_OAEP_SHA_1', 'RSAES_OAEP_SHA_256', 'SM2PKE'] as const);
       if (input['Recipient'] !== undefined) throw new UnsupportedOperationException('Recipient (Nitro Enclaves attestation) is not supported.');
       if (algorithm !== undefined && algorithm !== 'SYMMETRIC_DEFAULT') throw new InvalidCiphertextException();
-      const { key, plaintext } = await decryptBlob(ciphertext, ec, requested);
+      const { key, plaintext } = await decryptBlob(ctx, ciphertext, ec, requested);
       try {
         dryRun(input);
-        lastUsage.record(key.keyId, 'Decrypt', ctx.requestId);
         return { KeyId: key.arn, Plaintext: plaintext.toString('base64'), EncryptionAlgorithm: 'SYMMETRIC_DEFAULT' };
       } finally {
         plaintext.fill(0);
@@ -374,12 +400,10 @@ export function kmsService(deps: KmsDeps): JsonService {
         if (a !== undefined && a !== 'SYMMETRIC_DEFAULT') throw new InvalidKeyUsageException(`${f} ${a} is not valid for a symmetric key.`);
       }
       const destination = await usableKey(destinationKeyId, ctx);
-      const { key: source, plaintext } = await decryptBlob(ciphertext, sourceEc, sourceKeyId);
+      const { key: source, plaintext } = await decryptBlob(ctx, ciphertext, sourceEc, sourceKeyId);
       try {
         dryRun(input);
         const out = await encryptWith(destination, plaintext, destEc);
-        lastUsage.record(source.keyId, 'ReEncrypt', ctx.requestId);
-        lastUsage.record(destination.keyId, 'ReEncrypt', ctx.requestId);
         return {
           CiphertextBlob: out.toString('base64'),
           SourceKeyId: source.arn,
@@ -409,24 +433,24 @@ export function kmsService(deps: KmsDeps): JsonService {
       return { Plaintext: randomBytes(count).toString('base64') };
     },
 
-    async EnableKeyRotation(_ctx, input): Promise<void> {
+    async EnableKeyRotation(ctx, input): Promise<void> {
       const period = int(input, 'RotationPeriodInDays', { min: 90, max: 2560 }) ?? DEFAULT_ROTATION_DAYS;
-      await mutate(str(input, 'KeyId', { required: true, min: 1, max: 2048 }), USABLE, async (k, tx) => {
+      await mutate(ctx, str(input, 'KeyId', { required: true, min: 1, max: 2048 }), USABLE, async (k, tx) => {
         if (k.keyManager === 'AWS') throw new UnsupportedOperationException(`${k.arn} is an AWS managed key: its rotation cannot be changed.`);
         // A new period counts from now, as AWS does when the schedule changes.
         await tx.run('UPDATE kms_keys SET rotation_enabled = 1, rotation_period_days = ?, next_rotation_at = ? WHERE key_id = ?', [period, now() + period * DAY_MS, k.keyId]);
       });
     },
 
-    async DisableKeyRotation(_ctx, input): Promise<void> {
-      await mutate(str(input, 'KeyId', { required: true, min: 1, max: 2048 }), USABLE, async (k, tx) => {
+    async DisableKeyRotation(ctx, input): Promise<void> {
+      await mutate(ctx, str(input, 'KeyId', { required: true, min: 1, max: 2048 }), USABLE, async (k, tx) => {
         if (k.keyManager === 'AWS') throw new UnsupportedOperationException(`${k.arn} is an AWS managed key: its rotation cannot be changed.`);
         await tx.run('UPDATE kms_keys SET rotation_enabled = 0, next_rotation_at = NULL WHERE key_id = ?', [k.keyId]);
       });
     },
 
-    async GetKeyRotationStatus(_ctx, input): Promise<W<K.GetKeyRotationStatusResponse>> {
-      const key = await keys.resolve(str(input, 'KeyId', { required: true, min: 1, max: 2048 }), { aliases: false });
+    async GetKeyRotationStatus(ctx, input): Promise<W<K.GetKeyRotationStatusResponse>> {
+      const key = touched(ctx, await keys.resolve(str(input, 'KeyId', { required: true, min: 1, max: 2048 }), { aliases: false }));
       requireState(key, ANY_STATE);
       return {
         KeyId: key.arn,
@@ -436,8 +460,8 @@ export function kmsService(deps: KmsDeps): JsonService {
       };
     },
 
-    async RotateKeyOnDemand(_ctx, input): Promise<W<K.RotateKeyOnDemandResponse>> {
-      const key = await mutate(str(input, 'KeyId', { required: true, min: 1, max: 2048 }), USABLE, async (k, tx) => {
+    async RotateKeyOnDemand(ctx, input): Promise<W<K.RotateKeyOnDemandResponse>> {
+      const key = await mutate(ctx, str(input, 'KeyId', { required: true, min: 1, max: 2048 }), USABLE, async (k, tx) => {
         if (k.keyManager === 'AWS') throw new UnsupportedOperationException(`${k.arn} is an AWS managed key and rotates automatically.`);
         if (k.onDemandRotations >= MAX_ON_DEMAND_ROTATIONS) {
           throw new LimitExceededException(`${k.arn} has reached the limit of ${MAX_ON_DEMAND_ROTATIONS} on-demand rotations.`);
@@ -448,8 +472,8 @@ export function kmsService(deps: KmsDeps): JsonService {
       return { KeyId: key.arn };
     },
 
-    async ListKeyRotations(_ctx, input): Promise<W<K.ListKeyRotationsResponse>> {
-      const key = await keys.resolve(str(input, 'KeyId', { required: true, min: 1, max: 2048 }), { aliases: false });
+    async ListKeyRotations(ctx, input): Promise<W<K.ListKeyRotationsResponse>> {
+      const key = touched(ctx, await keys.resolve(str(input, 'KeyId', { required: true, min: 1, max: 2048 }), { aliases: false }));
       const limit = limitOf(input);
       const after = decodeMarker(str(input, 'Marker', { min: 1, max: 1024 }));
       const all = (await keys.rotations(key.keyId)).filter((r) => after === undefined || r.version > Number(after));
@@ -461,9 +485,9 @@ export function kmsService(deps: KmsDeps): JsonService {
       };
     },
 
-    async TagResource(_ctx, input): Promise<void> {
+    async TagResource(ctx, input): Promise<void> {
       const tags = readTags(input);
-      await mutate(str(input, 'KeyId', { required: true, min: 1, max: 2048 }), MANAGEABLE, async (k, tx) => {
+      await mutate(ctx, str(input, 'KeyId', { required: true, min: 1, max: 2048 }), MANAGEABLE, async (k, tx) => {
         for (const t of tags) {
           await tx.run('INSERT INTO kms_tags (key_id, tag_key, tag_value) VALUES (?, ?, ?) ON CONFLICT (key_id, tag_key) DO UPDATE SET tag_value = excluded.tag_value', [
             k.keyId,
@@ -476,16 +500,16 @@ export function kmsService(deps: KmsDeps): JsonService {
       });
     },
 
-    async UntagResource(_ctx, input): Promise<void> {
+    async UntagResource(ctx, input): Promise<void> {
       const tagKeys = stringList(input, 'TagKeys', MAX_TAGS);
       if (!tagKeys) throw new ValidationException('TagKeys is required.');
-      await mutate(str(input, 'KeyId', { required: true, min: 1, max: 2048 }), MANAGEABLE, async (k, tx) => {
+      await mutate(ctx, str(input, 'KeyId', { required: true, min: 1, max: 2048 }), MANAGEABLE, async (k, tx) => {
         for (const t of tagKeys) await tx.run('DELETE FROM kms_tags WHERE key_id = ? AND tag_key = ?', [k.keyId, t]);
       });
     },
 
-    async ListResourceTags(_ctx, input): Promise<W<K.ListResourceTagsResponse>> {
-      const key = await keys.resolve(str(input, 'KeyId', { required: true, min: 1, max: 2048 }), { aliases: false });
+    async ListResourceTags(ctx, input): Promise<W<K.ListResourceTagsResponse>> {
+      const key = touched(ctx, await keys.resolve(str(input, 'KeyId', { required: true, min: 1, max: 2048 }), { aliases: false }));
       const limit = int(input, 'Limit', { min: 1, max: 50 }) ?? 50;
       const after = decodeMarker(str(input, 'Marker', { min: 1, max: 1024 }));
       const all = (await keys.tags(key.keyId)).filter((t) => after === undefined || t.TagKey > after);
@@ -493,39 +517,50 @@ export function kmsService(deps: KmsDeps): JsonService {
       return { Tags: p.items, Truncated: p.Truncated, ...(p.NextMarker ? { NextMarker: p.NextMarker } : {}) };
     },
 
-    async GetKeyPolicy(_ctx, input): Promise<W<K.GetKeyPolicyResponse>> {
-      const key = await keys.resolve(str(input, 'KeyId', { required: true, min: 1, max: 2048 }), { aliases: false });
+    async GetKeyPolicy(ctx, input): Promise<W<K.GetKeyPolicyResponse>> {
+      const key = touched(ctx, await keys.resolve(str(input, 'KeyId', { required: true, min: 1, max: 2048 }), { aliases: false }));
       const name = str(input, 'PolicyName', { min: 1, max: 128 }) ?? POLICY_NAME;
       if (name !== POLICY_NAME) throw new NotFoundException(`No such policy exists: ${name}`);
       return { Policy: key.policy, PolicyName: POLICY_NAME };
     },
 
-    async PutKeyPolicy(_ctx, input): Promise<void> {
+    async PutKeyPolicy(ctx, input): Promise<void> {
       const policy = str(input, 'Policy', { required: true, min: 1, max: 131072 });
       const name = str(input, 'PolicyName', { min: 1, max: 128 }) ?? POLICY_NAME;
       bool(input, 'BypassPolicyLockoutSafetyCheck');
       if (name !== POLICY_NAME) throw new NotFoundException(`No such policy exists: ${name}`);
       validateKeyPolicy(policy);
-      await mutate(str(input, 'KeyId', { required: true, min: 1, max: 2048 }), ANY_STATE, async (k, tx) => {
+      await mutate(ctx, str(input, 'KeyId', { required: true, min: 1, max: 2048 }), ANY_STATE, async (k, tx) => {
         if (k.keyManager === 'AWS') throw new UnsupportedOperationException(`${k.arn} is an AWS managed key: its policy cannot be changed.`);
         await tx.run('UPDATE kms_keys SET policy = ? WHERE key_id = ?', [policy, k.keyId]);
       });
     },
 
-    async ListKeyPolicies(_ctx, input): Promise<W<K.ListKeyPoliciesResponse>> {
-      await keys.resolve(str(input, 'KeyId', { required: true, min: 1, max: 2048 }), { aliases: false });
+    async ListKeyPolicies(ctx, input): Promise<W<K.ListKeyPoliciesResponse>> {
+      touched(ctx, await keys.resolve(str(input, 'KeyId', { required: true, min: 1, max: 2048 }), { aliases: false }));
       limitOf(input);
       return { PolicyNames: [POLICY_NAME], Truncated: false };
     },
 
-    async GetKeyLastUsage(_ctx, input): Promise<W<K.GetKeyLastUsageResponse>> {
-      const key = await keys.resolve(str(input, 'KeyId', { required: true, min: 1, max: 2048 }), { aliases: true });
-      const last = lastUsage.get(key);
+    async GetKeyLastUsage(ctx, input): Promise<W<K.GetKeyLastUsageResponse>> {
+      const key = touched(ctx, await keys.resolve(str(input, 'KeyId', { required: true, min: 1, max: 2048 }), { aliases: true }));
+      const last = await trail.lastUse(key.arn, TRACKED_USES);
+      // Every call is recorded from the key's creation; lookups reach back as far as retention keeps them.
+      const trackingStart = Math.max(key.createdAt, now() - deps.trailRetentionDays * DAY_MS);
       return {
         KeyId: key.arn,
         KeyCreationDate: seconds(key.createdAt)!,
-        TrackingStartDate: seconds(lastUsage.trackingStart(key))!,
-        ...(last ? { KeyLastUsage: { Operation: last.operation as K.KeyLastUsageTrackingOperation, Timestamp: seconds(last.at)!, KmsRequestId: last.requestId } } : {}),
+        TrackingStartDate: seconds(trackingStart)!,
+        ...(last
+          ? {
+              KeyLastUsage: {
+                Operation: last.eventName as K.KeyLastUsageTrackingOperation,
+                Timestamp: Date.parse(last.eventTime) / 1000,
+                CloudTrailEventId: last.eventID,
+                KmsRequestId: last.requestID,
+              },
+            }
+          : {}),
       };
     },
   };
@@ -537,5 +572,10 @@ export function kmsService(deps: KmsDeps): JsonService {
     targetPrefixes: ['TrentService'],
     maxBodyBytes: 64 * 1024,
     operations,
+    audit: {
+      requestParameters: (_op, input) => auditedRequest(input),
+      responseElements: (op, output) => (CRYPTOGRAPHIC.has(op) || READ_ONLY_OPS.test(op) || !output ? null : (lowerCamel(output) as Record<string, unknown>)),
+      readOnly: (op) => READ_ONLY_OPS.test(op),
+    },
   };
 }

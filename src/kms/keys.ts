@@ -27,9 +27,6 @@ export interface KeyRecord {
   nextRotationAt: number | null;
   onDemandRotations: number;
   currentVersion: number;
-  lastUsedOperation: string | null;
-  lastUsedAt: number | null;
-  lastUsedRequestId: string | null;
 }
 
 interface KeyRow {
@@ -52,9 +49,6 @@ interface KeyRow {
   next_rotation_at: number | null;
   on_demand_rotations: number;
   current_version: number;
-  last_used_operation: string | null;
-  last_used_at: number | null;
-  last_used_request_id: string | null;
 }
 
 const n = (v: number | bigint | null): number | null => (v === null ? null : Number(v));
@@ -80,9 +74,6 @@ function fromRow(r: KeyRow): KeyRecord {
     nextRotationAt: n(r.next_rotation_at),
     onDemandRotations: Number(r.on_demand_rotations),
     currentVersion: Number(r.current_version),
-    lastUsedOperation: r.last_used_operation,
-    lastUsedAt: n(r.last_used_at),
-    lastUsedRequestId: r.last_used_request_id,
   };
 }
 

@@ -9,6 +9,7 @@ import type { BlobStore } from '../store/blob-store.ts';
 import type { Database } from '../store/database.ts';
 import { FsBlobStore } from '../store/fs-blob-store.ts';
 import { migrations } from '../store/migrations.ts';
+import { trailMigrations } from '../trail/store.ts';
 import { SqliteDatabase } from '../store/sqlite.ts';
 
 export interface InstanceOptions {
@@ -23,6 +24,8 @@ export interface InstancePaths {
   dataDir: string;
   rootKey: string;
   database: string;
+  /** The audit trail's own database. */
+  trailDatabase: string;
   blobs: string;
   credentials: string;
   /** Non-secret facts for `trent env`: endpoint, region, account, CA path. */
@@ -35,6 +38,7 @@ export function instancePaths(dataDir: string): InstancePaths {
     dataDir: d,
     rootKey: join(d, 'root.key'),
     database: join(d, 'trent.db'),
+    trailDatabase: join(d, 'trail.db'),
     blobs: join(d, 'blobs'),
     credentials: join(d, 'credentials'),
     endpointFile: join(d, 'endpoint.json'),
@@ -58,6 +62,7 @@ async function exists(path: string): Promise<boolean> {
 export class Instance {
   readonly paths: InstancePaths;
   readonly db: Database;
+  readonly trailDb: Database;
   readonly root: RootOfTrust;
   readonly blobs: BlobStore;
   readonly identities: IdentityStore;
@@ -68,6 +73,7 @@ export class Instance {
   private constructor(init: Omit<Instance, 'close'>) {
     this.paths = init.paths;
     this.db = init.db;
+    this.trailDb = init.trailDb;
     this.root = init.root;
     this.blobs = init.blobs;
     this.identities = init.identities;
@@ -89,8 +95,10 @@ export class Instance {
     } else root = await KeyFileRoot.create(paths.rootKey, opts.rootPassphrase);
 
     const db = SqliteDatabase.open(paths.database);
+    const trailDb = SqliteDatabase.open(paths.trailDatabase);
     try {
       await db.migrate(migrations);
+      await trailDb.migrate(trailMigrations);
       const identities = new IdentityStore(db, root);
       const settings = await db.transaction(async (tx) => {
         const rows = await tx.all<{ name: string; value: string }>('SELECT name, value FROM instance');
@@ -122,6 +130,7 @@ export class Instance {
       const instance = new Instance({
         paths,
         db,
+        trailDb,
         root,
         blobs: await FsBlobStore.open(paths.blobs),
         identities,
@@ -133,6 +142,7 @@ export class Instance {
       return instance;
     } catch (err) {
       await db.close().catch(() => {});
+      await trailDb.close().catch(() => {});
       await root.close();
       throw err;
     }
@@ -150,6 +160,7 @@ export class Instance {
 
   async close(): Promise<void> {
     await this.db.close();
+    await this.trailDb.close();
     await this.root.close();
   }
 }

@@ -26,6 +26,10 @@ import { AwsChunkedDecoder, AwsChunkedError } from '../wire/aws-chunked.ts';
 import { BodyVerifier } from '../wire/body-verifier.ts';
 import { algorithmForHeader } from '../wire/checksums.ts';
 import type { CallContext, Service } from './service.ts';
+import type { Principal } from '../iam/principal.ts';
+import type { TLSSocket } from 'node:tls';
+import { eventTime, userIdentity, type AuditResource, type TrailEvent } from '../trail/event.ts';
+import type { Recorder } from '../trail/recorder.ts';
 
 /** The protocol AWS uses for each signing name, so that errors are shaped right even before a service exists here. */
 const KNOWN_PROTOCOLS: Record<string, WireProtocol> = {
@@ -50,6 +54,9 @@ export interface PipelineOptions {
   now?: () => Date;
   /** Answers GET /_trent/health without authentication. */
   health: () => { status: number; body: Record<string, unknown> };
+  /** Every call is recorded here before its response is sent. */
+  recorder: Recorder;
+  accountId: string;
 }
 
 interface Exchange {
@@ -61,7 +68,16 @@ interface Exchange {
   signingName?: string;
   operation?: string;
   xmlns: string;
+  receivedAt: Date;
+  principal?: Principal;
+  accessKeyId?: string;
+  signingRegion?: string;
+  input?: unknown;
+  output?: unknown;
+  resources: AuditResource[];
 }
+
+const READ_ONLY = /^(Describe|List|Get|Lookup|Head|BatchGet|Search)/;
 
 /**
  * One request's path: body framing, SigV4, service routing, the operation, and the AWS-shaped
@@ -93,7 +109,7 @@ export class Pipeline {
       });
   };
 
-  async #run(req: IncomingMessage): Promise<WireResponse & { exchange?: Exchange }> {
+  async #run(req: IncomingMessage): Promise<WireResponse & { exchange?: Exchange; error?: AwsError }> {
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const sreq: SigningRequest = {
@@ -108,11 +124,67 @@ export class Pipeline {
       return { status: h.status, headers: { 'content-type': 'application/json', 'content-length': body.length, 'cache-control': 'no-store' }, body };
     }
     const ex = this.#classify(req, sreq);
-    try {
-      return { ...(await this.#authenticated(ex)), exchange: ex };
-    } catch (err) {
-      return { ...this.#errorResponse(ex, err), exchange: ex };
+    let wire: WireResponse;
+    if (this.#opts.recorder.failing) {
+      // Fail closed: nothing is served while calls cannot be recorded; this call's own event probes for recovery.
+      if (ex.protocol !== 'restxml') req.resume();
+      wire = this.#errorResponse(ex, AUDIT_UNAVAILABLE());
+    } else {
+      try {
+        wire = await this.#authenticated(ex);
+      } catch (err) {
+        wire = this.#errorResponse(ex, err);
+      }
     }
+    try {
+      await this.#opts.recorder.record(this.#event(ex, wire));
+    } catch {
+      wire = this.#errorResponse(ex, AUDIT_UNAVAILABLE());
+    }
+    return { ...wire, exchange: ex };
+  }
+
+  /** The CloudTrail record of this call; request and response fields only as the service's audit policy allows. */
+  #event(ex: Exchange, wire: WireResponse & { error?: AwsError }): TrailEvent {
+    const service = ex.service;
+    const name = ex.operation ?? 'Unknown';
+    const audit = service?.audit;
+    const socket = ex.req.socket as TLSSocket;
+    const err = wire.error;
+    let requestParameters: Record<string, unknown> | null = null;
+    let responseElements: Record<string, unknown> | null = null;
+    try {
+      if (ex.input !== undefined && audit?.requestParameters) requestParameters = audit.requestParameters(name, ex.input);
+      if (!err && ex.output !== undefined && audit?.responseElements) responseElements = audit.responseElements(name, ex.output);
+    } catch {
+      // A malformed input the handler rejected may not fit the policy's expectations: record no parameters then.
+    }
+    return {
+      eventVersion: '1.11',
+      userIdentity: userIdentity(ex.principal, ex.accessKeyId),
+      eventTime: eventTime(ex.receivedAt),
+      eventSource: service?.eventSource ?? `${ex.signingName ?? 'unknown'}.amazonaws.com`,
+      eventName: name,
+      awsRegion: this.#opts.region,
+      sourceIPAddress: (socket.remoteAddress ?? '').replace(/^::ffff:/, ''),
+      userAgent: header(ex.sreq, 'user-agent') ?? '',
+      ...(err ? { errorCode: err.code, errorMessage: err.message } : {}),
+      requestParameters,
+      responseElements,
+      requestID: ex.requestId,
+      eventID: randomUUID(),
+      readOnly: audit?.readOnly ? audit.readOnly(name) : READ_ONLY.test(name),
+      ...(ex.resources.length ? { resources: ex.resources } : {}),
+      eventType: 'AwsApiCall',
+      managementEvent: true,
+      recipientAccountId: this.#opts.accountId,
+      eventCategory: 'Management',
+      tlsDetails: {
+        tlsVersion: socket.getProtocol?.() ?? 'unknown',
+        cipherSuite: socket.getCipher?.()?.standardName ?? 'unknown',
+        clientProvidedHostHeader: header(ex.sreq, 'host') ?? '',
+      },
+    };
   }
 
   /** Decide the service and protocol from the credential scope, X-Amz-Target or the request's shape. */
@@ -137,24 +209,37 @@ export class Pipeline {
       ...(service ? { service } : {}),
       ...(scope ? { signingName: scope } : {}),
       xmlns: service?.protocol === 'query' ? service.xmlns : STS_XMLNS,
+      receivedAt: this.#now(),
+      resources: [],
+      ...(target ? { operation: target.operation } : {}),
+      ...(protocol === 'query' ? queryAction(sreq.rawQuery) : {}),
     };
   }
 
   async #authenticated(ex: Exchange): Promise<WireResponse> {
     const { sreq } = ex;
+    // JSON and query bodies are small and bounded: read them first, so that even a call refused for its
+    // signature is recorded under its operation name.
+    let body: Buffer | undefined;
+    if (ex.protocol !== 'restxml') {
+      body = await readBody(this.#decodedBody(ex, undefined, undefined), ex.service?.maxBodyBytes ?? DEFAULT_MAX_BODY);
+      if (ex.protocol === 'query') ex.operation = parseQueryParams(sreq.rawQuery, body, header(sreq, 'content-type')).get('Action') ?? ex.operation;
+    }
     const parsed = parseSigV4(sreq);
     if (!parsed) throw new AuthFailure('missing', 'no authentication');
     const now = this.#now();
     checkTime(parsed, now);
+    ex.accessKeyId = parsed.accessKeyId;
+    ex.signingRegion = parsed.region;
     const identity = await this.#opts.identities.resolveAccessKey(parsed.accessKeyId);
     if (!identity) throw new AuthFailure('unknown-key', 'unknown access key', { AWSAccessKeyId: parsed.accessKeyId });
     if (parsed.sessionToken !== undefined) {
       // Permanent keys carry no session token; temporary credentials arrive with STS AssumeRole.
       throw new AuthFailure('unknown-key', 'unexpected session token');
     }
-    if (ex.protocol === 'restxml') return this.#restXml(ex, parsed, identity, now);
-    const body = await readBody(this.#decodedBody(ex, parsed, undefined), ex.service?.maxBodyBytes ?? DEFAULT_MAX_BODY);
+    if (body === undefined) return this.#restXml(ex, parsed, identity, now);
     await this.#verifyBuffered(ex, parsed, identity, body);
+    ex.principal = identity.principal;
     const ctx = this.#context(ex, parsed, identity, now);
     if (!ex.service) throw unknownService(ex);
     return ex.service.protocol === 'json' ? this.#json(ex, ctx, body) : this.#query(ex, ctx, body);
@@ -177,6 +262,7 @@ export class Pipeline {
     if (!parsed.presigned && !claimed) throw new AwsError('InvalidRequest', 400, 'Missing required header for this request: x-amz-content-sha256');
     const payloadHash = parsed.presigned ? (claimed ?? UNSIGNED_PAYLOAD) : claimed!;
     const verified = await verifySignature(parsed, identity.secretAccessKey, ex.sreq, { uriEscapePath: false, payloadHashes: [payloadHash] });
+    ex.principal = identity.principal;
     const body = this.#decodedBody(ex, parsed, verified.signingKey);
     const ctx = this.#context(ex, parsed, identity, now);
     if (!ex.service || ex.service.protocol !== 'restxml') {
@@ -202,7 +288,7 @@ export class Pipeline {
    * and the payload hash, Content-MD5 and x-amz-checksum-* (header or trailer) verified as it streams.
    * A mismatch surfaces as a stream error before the consumer sees the end of the body.
    */
-  #decodedBody(ex: Exchange, parsed: ParsedSigV4, signingKey: Uint8Array | undefined): Readable {
+  #decodedBody(ex: Exchange, parsed: ParsedSigV4 | undefined, signingKey: Uint8Array | undefined): Readable {
     const { req, sreq } = ex;
     const claimed = header(sreq, 'x-amz-content-sha256') ?? '';
     const encoding = header(sreq, 'content-encoding') ?? '';
@@ -212,10 +298,10 @@ export class Pipeline {
     if (chunked) {
       const decodedLength = header(sreq, 'x-amz-decoded-content-length');
       const signed = claimed.startsWith('STREAMING-AWS4-HMAC-SHA256-PAYLOAD');
-      if (signed && !signingKey) throw new AwsError('InvalidRequest', 400, 'Signed streaming payloads are accepted by S3 only.');
+      if (signed && (!signingKey || !parsed)) throw new AwsError('InvalidRequest', 400, 'Signed streaming payloads are accepted by S3 only.');
       decoder = new AwsChunkedDecoder({
         ...(decodedLength !== undefined ? { decodedContentLength: Number(decodedLength) } : {}),
-        ...(signed && signingKey
+        ...(signed && signingKey && parsed
           ? { signing: { signingKey, longDate: parsed.longDate, scope: parsed.scope, seedSignature: parsed.signature }, signedTrailer: claimed.endsWith('-TRAILER') }
           : {}),
       });
@@ -258,6 +344,7 @@ export class Pipeline {
       sourceIp: (ex.req.socket.remoteAddress ?? '').replace(/^::ffff:/, ''),
       userAgent: header(ex.sreq, 'user-agent') ?? '',
       receivedAt: now,
+      resources: ex.resources,
     };
   }
 
@@ -270,22 +357,30 @@ export class Pipeline {
     ex.operation = target.operation;
     const handler = Object.hasOwn(service.operations, target.operation) ? service.operations[target.operation] : undefined;
     if (!handler) throw new AwsError('UnknownOperationException', 400, `Trent does not implement ${target.operation}.`);
-    return jsonResponse(ex.requestId, await handler(ctx, parseJsonBody(body)));
+    const input = parseJsonBody(body);
+    ex.input = input;
+    const output = await handler(ctx, input);
+    ex.output = output;
+    return jsonResponse(ex.requestId, output);
   }
 
   async #query(ex: Exchange, ctx: CallContext, body: Buffer): Promise<WireResponse> {
     const service = ex.service as Extract<Service, { protocol: 'query' }>;
     const params = parseQueryParams(ex.sreq.rawQuery, body, header(ex.sreq, 'content-type'));
+    params.delete('Version');
     const action = params.get('Action');
+    params.delete('Action');
     if (!action) throw new AwsError('MissingAction', 400, 'Missing Action');
     ex.operation = action;
     const handler = Object.hasOwn(service.operations, action) ? service.operations[action] : undefined;
     if (!handler) throw new AwsError('InvalidAction', 400, `Could not find operation ${action} for version ${service.version}`);
+    ex.input = params;
     const result = await handler(ctx, params);
+    ex.output = result;
     return queryResponse(ex.requestId, service.xmlns, action, result as XmlObject | undefined);
   }
 
-  #errorResponse(ex: Exchange, err: unknown): WireResponse {
+  #errorResponse(ex: Exchange, err: unknown): WireResponse & { error: AwsError } {
     let awsErr: AwsError;
     if (err instanceof AwsError) awsErr = err;
     else if (err instanceof AuthFailure) awsErr = authError(err, ex.protocol);
@@ -301,12 +396,11 @@ export class Pipeline {
       this.#opts.log.error({ err, requestId: ex.requestId }, 'unhandled failure');
       awsErr = new InternalFailure(ex.protocol === 'restxml' ? 'InternalError' : 'InternalFailure');
     }
-    if (ex.protocol === 'json') return jsonError(ex.requestId, awsErr);
-    if (ex.protocol === 'query') return queryError(ex.requestId, ex.xmlns, awsErr);
-    return restXmlError(ex.requestId, awsErr, ex.sreq.method);
+    const wire = ex.protocol === 'json' ? jsonError(ex.requestId, awsErr) : ex.protocol === 'query' ? queryError(ex.requestId, ex.xmlns, awsErr) : restXmlError(ex.requestId, awsErr, ex.sreq.method);
+    return { ...wire, error: awsErr };
   }
 
-  #send(req: IncomingMessage, res: ServerResponse, wire: WireResponse & { exchange?: Exchange }, started: bigint): void {
+  #send(req: IncomingMessage, res: ServerResponse, wire: WireResponse & { exchange?: Exchange; error?: AwsError }, started: bigint): void {
     const ex = wire.exchange;
     res.writeHead(wire.status, wire.headers);
     const body = wire.body;
@@ -332,6 +426,14 @@ export class Pipeline {
 }
 
 class BodyTooLarge extends Error {}
+
+/** The answer while the audit trail cannot record calls: a 5xx, nothing served unaudited. */
+const AUDIT_UNAVAILABLE = () => new AwsError('ServiceUnavailable', 503, 'The request was not served because the audit trail cannot record it. Try again later.');
+
+function queryAction(rawQuery: string): { operation?: string } {
+  const action = parseQuery(rawQuery).find(([k]) => k === 'Action')?.[1];
+  return action ? { operation: action } : {};
+}
 
 function unknownService(ex: Exchange): AwsError {
   const name = ex.signingName ?? 'unknown';

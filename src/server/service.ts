@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream';
 import type { Principal } from '../iam/principal.ts';
+import type { AuditResource } from '../trail/event.ts';
 
 /** Everything an operation handler may know about its caller. Handlers never see HTTP. */
 export interface CallContext {
@@ -12,11 +13,20 @@ export interface CallContext {
   sourceIp: string;
   userAgent: string;
   receivedAt: Date;
+  /** Resources the operation acted on (CloudTrail's `resources`), added by handlers once resolved. */
+  resources: AuditResource[];
 }
 
 // Handlers take the service's typed request (often the AWS SDK's own shape) and return its typed response.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type Handler<I = any, O = any> = (ctx: CallContext, input: I) => Promise<O>;
+
+/** What a service's CloudTrail events show. Anything secret (plaintext, ciphertext, key material) must be left out here. */
+export interface AuditPolicy {
+  requestParameters?(operation: string, input: unknown): Record<string, unknown> | null;
+  responseElements?(operation: string, output: unknown): Record<string, unknown> | null;
+  readOnly?(operation: string): boolean;
+}
 
 interface ServiceBase {
   /** The SigV4 signing name (credential scope service), e.g. 'kms', 'sts', 's3'. */
@@ -25,6 +35,7 @@ interface ServiceBase {
   eventSource: string;
   /** Largest request body accepted before the handler runs; larger bodies get 413. */
   maxBodyBytes?: number;
+  audit?: AuditPolicy;
 }
 
 export interface JsonService extends ServiceBase {

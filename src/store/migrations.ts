@@ -87,4 +87,13 @@ export const migrations: Migration[] = [
       );
     `,
   },
+  {
+    id: 3,
+    name: 'kms: last usage comes from the audit trail, not from key rows',
+    sql: `
+      ALTER TABLE kms_keys DROP COLUMN last_used_operation;
+      ALTER TABLE kms_keys DROP COLUMN last_used_at;
+      ALTER TABLE kms_keys DROP COLUMN last_used_request_id;
+    `,
+  },
 ];

@@ -1,0 +1,198 @@
+import { existsSync } from 'node:fs';
+import type { Database, Migration } from '../store/database.ts';
+import type { TrailEvent } from './event.ts';
+
+/**
+ * Where audit events live for lookups. The embedded store is its own SQLite file, so the
+ * append-heavy trail never waits behind metadata transactions (and can move to PostgreSQL alone).
+ */
+export const trailMigrations: Migration[] = [
+  {
+    id: 1,
+    name: 'trail: events and their resources, indexed for LookupEvents',
+    sql: {
+      sqlite: `
+        CREATE TABLE trail_events (
+          seq           INTEGER PRIMARY KEY,
+          event_id      TEXT NOT NULL UNIQUE,
+          event_time    INTEGER NOT NULL,
+          event_name    TEXT NOT NULL,
+          event_source  TEXT NOT NULL,
+          username      TEXT,
+          access_key_id TEXT,
+          read_only     INTEGER NOT NULL,
+          error_code    TEXT,
+          record        TEXT NOT NULL
+        );
+        CREATE INDEX trail_by_time ON trail_events(event_time, seq);
+        CREATE INDEX trail_by_name ON trail_events(event_name, event_time, seq);
+        CREATE INDEX trail_by_username ON trail_events(username, event_time, seq);
+        CREATE INDEX trail_by_access_key ON trail_events(access_key_id, event_time, seq);
+        CREATE INDEX trail_by_source ON trail_events(event_source, event_time, seq);
+        CREATE INDEX trail_by_read_only ON trail_events(read_only, event_time, seq);
+        CREATE TABLE trail_event_resources (
+          seq           INTEGER NOT NULL REFERENCES trail_events(seq) ON DELETE CASCADE,
+          event_time    INTEGER NOT NULL,
+          resource_type TEXT NOT NULL,
+          resource_name TEXT NOT NULL
+        );
+        CREATE INDEX trail_resources_by_name ON trail_event_resources(resource_name, event_time, seq);
+        CREATE INDEX trail_resources_by_type ON trail_event_resources(resource_type, event_time, seq);
+        CREATE INDEX trail_resources_by_seq ON trail_event_resources(seq);
+      `,
+      postgres: `
+        CREATE TABLE trail_events (
+          seq           BIGSERIAL PRIMARY KEY,
+          event_id      TEXT NOT NULL UNIQUE,
+          event_time    BIGINT NOT NULL,
+          event_name    TEXT NOT NULL,
+          event_source  TEXT NOT NULL,
+          username      TEXT,
+          access_key_id TEXT,
+          read_only     INTEGER NOT NULL,
+          error_code    TEXT,
+          record        TEXT NOT NULL
+        );
+        CREATE INDEX trail_by_time ON trail_events(event_time, seq);
+        CREATE INDEX trail_by_name ON trail_events(event_name, event_time, seq);
+        CREATE INDEX trail_by_username ON trail_events(username, event_time, seq);
+        CREATE INDEX trail_by_access_key ON trail_events(access_key_id, event_time, seq);
+        CREATE INDEX trail_by_source ON trail_events(event_source, event_time, seq);
+        CREATE INDEX trail_by_read_only ON trail_events(read_only, event_time, seq);
+        CREATE TABLE trail_event_resources (
+          seq           BIGINT NOT NULL REFERENCES trail_events(seq) ON DELETE CASCADE,
+          event_time    BIGINT NOT NULL,
+          resource_type TEXT NOT NULL,
+          resource_name TEXT NOT NULL
+        );
+        CREATE INDEX trail_resources_by_name ON trail_event_resources(resource_name, event_time, seq);
+        CREATE INDEX trail_resources_by_type ON trail_event_resources(resource_type, event_time, seq);
+        CREATE INDEX trail_resources_by_seq ON trail_event_resources(seq);
+      `,
+    },
+  },
+];
+
+export type LookupAttributeKey = 'EventId' | 'EventName' | 'ReadOnly' | 'Username' | 'ResourceType' | 'ResourceName' | 'EventSource' | 'AccessKeyId';
+
+export interface LookupQuery {
+  attribute?: { key: LookupAttributeKey; value: string };
+  startTime: number;
+  endTime: number;
+  limit: number;
+  /** Continue after this (event_time, seq), newest first. */
+  after?: { time: number; seq: number };
+}
+
+export interface StoredEvent {
+  seq: number;
+  eventTime: number;
+  record: string;
+}
+
+const COLUMN: Partial<Record<LookupAttributeKey, string>> = {
+  EventId: 'event_id',
+  EventName: 'event_name',
+  Username: 'username',
+  EventSource: 'event_source',
+  AccessKeyId: 'access_key_id',
+};
+
+/** The audit store over any Database: append in one transaction per batch, look up by CloudTrail's attributes. */
+export class TrailStore {
+  readonly #db: Database;
+  /** Tests point this at a file; while it exists, appends fail as a full or broken disk would. */
+  readonly #faultFile: string | undefined;
+
+  constructor(db: Database, faultFile?: string) {
+    this.#db = db;
+    this.#faultFile = faultFile;
+  }
+
+  get db(): Database {
+    return this.#db;
+  }
+
+  async append(events: readonly TrailEvent[]): Promise<void> {
+    if (this.#faultFile && existsSync(this.#faultFile)) throw new Error('audit store write failed (injected I/O error)');
+    await this.#db.transaction(async (tx) => {
+      for (const e of events) {
+        const time = Date.parse(e.eventTime);
+        const id = await tx.get<{ seq: number }>(
+          `INSERT INTO trail_events (event_id, event_time, event_name, event_source, username, access_key_id, read_only, error_code, record)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq`,
+          [
+            e.eventID,
+            time,
+            e.eventName,
+            e.eventSource,
+            e.userIdentity.userName ?? null,
+            e.userIdentity.accessKeyId ?? null,
+            e.readOnly ? 1 : 0,
+            e.errorCode ?? null,
+            JSON.stringify(e),
+          ],
+        );
+        for (const r of e.resources ?? []) {
+          await tx.run('INSERT INTO trail_event_resources (seq, event_time, resource_type, resource_name) VALUES (?, ?, ?, ?)', [Number(id!.seq), time, r.type, r.ARN]);
+        }
+      }
+    });
+  }
+
+  async lookup(q: LookupQuery): Promise<StoredEvent[]> {
+    const params: Array<string | number> = [];
+    const page = (t: string, s: string) => {
+      if (!q.after) return '';
+      params.push(q.after.time, q.after.time, q.after.seq);
+      return ` AND (${t} < ? OR (${t} = ? AND ${s} < ?))`;
+    };
+    let sql: string;
+    const a = q.attribute;
+    if (a && (a.key === 'ResourceName' || a.key === 'ResourceType')) {
+      params.push(a.value, q.startTime, q.endTime);
+      const column = a.key === 'ResourceName' ? 'resource_name' : 'resource_type';
+      sql = `SELECT e.seq, e.event_time, e.record FROM trail_event_resources r JOIN trail_events e ON e.seq = r.seq
+             WHERE r.${column} = ? AND r.event_time >= ? AND r.event_time <= ?${page('r.event_time', 'r.seq')}
+             ORDER BY r.event_time DESC, r.seq DESC LIMIT ?`;
+    } else {
+      let where = 'event_time >= ? AND event_time <= ?';
+      if (a?.key === 'ReadOnly') {
+        where = 'read_only = ? AND ' + where;
+        params.push(a.value === 'true' ? 1 : 0);
+      } else if (a) {
+        where = `${COLUMN[a.key]} = ? AND ` + where;
+        params.push(a.value);
+      }
+      params.push(q.startTime, q.endTime);
+      sql = `SELECT seq, event_time, record FROM trail_events WHERE ${where}${page('event_time', 'seq')} ORDER BY event_time DESC, seq DESC LIMIT ?`;
+    }
+    params.push(q.limit);
+    const rows = await this.#db.all<{ seq: number; event_time: number; record: string }>(sql, params);
+    return rows.map((r) => ({ seq: Number(r.seq), eventTime: Number(r.event_time), record: r.record }));
+  }
+
+  /** The newest successful use of a key by one of `operations` (KMS GetKeyLastUsage). */
+  async lastUse(resourceArn: string, operations: readonly string[]): Promise<TrailEvent | undefined> {
+    const row = await this.#db.get<{ record: string }>(
+      `SELECT e.record FROM trail_event_resources r JOIN trail_events e ON e.seq = r.seq
+        WHERE r.resource_name = ? AND e.error_code IS NULL AND e.event_name IN (${operations.map(() => '?').join(', ')})
+        ORDER BY r.event_time DESC, r.seq DESC LIMIT 1`,
+      [resourceArn, ...operations],
+    );
+    return row ? (JSON.parse(row.record) as TrailEvent) : undefined;
+  }
+
+  /** Drop lookup records older than `before` (ms). Log files already delivered are not touched. */
+  async expire(before: number): Promise<number> {
+    return this.#db.transaction(async (tx) => {
+      await tx.run('DELETE FROM trail_event_resources WHERE event_time < ?', [before]);
+      return (await tx.run('DELETE FROM trail_events WHERE event_time < ?', [before])).changes;
+    });
+  }
+
+  async oldestEventTime(): Promise<number | undefined> {
+    const row = await this.#db.get<{ t: number | null }>('SELECT min(event_time) AS t FROM trail_events');
+    return row?.t === null || row?.t === undefined ? undefined : Number(row.t);
+  }
+}
