@@ -1,0 +1,135 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { writeFile, rm } from 'node:fs/promises';
+import { randomUUID } from 'node:crypto';
+import { pino } from 'pino';
+import { SqliteDatabase } from '../../src/store/sqlite.ts';
+import { TrailStore, trailMigrations } from '../../src/trail/store.ts';
+import { Recorder } from '../../src/trail/recorder.ts';
+import { TrailRetention } from '../../src/trail/retention.ts';
+import type { TrailEvent } from '../../src/trail/event.ts';
+import { tempDir, removeDir } from '../helpers/trent.ts';
+
+const log = pino({ level: 'silent' });
+
+function event(name: string, at: Date, extra: Partial<TrailEvent> = {}): TrailEvent {
+  return {
+    eventVersion: '1.11',
+    userIdentity: { type: 'IAMUser', userName: 'admin', accessKeyId: 'AKIAEXAMPLE' },
+    eventTime: at.toISOString().replace(/\.\d{3}Z$/, 'Z'),
+    eventSource: 'kms.amazonaws.com',
+    eventName: name,
+    awsRegion: 'us-east-1',
+    sourceIPAddress: '127.0.0.1',
+    userAgent: 'test',
+    requestParameters: null,
+    responseElements: null,
+    requestID: randomUUID(),
+    eventID: randomUUID(),
+    readOnly: true,
+    eventType: 'AwsApiCall',
+    managementEvent: true,
+    recipientAccountId: '111122223333',
+    eventCategory: 'Management',
+    ...extra,
+  };
+}
+
+async function openStore(dir: string, faultFile?: string): Promise<{ db: SqliteDatabase; store: TrailStore }> {
+  const db = SqliteDatabase.open(join(dir, 'trail.db'));
+  await db.migrate(trailMigrations);
+  return { db, store: new TrailStore(db, faultFile) };
+}
+
+test('concurrent records are group-committed and all durable when their promises resolve', async () => {
+  const dir = await tempDir();
+  const { db, store } = await openStore(dir);
+  try {
+    let transactions = 0;
+    const original = db.transaction.bind(db);
+    db.transaction = ((fn: Parameters<typeof db.transaction>[0]) => {
+      transactions++;
+      return original(fn);
+    }) as typeof db.transaction;
+    const recorder = new Recorder(store, log);
+    const now = new Date();
+    await Promise.all(Array.from({ length: 500 }, (_, i) => recorder.record(event(i % 2 ? 'Encrypt' : 'Decrypt', now))));
+    assert.ok(transactions < 20, `500 events took ${transactions} transactions; group commit should need a handful`);
+    const count = await db.get<{ n: number }>('SELECT count(*) AS n FROM trail_events');
+    assert.equal(Number(count!.n), 500);
+  } finally {
+    await db.close();
+    await removeDir(dir);
+  }
+});
+
+test('a failing store rejects the batch, marks the recorder failing, and recovers', async () => {
+  const dir = await tempDir();
+  const fault = join(dir, 'FAIL');
+  const { db, store } = await openStore(dir, fault);
+  try {
+    const recorder = new Recorder(store, log);
+    await recorder.record(event('Encrypt', new Date()));
+    assert.equal(recorder.failing, false);
+    await writeFile(fault, '');
+    const results = await Promise.allSettled([recorder.record(event('Encrypt', new Date())), recorder.record(event('Decrypt', new Date()))]);
+    assert.deepEqual(results.map((r) => r.status), ['rejected', 'rejected']);
+    assert.equal(recorder.failing, true);
+    await rm(fault);
+    await recorder.record(event('Encrypt', new Date()));
+    assert.equal(recorder.failing, false);
+    const count = await db.get<{ n: number }>('SELECT count(*) AS n FROM trail_events');
+    assert.equal(Number(count!.n), 2, 'only the recorded events exist');
+  } finally {
+    await db.close();
+    await removeDir(dir);
+  }
+});
+
+test('lookups by attribute, time range and pages; last use; retention', async () => {
+  const dir = await tempDir();
+  const { db, store } = await openStore(dir);
+  try {
+    const base = Date.parse('2026-11-01T00:00:00Z');
+    const key = 'arn:aws:kms:us-east-1:111122223333:key/k';
+    const events: TrailEvent[] = [];
+    for (let i = 0; i < 30; i++) {
+      events.push(
+        event(i % 3 === 0 ? 'Decrypt' : 'Encrypt', new Date(base + i * 60_000), {
+          resources: [{ ARN: key, accountId: '111122223333', type: 'AWS::KMS::Key' }],
+          ...(i === 29 ? { errorCode: 'InvalidCiphertextException', errorMessage: 'x' } : {}),
+        }),
+      );
+    }
+    await store.append(events);
+    const all = { startTime: base, endTime: base + 3600_000 };
+    const seen: string[] = [];
+    let after: { time: number; seq: number } | undefined;
+    for (;;) {
+      const page = await store.lookup({ ...all, limit: 7, ...(after ? { after } : {}) });
+      if (page.length === 0) break;
+      for (const r of page) seen.push((JSON.parse(r.record) as TrailEvent).eventID);
+      const last = page[page.length - 1]!;
+      after = { time: last.eventTime, seq: last.seq };
+    }
+    assert.deepEqual(seen, events.map((e) => e.eventID).reverse(), 'newest first, no gaps or repeats');
+    const decrypts = await store.lookup({ ...all, limit: 50, attribute: { key: 'EventName', value: 'Decrypt' } });
+    assert.equal(decrypts.length, 10);
+    const byResource = await store.lookup({ ...all, limit: 50, attribute: { key: 'ResourceName', value: key } });
+    assert.equal(byResource.length, 30);
+    const window = await store.lookup({ startTime: base + 10 * 60_000, endTime: base + 14 * 60_000, limit: 50 });
+    assert.equal(window.length, 5);
+    const last = await store.lastUse(key, ['Encrypt', 'Decrypt']);
+    assert.equal(last?.eventID, events[28]!.eventID, 'the failed call at the end does not count as a use');
+
+    const retention = new TrailRetention(store, 1, log);
+    const removed = await retention.runOnce(base + 24 * 3600_000 + 15 * 60_000);
+    assert.equal(removed, 15);
+    const left = await store.lookup({ ...all, limit: 50, attribute: { key: 'ResourceName', value: key } });
+    assert.equal(left.length, 15);
+  } finally {
+    await db.close();
+    await removeDir(dir);
+  }
+});
