@@ -4,6 +4,8 @@ import { VERSION } from './version.ts';
 const SERVE_USAGE = `trent serve [--data-dir DIR] [--host HOST] [--port N] [--region REGION]
             [--tls-cert FILE --tls-key FILE [--tls-ca FILE]] [--tls-san NAME]... [--root-passphrase-file FILE]
   (trent serve --help lists every option)`;
+const ROOT_USAGE = `trent root migrate --data-dir DIR --to pkcs11 --pkcs11-module PATH --pkcs11-token LABEL --pkcs11-pin-file FILE
+  moves the root key from the key file into an HSM, re-wrapping every key (resumable)`;
 const ENV_USAGE = `trent env [--data-dir DIR] [--endpoint URL]
   prints export lines for the AWS CLI, boto3 and the JS SDK: eval "$(npx trent env)"`;
 
@@ -12,6 +14,8 @@ const USAGE = `Trent ${VERSION}: a self-hosted, AWS-compatible trust service
 ${SERVE_USAGE}
 
 ${ENV_USAGE}
+
+${ROOT_USAGE}
 
 trent version`;
 
@@ -23,6 +27,8 @@ export async function main(argv: string[]): Promise<number> {
         return await (await import('./serve.ts')).serve(rest);
       case 'env':
         return await (await import('./env.ts')).env(rest);
+      case 'root':
+        return await (await import('./root.ts')).root(rest);
       case 'version':
       case '--version':
         process.stdout.write(`${VERSION}\n`);

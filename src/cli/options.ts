@@ -15,3 +15,34 @@ export function rootPassphrase(file: string | undefined): string | undefined {
 export const DEFAULT_DATA_DIR = '.trent';
 export const DEFAULT_HOST = 'localhost';
 export const DEFAULT_PORT = '4566';
+
+/** parseArgs options for choosing the root of trust, shared by `serve` and `root migrate`. */
+export const ROOT_OPTIONS = {
+  root: { type: 'string' },
+  'pkcs11-module': { type: 'string' },
+  'pkcs11-token': { type: 'string' },
+  'pkcs11-pin-file': { type: 'string' },
+  'pkcs11-key-label': { type: 'string' },
+  'root-passphrase-file': { type: 'string' },
+} as const;
+
+export interface Pkcs11Settings {
+  module: string;
+  token: string;
+  pinFile: string;
+  keyLabel?: string;
+}
+
+/** PKCS#11 settings from flags or TRENT_PKCS11_* variables; undefined when the root is the key file. */
+export function pkcs11Settings(values: Record<string, string | boolean | string[] | undefined>, forced = false): Pkcs11Settings | undefined {
+  const v = (k: string) => (typeof values[k] === 'string' ? (values[k] as string) : undefined);
+  const kind = setting(v('root'), 'TRENT_ROOT', forced ? 'pkcs11' : 'keyfile');
+  if (kind === 'keyfile') return undefined;
+  if (kind !== 'pkcs11') throw new Error(`--root must be keyfile or pkcs11, not ${kind}`);
+  const module = setting(v('pkcs11-module'), 'TRENT_PKCS11_MODULE');
+  const token = setting(v('pkcs11-token'), 'TRENT_PKCS11_TOKEN');
+  const pinFile = setting(v('pkcs11-pin-file'), 'TRENT_PKCS11_PIN_FILE');
+  if (!module || !token || !pinFile) throw new Error('--root pkcs11 needs --pkcs11-module, --pkcs11-token and --pkcs11-pin-file (or TRENT_PKCS11_MODULE, TRENT_PKCS11_TOKEN, TRENT_PKCS11_PIN_FILE)');
+  const keyLabel = setting(v('pkcs11-key-label'), 'TRENT_PKCS11_KEY_LABEL');
+  return { module, token, pinFile, ...(keyLabel ? { keyLabel } : {}) };
+}

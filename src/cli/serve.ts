@@ -13,7 +13,9 @@ import { cloudTrailService } from '../trail/api.ts';
 import { Recorder } from '../trail/recorder.ts';
 import { TrailRetention } from '../trail/retention.ts';
 import { TrailStore } from '../trail/store.ts';
-import { DEFAULT_DATA_DIR, DEFAULT_HOST, DEFAULT_PORT, rootPassphrase, setting } from './options.ts';
+import { DEFAULT_DATA_DIR, DEFAULT_HOST, DEFAULT_PORT, pkcs11Settings, ROOT_OPTIONS, rootPassphrase, setting } from './options.ts';
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import { VERSION } from './version.ts';
 
 export const SERVE_USAGE = `trent serve [options]
@@ -25,6 +27,11 @@ export const SERVE_USAGE = `trent serve [options]
                               serve the operator's certificate instead of Trent's local CA
   --tls-san NAME              extra DNS name or IP for the generated certificate (repeatable)
   --root-passphrase-file FILE seal the root key file with a passphrase (or TRENT_ROOT_PASSPHRASE)
+  --root keyfile|pkcs11       where the root key lives (TRENT_ROOT, default keyfile)
+  --pkcs11-module PATH        the token's PKCS#11 library (TRENT_PKCS11_MODULE)
+  --pkcs11-token LABEL        the token label (TRENT_PKCS11_TOKEN)
+  --pkcs11-pin-file FILE      a file holding the user PIN (TRENT_PKCS11_PIN_FILE; never the PIN itself)
+  --pkcs11-key-label LABEL    the root key's label on the token (TRENT_PKCS11_KEY_LABEL, default trent-root)
   --trail-retention-days N    how long LookupEvents can reach back (TRENT_TRAIL_RETENTION_DAYS, default 90)
   --log-level LEVEL           trace, debug, info, warn, error (TRENT_LOG_LEVEL, default info)`;
 
@@ -44,7 +51,7 @@ export async function serve(argv: string[]): Promise<number> {
       'tls-key': { type: 'string' },
       'tls-ca': { type: 'string' },
       'tls-san': { type: 'string', multiple: true },
-      'root-passphrase-file': { type: 'string' },
+      ...ROOT_OPTIONS,
       'log-level': { type: 'string' },
       'trail-retention-days': { type: 'string' },
     },
@@ -59,9 +66,11 @@ export async function serve(argv: string[]): Promise<number> {
   const retentionDays = Number(setting(values['trail-retention-days'], 'TRENT_TRAIL_RETENTION_DAYS', '90'));
   if (!Number.isInteger(retentionDays) || retentionDays < 1) throw new Error(`invalid --trail-retention-days: ${values['trail-retention-days']}`);
 
+  const pkcs11 = pkcs11Settings(values);
   const instance = await Instance.open({
     dataDir,
     ...(region ? { region } : {}),
+    ...(pkcs11 ? { pkcs11 } : {}),
     ...(rootPassphrase(values['root-passphrase-file']) !== undefined ? { rootPassphrase: rootPassphrase(values['root-passphrase-file'])! } : {}),
   });
   const tls = await ensureTlsMaterial({
@@ -105,12 +114,15 @@ export async function serve(argv: string[]): Promise<number> {
     JSON.stringify({ endpoint, region: instance.region, accountId: instance.accountId, caBundle: tls.caPath, credentials: instance.paths.credentials }, null, 2) + '\n',
     0o600,
   );
+  // Lets `trent root migrate` refuse to run under a live server.
+  const pidFile = join(instance.paths.dataDir, 'serve.pid');
+  await writeFileAtomic(pidFile, `${process.pid}\n`, 0o600);
   const out = process.stdout;
   out.write(`Trent ${VERSION}\n`);
   out.write(`  data directory  ${instance.paths.dataDir} (account ${instance.accountId}, region ${instance.region})\n`);
   out.write(`  credentials     ${instance.paths.credentials} (admin access key ${instance.adminAccessKeyId})\n`);
   out.write(`  CA certificate  ${tls.caPath}\n`);
-  out.write(`  root of trust   ${instance.root.kind} ${instance.paths.rootKey}\n`);
+  out.write(`  root of trust   ${pkcs11 ? `PKCS#11 token ${pkcs11.token} (key ${pkcs11.keyLabel ?? "trent-root"}, ${instance.root.kind})` : `key file ${instance.paths.rootKey}`}\n`);
   out.write(`  audit trail     ${unaudited ? 'DISABLED (benchmark switch)' : `${instance.paths.trailDatabase} (lookups kept ${retentionDays} days)`}\n`);
   out.write(`  use it          eval "$(npx trent env${dataDir !== DEFAULT_DATA_DIR ? ` --data-dir ${dataDir}` : ''})"\n`);
   out.write(`Trent ready at ${endpoint}\n`);
@@ -130,6 +142,7 @@ export async function serve(argv: string[]): Promise<number> {
   await jobs.stop();
   retention.stop();
   await instance.close();
+  await rm(pidFile, { force: true });
   log.info('stopped');
   log.flush();
   return 0;

@@ -23,7 +23,7 @@ interface KeyRow {
 const CACHE_TTL_MS = 5_000;
 const CACHE_MAX = 10_000;
 
-function keyAad(accessKeyId: string): Buffer {
+export function accessKeyAad(accessKeyId: string): Buffer {
   return Buffer.from(`trent:iam:access-key:${accessKeyId}`);
 }
 
@@ -58,7 +58,7 @@ export class IdentityStore {
     );
     let value: ResolvedKey | undefined;
     if (row && row.status === 'Active') {
-      const secret = await this.#root.unwrap(row.secret_wrapped, keyAad(row.access_key_id));
+      const secret = await this.#root.unwrap(row.secret_wrapped, accessKeyAad(row.access_key_id));
       value = {
         secretAccessKey: secret.toString('utf8'),
         principal: {
@@ -94,7 +94,7 @@ export class IdentityStore {
   async createAccessKey(tx: Queryable, userId: string): Promise<{ accessKeyId: string; secretAccessKey: string }> {
     const accessKeyId = awsId('AKIA', 16);
     const secretAccessKey = newSecretAccessKey();
-    const wrapped = await this.#root.wrap(Buffer.from(secretAccessKey, 'utf8'), keyAad(accessKeyId));
+    const wrapped = await this.#root.wrap(Buffer.from(secretAccessKey, 'utf8'), accessKeyAad(accessKeyId));
     await tx.run('INSERT INTO access_keys (access_key_id, user_id, secret_wrapped, status, created_at) VALUES (?, ?, ?, ?, ?)', [
       accessKeyId,
       userId,

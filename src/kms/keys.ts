@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Database, Queryable } from '../store/database.ts';
-import type { RootOfTrust } from '../root/root-of-trust.ts';
+import { RootUnavailableError, type RootOfTrust } from '../root/root-of-trust.ts';
+import { AwsError } from '../wire/errors.ts';
 import { randomBytes } from '../crypto/random.ts';
 import { DisabledException, InvalidMarkerException, KMSInternalException, KMSInvalidStateException, NotFoundException } from './errors.ts';
 
@@ -114,6 +115,10 @@ export function requireState(key: KeyRecord, allowed: readonly KeyState[]): void
   if (key.keyState === 'PendingDeletion') throw new KMSInvalidStateException(`${key.arn} is pending deletion.`);
   if (allowed.length === 1 && allowed[0] === 'PendingDeletion') throw new KMSInvalidStateException(`${key.arn} is not pending deletion.`);
   throw new KMSInvalidStateException(`${key.arn} is ${key.keyState}.`);
+}
+
+function rootUnavailable(err: RootUnavailableError): AwsError {
+  return new AwsError('KMSInternalException', 500, `The root of trust is unavailable, so no key material can be used: ${err.message}. Trent retries by itself.`);
 }
 
 export const USABLE: readonly KeyState[] = ['Enabled'];
@@ -297,6 +302,16 @@ export class KeyStore {
 
   /** The unwrapped backing key for a version, from the short-lived cache or the root of trust. */
   async backingKey(key: KeyRecord, version: number, now = Date.now()): Promise<Buffer | undefined> {
+    // An unavailable root (an HSM gone) makes cached material unusable too: fail closed at once.
+    try {
+      this.#root.checkAvailable();
+    } catch (err) {
+      if (err instanceof RootUnavailableError) {
+        this.#evict(now, true);
+        throw rootUnavailable(err);
+      }
+      throw err;
+    }
     const cacheKey = `${key.keyId}#${version}`;
     const hit = this.#material.get(cacheKey);
     if (hit && hit.until > now) return hit.key;
@@ -308,7 +323,8 @@ export class KeyStore {
     let material: Buffer;
     try {
       material = await this.#root.unwrap(row.material_wrapped, materialAad(key.arn, version));
-    } catch {
+    } catch (err) {
+      if (err instanceof RootUnavailableError) throw rootUnavailable(err);
       // The root of trust refused the stored material: never fall back, never guess.
       throw new KMSInternalException();
     }

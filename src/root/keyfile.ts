@@ -30,6 +30,7 @@ type KeyFile = PlainFile | SealedFile;
 /** Root of trust held in a file readable by its owner only, optionally sealed by a passphrase (scrypt, then AES-256-GCM). */
 export class KeyFileRoot implements RootOfTrust {
   readonly kind = 'keyfile';
+  readonly wrapPrefix = WRAP_VERSION;
   readonly keyCheckValue: string;
   #key: Buffer;
 
@@ -104,6 +105,10 @@ export class KeyFileRoot implements RootOfTrust {
       if (err instanceof AeadError) throw new RootUnwrapError();
       throw err;
     }
+  }
+
+  checkAvailable(): void {
+    /* a key file in memory is always available */
   }
 
   async close(): Promise<void> {

@@ -12,7 +12,19 @@ export interface RootOfTrust {
   wrap(plaintext: Uint8Array, aad: Uint8Array): Promise<Buffer>;
   /** Unwrap; throws RootUnwrapError if the value was tampered with, belongs elsewhere or the key is wrong. */
   unwrap(wrapped: Uint8Array, aad: Uint8Array): Promise<Buffer>;
+  /** Throws RootUnavailableError if the root cannot be used now (an HSM gone); cached key material must then not be used either. */
+  checkAvailable(): void;
+  /** The first byte of every value this root wraps, so that a data directory part-way through a migration can tell them apart. */
+  readonly wrapPrefix: number;
   close(): Promise<void>;
+}
+
+/** The root of trust cannot be reached (HSM unplugged, session lost, wrong PIN): fail closed, never fall back. */
+export class RootUnavailableError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'RootUnavailableError';
+  }
 }
 
 export class RootUnwrapError extends Error {

@@ -4,6 +4,8 @@ import { accountId as newAccountId } from '../crypto/random.ts';
 import { IdentityStore } from '../iam/identities.ts';
 import { KeyFileRoot } from '../root/keyfile.ts';
 import { RootKeyError, type RootOfTrust } from '../root/root-of-trust.ts';
+import { Pkcs11Root, type Pkcs11Options } from '../root/pkcs11.ts';
+import { MigratingRoot } from '../root/dual.ts';
 import { writeFileAtomic } from '../store/atomic-file.ts';
 import type { BlobStore } from '../store/blob-store.ts';
 import type { Database } from '../store/database.ts';
@@ -18,6 +20,8 @@ export interface InstanceOptions {
   region?: string;
   /** Seals a new root key file, or opens a sealed one. */
   rootPassphrase?: string;
+  /** The root of trust to use: the key file (default) or a PKCS#11 token. */
+  pkcs11?: Pkcs11Options;
 }
 
 export interface InstancePaths {
@@ -87,18 +91,14 @@ export class Instance {
     await mkdir(paths.dataDir, { recursive: true, mode: 0o700 });
     await chmod(paths.dataDir, 0o700);
 
-    const dbExisted = await exists(paths.database);
-    let root: RootOfTrust;
-    if (await exists(paths.rootKey)) root = await KeyFileRoot.load(paths.rootKey, opts.rootPassphrase);
-    else if (dbExisted && (await hasWrappedSecrets(paths.database))) {
-      throw new RootKeyError(`the root key ${paths.rootKey} is missing, but ${paths.database} holds values wrapped by it: restore the key file from backup`);
-    } else root = await KeyFileRoot.create(paths.rootKey, opts.rootPassphrase);
-
     const db = SqliteDatabase.open(paths.database);
     const trailDb = SqliteDatabase.open(paths.trailDatabase);
+    let root: RootOfTrust | undefined;
     try {
       await db.migrate(migrations);
       await trailDb.migrate(trailMigrations);
+      const before = await readSettings(db);
+      root = await openRoot(paths, before, opts);
       const identities = new IdentityStore(db, root);
       const settings = await db.transaction(async (tx) => {
         const rows = await tx.all<{ name: string; value: string }>('SELECT name, value FROM instance');
@@ -111,7 +111,8 @@ export class Instance {
           for (const [name, value] of [
             ['account_id', accountId],
             ['region', region],
-            ['root_key_check', root.keyCheckValue],
+            ['root_kind', root!.kind],
+            ['root_key_check', root!.keyCheckValue],
             ['admin_access_key_id', accessKeyId],
             ['created_at', new Date().toISOString()],
           ] as const) {
@@ -121,9 +122,6 @@ export class Instance {
         }
         return s;
       });
-      if (settings.get('root_key_check') !== root.keyCheckValue) {
-        throw new RootKeyError(`the root key in ${paths.rootKey} is not the key this data directory was created with`);
-      }
       if (opts.region && opts.region !== settings.get('region')) {
         throw new Error(`this data directory serves region ${settings.get('region')}; it cannot be changed to ${opts.region}`);
       }
@@ -143,7 +141,7 @@ export class Instance {
     } catch (err) {
       await db.close().catch(() => {});
       await trailDb.close().catch(() => {});
-      await root.close();
+      await root?.close();
       throw err;
     }
   }
@@ -165,16 +163,51 @@ export class Instance {
   }
 }
 
-async function hasWrappedSecrets(databasePath: string): Promise<boolean> {
-  const db = SqliteDatabase.open(databasePath);
-  try {
-    const row = await db.get<{ n: number }>("SELECT count(*) AS n FROM sqlite_master WHERE type = 'table' AND name = 'access_keys'");
-    if (!row || Number(row.n) === 0) return false;
-    const keys = await db.get<{ n: number }>('SELECT count(*) AS n FROM access_keys');
-    return Number(keys?.n ?? 0) > 0;
-  } finally {
-    await db.close();
+export async function readSettings(db: Database): Promise<Map<string, string>> {
+  const rows = await db.all<{ name: string; value: string }>('SELECT name, value FROM instance');
+  return new Map(rows.map((r) => [r.name, r.value]));
+}
+
+/**
+ * The root of trust a data directory uses, as its settings record it: the key file, a PKCS#11
+ * token, or both while a migration between them is unfinished. A root whose key check value differs
+ * from the recorded one is refused before anything is unwrapped.
+ */
+async function openRoot(paths: InstancePaths, settings: Map<string, string>, opts: InstanceOptions): Promise<RootOfTrust> {
+  const initialised = settings.has('account_id');
+  const kind = settings.get('root_kind') ?? 'keyfile';
+  const migratingTo = settings.get('root_migration');
+  const keyFile = async (): Promise<KeyFileRoot> => {
+    if (await exists(paths.rootKey)) return KeyFileRoot.load(paths.rootKey, opts.rootPassphrase);
+    if (initialised) throw new RootKeyError(`the root key ${paths.rootKey} is missing, but this data directory holds values wrapped by it: restore the key file from backup`);
+    return KeyFileRoot.create(paths.rootKey, opts.rootPassphrase);
+  };
+  const check = (root: RootOfTrust, recorded: string | undefined, what: string) => {
+    if (recorded !== undefined && recorded !== root.keyCheckValue) throw new RootKeyError(`${what} is not the key this data directory was created with`);
+  };
+  if (!initialised) return opts.pkcs11 ? Pkcs11Root.open(opts.pkcs11, true) : keyFile();
+  if (kind === 'keyfile' && !migratingTo) {
+    if (opts.pkcs11) throw new RootKeyError(`this data directory's root of trust is the key file ${paths.rootKey}; move it into the HSM with: trent root migrate --data-dir ${paths.dataDir} ...`);
+    const root = await keyFile();
+    check(root, settings.get('root_key_check'), `the root key in ${paths.rootKey}`);
+    return root;
   }
+  if (!opts.pkcs11) {
+    throw new RootKeyError(
+      migratingTo
+        ? 'a migration of the root of trust to PKCS#11 is unfinished: give the PKCS#11 settings to serve, and run trent root migrate again to finish it'
+        : "this data directory's root of trust is a PKCS#11 token: give --root pkcs11 and its settings",
+    );
+  }
+  const hsm = await Pkcs11Root.open(opts.pkcs11, false);
+  if (kind === 'pkcs11') {
+    check(hsm, settings.get('root_key_check'), `the key '${opts.pkcs11.keyLabel ?? 'trent-root'}' on token '${opts.pkcs11.token}'`);
+    return hsm;
+  }
+  const old = await keyFile();
+  check(old, settings.get('root_key_check'), `the root key in ${paths.rootKey}`);
+  check(hsm, settings.get('root_migration_key_check'), `the key '${opts.pkcs11.keyLabel ?? 'trent-root'}' on token '${opts.pkcs11.token}'`);
+  return new MigratingRoot(old, hsm);
 }
 
 /** Reads the credentials file without opening the database: used by `trent env`. */

@@ -30,6 +30,7 @@ import type { Principal } from '../iam/principal.ts';
 import type { TLSSocket } from 'node:tls';
 import { eventTime, userIdentity, type AuditResource, type TrailEvent } from '../trail/event.ts';
 import type { Recorder } from '../trail/recorder.ts';
+import { RootUnavailableError } from '../root/root-of-trust.ts';
 
 /** The protocol AWS uses for each signing name, so that errors are shaped right even before a service exists here. */
 const KNOWN_PROTOCOLS: Record<string, WireProtocol> = {
@@ -144,6 +145,21 @@ export class Pipeline {
     return { ...wire, exchange: ex };
   }
 
+  #readOnly(ex: Exchange): boolean {
+    const name = ex.operation ?? 'Unknown';
+    return ex.service?.audit?.readOnly ? ex.service.audit.readOnly(name) : READ_ONLY.test(name);
+  }
+
+  /** A state-changing call runs only if the audit store can commit right now (fail closed before, not after, the change). */
+  async #preflight(ex: Exchange): Promise<void> {
+    if (this.#readOnly(ex)) return;
+    try {
+      await this.#opts.recorder.preflight();
+    } catch {
+      throw AUDIT_UNAVAILABLE();
+    }
+  }
+
   /** The CloudTrail record of this call; request and response fields only as the service's audit policy allows. */
   #event(ex: Exchange, wire: WireResponse & { error?: AwsError }): TrailEvent {
     const service = ex.service;
@@ -173,7 +189,7 @@ export class Pipeline {
       responseElements,
       requestID: ex.requestId,
       eventID: randomUUID(),
-      readOnly: audit?.readOnly ? audit.readOnly(name) : READ_ONLY.test(name),
+      readOnly: this.#readOnly(ex),
       ...(ex.resources.length ? { resources: ex.resources } : {}),
       eventType: 'AwsApiCall',
       managementEvent: true,
@@ -359,6 +375,7 @@ export class Pipeline {
     if (!handler) throw new AwsError('UnknownOperationException', 400, `Trent does not implement ${target.operation}.`);
     const input = parseJsonBody(body);
     ex.input = input;
+    await this.#preflight(ex);
     const output = await handler(ctx, input);
     ex.output = output;
     return jsonResponse(ex.requestId, output);
@@ -375,6 +392,7 @@ export class Pipeline {
     const handler = Object.hasOwn(service.operations, action) ? service.operations[action] : undefined;
     if (!handler) throw new AwsError('InvalidAction', 400, `Could not find operation ${action} for version ${service.version}`);
     ex.input = params;
+    await this.#preflight(ex);
     const result = await handler(ctx, params);
     ex.output = result;
     return queryResponse(ex.requestId, service.xmlns, action, result as XmlObject | undefined);
@@ -391,6 +409,9 @@ export class Pipeline {
           : err.reason === 'too-large'
             ? new AwsError('EntityTooLarge', 400, 'Your proposed upload exceeds the maximum allowed size.')
             : new AwsError('IncompleteBody', 400, err.message);
+    } else if (err instanceof RootUnavailableError) {
+      this.#opts.log.error({ err: err.message, requestId: ex.requestId }, 'root of trust unavailable');
+      awsErr = new AwsError('ServiceUnavailable', 503, `The root of trust is unavailable: ${err.message}`);
     } else if (err instanceof BodyTooLarge) awsErr = new AwsError(ex.protocol === 'json' ? 'RequestEntityTooLargeException' : 'RequestEntityTooLarge', 413, err.message);
     else {
       this.#opts.log.error({ err, requestId: ex.requestId }, 'unhandled failure');

@@ -22,6 +22,14 @@ function toParam(v: SqlValue): unknown {
   return v instanceof Uint8Array && !Buffer.isBuffer(v) ? Buffer.from(v.buffer, v.byteOffset, v.byteLength) : v;
 }
 
+/** BLOB columns come back from libsql as ArrayBuffer from some calls: every row leaves here with Buffers. */
+function normalise<T>(row: unknown): T {
+  if (row && typeof row === 'object') {
+    for (const [k, v] of Object.entries(row as Record<string, unknown>)) if (v instanceof ArrayBuffer) (row as Record<string, unknown>)[k] = Buffer.from(v);
+  }
+  return row as T;
+}
+
 function mapError(err: unknown): never {
   const code = (err as { code?: string }).code ?? '';
   if (code.startsWith('SQLITE_CONSTRAINT_UNIQUE') || code.startsWith('SQLITE_CONSTRAINT_PRIMARYKEY')) throw new UniqueViolation(err);
@@ -69,14 +77,15 @@ export class SqliteDatabase implements Database {
     return {
       all: async <T>(sql: string, params: readonly SqlValue[] = []) => {
         try {
-          return this.#statement(sql).all(...params.map(toParam)) as T[];
+          return (this.#statement(sql).all(...params.map(toParam)) as unknown[]).map((r) => normalise<T>(r));
         } catch (err) {
           mapError(err);
         }
       },
       get: async <T>(sql: string, params: readonly SqlValue[] = []) => {
         try {
-          return (this.#statement(sql).get(...params.map(toParam)) ?? undefined) as T | undefined;
+          const row = this.#statement(sql).get(...params.map(toParam));
+          return row === undefined || row === null ? undefined : normalise<T>(row);
         } catch (err) {
           mapError(err);
         }

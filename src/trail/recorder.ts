@@ -66,6 +66,22 @@ export class Recorder {
     for (const f of this.#idle.splice(0)) f();
   }
 
+  /**
+   * Before an operation that changes state: fail now (and mark the recorder failing) if the store cannot
+   * commit, rather than after the change is made. Read-only operations skip this; their results are
+   * simply withheld if their event cannot be written.
+   */
+  async preflight(): Promise<void> {
+    if (!this.#store) return;
+    try {
+      await this.#store.probe();
+    } catch (err) {
+      if (!this.failing) this.#log.error({ err: (err as Error).message }, 'audit store write failed: refusing requests until it recovers');
+      this.failing = true;
+      throw err;
+    }
+  }
+
   /** Resolves once everything queued so far has been written (or refused). */
   drained(): Promise<void> {
     if (!this.#flushing) return Promise.resolve();

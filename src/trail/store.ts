@@ -71,6 +71,11 @@ export const trailMigrations: Migration[] = [
       `,
     },
   },
+  {
+    id: 2,
+    name: 'trail: a one-row table for write probes',
+    sql: 'CREATE TABLE trail_probe (id INTEGER PRIMARY KEY, at BIGINT NOT NULL)',
+  },
 ];
 
 export type LookupAttributeKey = 'EventId' | 'EventName' | 'ReadOnly' | 'Username' | 'ResourceType' | 'ResourceName' | 'EventSource' | 'AccessKeyId';
@@ -152,9 +157,12 @@ export class TrailStore {
     if (a && (a.key === 'ResourceName' || a.key === 'ResourceType')) {
       params.push(a.value, q.startTime, q.endTime);
       const column = a.key === 'ResourceName' ? 'resource_name' : 'resource_type';
-      sql = `SELECT e.seq, e.event_time, e.record FROM trail_event_resources r JOIN trail_events e ON e.seq = r.seq
-             WHERE r.${column} = ? AND r.event_time >= ? AND r.event_time <= ?${page('r.event_time', 'r.seq')}
-             ORDER BY r.event_time DESC, r.seq DESC LIMIT ?`;
+      // DISTINCT: an event naming two resources of one type (ReEncrypt's two keys) is still one event.
+      sql = `SELECT e.seq, e.event_time, e.record FROM (
+               SELECT DISTINCT r.seq, r.event_time FROM trail_event_resources r
+                WHERE r.${column} = ? AND r.event_time >= ? AND r.event_time <= ?${page('r.event_time', 'r.seq')}
+                ORDER BY r.event_time DESC, r.seq DESC LIMIT ?
+             ) x JOIN trail_events e ON e.seq = x.seq ORDER BY x.event_time DESC, x.seq DESC`;
     } else {
       let where = 'event_time >= ? AND event_time <= ?';
       if (a?.key === 'ReadOnly') {
@@ -170,6 +178,17 @@ export class TrailStore {
     params.push(q.limit);
     const rows = await this.#db.all<{ seq: number; event_time: number; record: string }>(sql, params);
     return rows.map((r) => ({ seq: Number(r.seq), eventTime: Number(r.event_time), record: r.record }));
+  }
+
+  /**
+   * A durable write that records nothing: proves the store can commit right now. Run before an
+   * operation that changes state, so that a store that has just failed is noticed before the change.
+   */
+  async probe(): Promise<void> {
+    if (this.#faultFile && existsSync(this.#faultFile)) throw new Error('audit store write failed (injected I/O error)');
+    await this.#db.transaction(async (tx) => {
+      await tx.run("INSERT INTO trail_probe (id, at) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET at = excluded.at", [Date.now()]);
+    });
   }
 
   /** The newest successful use of a key by one of `operations` (KMS GetKeyLastUsage). */
