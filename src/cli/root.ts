@@ -54,7 +54,10 @@ export async function root(argv: string[]): Promise<number> {
       throw new Error(`an unfinished migration used a different key than '${settings.keyLabel ?? 'trent-root'}' on token '${settings.token}'`);
     }
     process.stdout.write(`${recorded ? 'resuming' : 'starting'} migration of ${dataDir} to token '${settings.token}'\n`);
-    const moved = await migrateRoot(db, from, to, (p) => process.stdout.write(`  re-wrapped ${p.done} ${p.column}\n`));
+    // Values re-wrapped per transaction (TRENT_ROOT_MIGRATE_BATCH, default 25): smaller batches lose less work to a crash.
+    const batch = Number(process.env['TRENT_ROOT_MIGRATE_BATCH'] ?? 25);
+    if (!Number.isInteger(batch) || batch < 1) throw new Error('TRENT_ROOT_MIGRATE_BATCH must be a positive integer');
+    const moved = await migrateRoot(db, from, to, (p) => process.stdout.write(`  re-wrapped ${p.done} ${p.column}\n`), batch);
     process.stdout.write(
       `done: ${moved} values re-wrapped; the root of trust is now the PKCS#11 token.\n` +
         `Serve with --root pkcs11 and the same settings. Keep ${join(dataDir, 'root.key')} in a safe place until you have verified the server, then destroy it.\n`,
