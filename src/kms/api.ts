@@ -4,6 +4,7 @@ import type { JsonWire } from '../wire/aws-json.ts';
 import { blob, bool, int, oneOf, str, stringList } from '../wire/validate.ts';
 import { randomBytes } from '../crypto/random.ts';
 import { UniqueViolation } from '../store/database.ts';
+import { AwsError } from '../wire/errors.ts';
 import { decodeBlob, openUnderBackingKey, sealUnderBackingKey } from './envelope.ts';
 import { readEncryptionContext } from './encryption-context.ts';
 import {
@@ -13,6 +14,8 @@ import {
   InvalidAliasNameException,
   InvalidCiphertextException,
   InvalidKeyUsageException,
+  KMSInvalidMacException,
+  KMSInvalidSignatureException,
   KMSInvalidStateException,
   LimitExceededException,
   NotFoundException,
@@ -22,6 +25,21 @@ import {
 } from './errors.ts';
 import { ANY_STATE, DAY_MS, decodeMarker, encodeMarker, MANAGEABLE, requireState, USABLE, type KeyRecord, type KeyState, type KeyStore } from './keys.ts';
 import { defaultKeyPolicy, POLICY_NAME, validateKeyPolicy } from './policy.ts';
+import { KEY_SPECS, maxRsaPlaintext, type KeySpecInfo } from './key-specs.ts';
+import {
+  dataKeyPair,
+  deriveShared,
+  digestLength,
+  DigestSigningUnsupported,
+  generateMaterialAsync,
+  mac,
+  macEquals,
+  publicKeyDer,
+  rsaDecrypt,
+  rsaEncrypt,
+  signMessage,
+  verifyMessage,
+} from './asymmetric.ts';
 import type { TrailStore } from '../trail/store.ts';
 import { lowerCamel } from '../trail/event.ts';
 
@@ -52,12 +70,19 @@ const AUDITED_FIELDS = new Set([
   'Policy', 'PolicyName', 'AliasName', 'TargetKeyId', 'PendingWindowInDays', 'RotationPeriodInDays', 'SourceKeyId', 'DestinationKeyId',
   'SourceEncryptionContext', 'DestinationEncryptionContext', 'SourceEncryptionAlgorithm', 'DestinationEncryptionAlgorithm', 'Limit',
   'Marker', 'DryRun', 'TagKeys', 'BypassPolicyLockoutSafetyCheck', 'MultiRegion', 'CustomerMasterKeySpec', 'GrantTokens',
+  'SigningAlgorithm', 'MessageType', 'MacAlgorithm', 'KeyPairSpec', 'KeyAgreementAlgorithm',
 ]);
 /** Operations whose responses carry key material or data: their responseElements are null, as on AWS. */
-const CRYPTOGRAPHIC = new Set(['Encrypt', 'Decrypt', 'ReEncrypt', 'GenerateDataKey', 'GenerateDataKeyWithoutPlaintext', 'GenerateRandom']);
+const CRYPTOGRAPHIC = new Set([
+  'Encrypt', 'Decrypt', 'ReEncrypt', 'GenerateDataKey', 'GenerateDataKeyWithoutPlaintext', 'GenerateRandom', 'GenerateDataKeyPair',
+  'GenerateDataKeyPairWithoutPlaintext', 'Sign', 'Verify', 'GenerateMac', 'VerifyMac', 'DeriveSharedSecret', 'GetPublicKey',
+]);
 /** What GetKeyLastUsage tracks. */
-const TRACKED_USES = ['Encrypt', 'Decrypt', 'ReEncrypt', 'GenerateDataKey', 'GenerateDataKeyWithoutPlaintext'] as const;
-const READ_ONLY_OPS = /^(Describe|List|Get|Encrypt$|Decrypt$|ReEncrypt$|GenerateDataKey|GenerateRandom$)/;
+const TRACKED_USES = [
+  'Encrypt', 'Decrypt', 'ReEncrypt', 'GenerateDataKey', 'GenerateDataKeyWithoutPlaintext', 'GenerateDataKeyPair', 'GenerateDataKeyPairWithoutPlaintext',
+  'Sign', 'Verify', 'GenerateMac', 'VerifyMac', 'DeriveSharedSecret',
+] as const;
+const READ_ONLY_OPS = /^(Describe|List|Get|Encrypt$|Decrypt$|ReEncrypt$|GenerateDataKey|GenerateRandom$|Sign$|Verify$|GenerateMac$|VerifyMac$|DeriveSharedSecret$)/;
 
 function auditedRequest(input: unknown): Record<string, unknown> | null {
   if (!input || typeof input !== 'object') return null;
@@ -72,6 +97,26 @@ function touched(ctx: CallContext, key: KeyRecord): KeyRecord {
 }
 
 /** The KeyMetadata AWS returns for a symmetric encryption key. */
+function specOf(k: KeyRecord): KeySpecInfo {
+  return KEY_SPECS[k.keySpec] ?? KEY_SPECS['SYMMETRIC_DEFAULT']!;
+}
+
+/** The algorithms a key offers, by its spec and usage, as KeyMetadata and GetPublicKey list them. */
+function algorithms(k: KeyRecord): Record<string, string[]> {
+  const spec = specOf(k);
+  switch (k.keyUsage) {
+    case 'ENCRYPT_DECRYPT':
+      return { EncryptionAlgorithms: [...spec.encryption] };
+    case 'SIGN_VERIFY':
+      return { SigningAlgorithms: [...spec.signing] };
+    case 'GENERATE_VERIFY_MAC':
+      return { MacAlgorithms: [...spec.mac] };
+    case 'KEY_AGREEMENT':
+      return { KeyAgreementAlgorithms: [...spec.keyAgreement] };
+  }
+  return {};
+}
+
 export function keyMetadata(k: KeyRecord): W<K.KeyMetadata> {
   return {
     AWSAccountId: k.accountId,
@@ -88,7 +133,7 @@ export function keyMetadata(k: KeyRecord): W<K.KeyMetadata> {
     KeyManager: k.keyManager,
     CustomerMasterKeySpec: k.keySpec as K.CustomerMasterKeySpec,
     KeySpec: k.keySpec as K.KeySpec,
-    EncryptionAlgorithms: ['SYMMETRIC_DEFAULT'],
+    ...(algorithms(k) as Partial<W<K.KeyMetadata>>),
     MultiRegion: false,
   };
 }
@@ -135,11 +180,37 @@ export function kmsService(deps: KmsDeps): JsonService {
     return { items: shown, Truncated: truncated, ...(truncated ? { NextMarker: encodeMarker(sortKey(shown[shown.length - 1]!)) } : {}) };
   }
 
-  async function usableKey(id: string, ctx: CallContext): Promise<KeyRecord> {
+  async function usableKey(id: string, ctx: CallContext, usage = 'ENCRYPT_DECRYPT', symmetricOnly = true): Promise<KeyRecord> {
     const key = touched(ctx, await keys.resolve(id, { aliases: true }));
     requireState(key, USABLE);
-    if (key.keyUsage !== 'ENCRYPT_DECRYPT') throw new InvalidKeyUsageException(`${key.arn} key usage is ${key.keyUsage} which is not valid for this operation.`);
+    if (key.keyUsage !== usage) throw new InvalidKeyUsageException(`${key.arn} key usage is ${key.keyUsage} which is not valid for this operation.`);
+    if (symmetricOnly && usage === 'ENCRYPT_DECRYPT' && specOf(key).kind !== 'symmetric') {
+      throw new InvalidKeyUsageException(`${key.arn} key spec is ${key.keySpec}: this operation needs a symmetric encryption key.`);
+    }
     return key;
+  }
+
+  async function materialOf(key: KeyRecord): Promise<Buffer> {
+    const material = await keys.backingKey(key, key.currentVersion);
+    if (!material) throw new KMSInvalidStateException(`${key.arn} has no key material.`);
+    return material;
+  }
+
+  function noContext(input: In): void {
+    if (input['EncryptionContext'] !== undefined && input['EncryptionContext'] !== null && Object.keys(input['EncryptionContext'] as object).length > 0) {
+      throw new ValidationException('EncryptionContext is not supported with asymmetric KMS keys.');
+    }
+  }
+
+  function algorithmFor(key: KeyRecord, given: string | undefined, kind: 'encryption' | 'signing' | 'mac', field: string): string {
+    const allowed = specOf(key)[kind];
+    if (given === undefined) throw new ValidationException(`${field} is required for ${key.keySpec} keys.`);
+    if (!allowed.includes(given)) throw new InvalidKeyUsageException(`${field} ${given} is not valid for ${key.arn} (${key.keySpec}); it supports ${allowed.join(', ')}.`);
+    return given;
+  }
+
+  function rotatable(k: KeyRecord): void {
+    if (specOf(k).kind !== 'symmetric') throw new UnsupportedOperationException(`${k.arn} is a ${k.keySpec} key: only symmetric encryption keys can be rotated.`);
   }
 
   async function encryptWith(key: KeyRecord, plaintext: Buffer, ec: Record<string, string>): Promise<Buffer> {
@@ -207,14 +278,56 @@ export function kmsService(deps: KmsDeps): JsonService {
     }
   }
 
+  /** RAW messages are hashed by the algorithm; DIGEST messages must already be a digest of its length. */
+  function checkMessageType(type: string, algorithm: string, message: Buffer): boolean {
+    if (type === 'EXTERNAL_MU') throw new UnsupportedOperationException('MessageType EXTERNAL_MU applies to ML-DSA keys, which Trent does not offer.');
+    if (type !== 'DIGEST') return false;
+    if (algorithm.startsWith('ED25519')) throw new ValidationException('ED25519_SHA_512 signs RAW messages only.');
+    const expected = digestLength(algorithm);
+    if (message.length !== expected) throw new ValidationException(`A DIGEST message for ${algorithm} must be ${expected} bytes, not ${message.length}.`);
+    return true;
+  }
+
+  function digestUnsupported(algorithm: string): AwsError {
+    return new UnsupportedOperationException(
+      `MessageType DIGEST with ${algorithm} is not supported: node:crypto (OpenSSL) offers no pre-hashed ECDSA or PSS signing; use MessageType RAW, or an RSASSA_PKCS1_V1_5 algorithm.`,
+    );
+  }
+
+  async function generateDataKeyPair(ctx: CallContext, input: In, withPlaintext: boolean) {
+    const keyId = str(input, 'KeyId', { required: true, min: 1, max: 2048 });
+    const pairSpec = oneOf(input, 'KeyPairSpec', ['RSA_2048', 'RSA_3072', 'RSA_4096', 'ECC_NIST_P256', 'ECC_NIST_P384', 'ECC_NIST_P521', 'ECC_SECG_P256K1', 'ECC_NIST_EDWARDS25519', 'SM2'] as const);
+    if (pairSpec === undefined) throw new ValidationException('KeyPairSpec is required.');
+    if (pairSpec === 'SM2') throw new UnsupportedOperationException('SM2 key pairs are offered only in China Regions.');
+    const ec = readEncryptionContext(input['EncryptionContext']);
+    stringList(input, 'GrantTokens', 10);
+    if (input['Recipient'] !== undefined) throw new UnsupportedOperationException('Recipient (Nitro Enclaves attestation) is not supported.');
+    const key = await usableKey(keyId, ctx);
+    dryRun(input);
+    const pair = dataKeyPair(pairSpec);
+    try {
+      const sealed = await encryptWith(key, pair.privateKey, ec);
+      return {
+        KeyId: key.arn,
+        KeyPairSpec: pairSpec,
+        PublicKey: pair.publicKey.toString('base64'),
+        PrivateKeyCiphertextBlob: sealed.toString('base64'),
+        ...(withPlaintext ? { PrivateKeyPlaintext: pair.privateKey.toString('base64') } : {}),
+      };
+    } finally {
+      pair.privateKey.fill(0);
+    }
+  }
+
   const operations: Record<string, (ctx: CallContext, input: In) => Promise<unknown>> = {
     async CreateKey(ctx, input): Promise<W<K.CreateKeyResponse>> {
       const description = str(input, 'Description', { min: 0, max: 8192 }) ?? '';
       const keyUsage = oneOf(input, 'KeyUsage', ['ENCRYPT_DECRYPT', 'SIGN_VERIFY', 'GENERATE_VERIFY_MAC', 'KEY_AGREEMENT'] as const) ?? 'ENCRYPT_DECRYPT';
       const keySpec = str(input, 'KeySpec') ?? str(input, 'CustomerMasterKeySpec') ?? 'SYMMETRIC_DEFAULT';
       const origin = str(input, 'Origin') ?? 'AWS_KMS';
-      if (keySpec !== 'SYMMETRIC_DEFAULT') throw new UnsupportedOperationException(`KeySpec ${keySpec} is not supported yet: Trent creates SYMMETRIC_DEFAULT keys.`);
-      if (keyUsage !== 'ENCRYPT_DECRYPT') throw new ValidationException(`KeyUsage ${keyUsage} is not compatible with KeySpec SYMMETRIC_DEFAULT.`);
+      const spec = KEY_SPECS[keySpec];
+      if (!spec) throw new UnsupportedOperationException(`KeySpec ${keySpec} is not supported: Trent offers ${Object.keys(KEY_SPECS).join(', ')}.`);
+      if (!spec.usages.includes(keyUsage)) throw new ValidationException(`KeyUsage ${keyUsage} is not compatible with KeySpec ${keySpec}; use ${spec.usages.join(' or ')}.`);
       if (origin !== 'AWS_KMS') throw new UnsupportedOperationException(`Origin ${origin} is not supported: Trent generates key material (AWS_KMS).`);
       if (bool(input, 'MultiRegion')) throw new UnsupportedOperationException('Multi-Region keys are not supported: Trent serves a single Region.');
       if (input['CustomKeyStoreId'] !== undefined) throw new UnsupportedOperationException('Custom key stores are not supported.');
@@ -222,11 +335,13 @@ export function kmsService(deps: KmsDeps): JsonService {
       validateKeyPolicy(policy);
       const tags = readTags(input);
       if (tags.length > MAX_TAGS) throw new TagException(`A key can have at most ${MAX_TAGS} tags.`);
+      const material = await generateMaterialAsync(spec);
       const key = await db.transaction(async (tx) => {
-        const k = await keys.create(tx, { description, keyUsage, keySpec, origin, keyManager: 'CUSTOMER', policy, now: now() });
+        const k = await keys.create(tx, { description, keyUsage, keySpec, origin, keyManager: 'CUSTOMER', policy, now: now(), material });
         for (const t of tags) await tx.run('INSERT INTO kms_tags (key_id, tag_key, tag_value) VALUES (?, ?, ?)', [k.keyId, t.TagKey, t.TagValue]);
         return k;
       });
+      material.fill(0);
       touched(ctx, key);
       return { KeyMetadata: keyMetadata(key) };
     },
@@ -359,10 +474,18 @@ export function kmsService(deps: KmsDeps): JsonService {
       const plaintext = blob(input, 'Plaintext', { required: true, min: 1, max: MAX_PLAINTEXT });
       const ec = readEncryptionContext(input['EncryptionContext']);
       stringList(input, 'GrantTokens', 10);
-      const algorithm = oneOf(input, 'EncryptionAlgorithm', ['SYMMETRIC_DEFAULT', 'RSAES_OAEP_SHA_1', 'RSAES_OAEP_SHA_256', 'SM2PKE'] as const) ?? 'SYMMETRIC_DEFAULT';
+      const algorithm = oneOf(input, 'EncryptionAlgorithm', ['SYMMETRIC_DEFAULT', 'RSAES_OAEP_SHA_1', 'RSAES_OAEP_SHA_256', 'SM2PKE'] as const);
       try {
-        const key = await usableKey(keyId, ctx);
-        if (algorithm !== 'SYMMETRIC_DEFAULT') throw new InvalidKeyUsageException(`${algorithm} is not a valid encryption algorithm for ${key.arn}.`);
+        const key = await usableKey(keyId, ctx, 'ENCRYPT_DECRYPT', false);
+        if (specOf(key).kind === 'rsa') {
+          const alg = algorithmFor(key, algorithm, 'encryption', 'EncryptionAlgorithm');
+          noContext(input);
+          const limit = maxRsaPlaintext(specOf(key).bits!, alg);
+          if (plaintext.length > limit) throw new ValidationException(`Plaintext is ${plaintext.length} bytes; ${key.keySpec} with ${alg} takes at most ${limit}.`);
+          dryRun(input);
+          return { CiphertextBlob: rsaEncrypt(await materialOf(key), alg, plaintext).toString('base64'), KeyId: key.arn, EncryptionAlgorithm: alg as K.EncryptionAlgorithmSpec };
+        }
+        if ((algorithm ?? 'SYMMETRIC_DEFAULT') !== 'SYMMETRIC_DEFAULT') throw new InvalidKeyUsageException(`${algorithm} is not a valid encryption algorithm for ${key.arn}.`);
         dryRun(input);
         const ciphertext = await encryptWith(key, plaintext, ec);
         return { CiphertextBlob: ciphertext.toString('base64'), KeyId: key.arn, EncryptionAlgorithm: 'SYMMETRIC_DEFAULT' };
@@ -378,6 +501,25 @@ export function kmsService(deps: KmsDeps): JsonService {
       const requested = str(input, 'KeyId', { min: 1, max: 2048 });
       const algorithm = oneOf(input, 'EncryptionAlgorithm', ['SYMMETRIC_DEFAULT', 'RSAES_OAEP_SHA_1', 'RSAES_OAEP_SHA_256', 'SM2PKE'] as const);
       if (input['Recipient'] !== undefined) throw new UnsupportedOperationException('Recipient (Nitro Enclaves attestation) is not supported.');
+      if (requested !== undefined) {
+        // An asymmetric ciphertext names no key: the KeyId says which RSA key to use.
+        const candidate = touched(ctx, await keys.resolve(requested, { aliases: true }));
+        if (specOf(candidate).kind === 'rsa') {
+          requireState(candidate, USABLE);
+          if (candidate.keyUsage !== 'ENCRYPT_DECRYPT') throw new InvalidKeyUsageException(`${candidate.arn} key usage is ${candidate.keyUsage} which is not valid for this operation.`);
+          const alg = algorithmFor(candidate, algorithm, 'encryption', 'EncryptionAlgorithm');
+          noContext(input);
+          let out: Buffer;
+          try {
+            out = rsaDecrypt(await materialOf(candidate), alg, ciphertext);
+          } catch (err) {
+            if (err instanceof AwsError) throw err;
+            throw new InvalidCiphertextException();
+          }
+          dryRun(input);
+          return { KeyId: candidate.arn, Plaintext: out.toString('base64'), EncryptionAlgorithm: alg as K.EncryptionAlgorithmSpec };
+        }
+      }
       if (algorithm !== undefined && algorithm !== 'SYMMETRIC_DEFAULT') throw new InvalidCiphertextException();
       const { key, plaintext } = await decryptBlob(ctx, ciphertext, ec, requested);
       try {
@@ -437,6 +579,7 @@ export function kmsService(deps: KmsDeps): JsonService {
       const period = int(input, 'RotationPeriodInDays', { min: 90, max: 2560 }) ?? DEFAULT_ROTATION_DAYS;
       await mutate(ctx, str(input, 'KeyId', { required: true, min: 1, max: 2048 }), USABLE, async (k, tx) => {
         if (k.keyManager === 'AWS') throw new UnsupportedOperationException(`${k.arn} is an AWS managed key: its rotation cannot be changed.`);
+        rotatable(k);
         // A new period counts from now, as AWS does when the schedule changes.
         await tx.run('UPDATE kms_keys SET rotation_enabled = 1, rotation_period_days = ?, next_rotation_at = ? WHERE key_id = ?', [period, now() + period * DAY_MS, k.keyId]);
       });
@@ -445,6 +588,7 @@ export function kmsService(deps: KmsDeps): JsonService {
     async DisableKeyRotation(ctx, input): Promise<void> {
       await mutate(ctx, str(input, 'KeyId', { required: true, min: 1, max: 2048 }), USABLE, async (k, tx) => {
         if (k.keyManager === 'AWS') throw new UnsupportedOperationException(`${k.arn} is an AWS managed key: its rotation cannot be changed.`);
+        rotatable(k);
         await tx.run('UPDATE kms_keys SET rotation_enabled = 0, next_rotation_at = NULL WHERE key_id = ?', [k.keyId]);
       });
     },
@@ -463,6 +607,7 @@ export function kmsService(deps: KmsDeps): JsonService {
     async RotateKeyOnDemand(ctx, input): Promise<W<K.RotateKeyOnDemandResponse>> {
       const key = await mutate(ctx, str(input, 'KeyId', { required: true, min: 1, max: 2048 }), USABLE, async (k, tx) => {
         if (k.keyManager === 'AWS') throw new UnsupportedOperationException(`${k.arn} is an AWS managed key and rotates automatically.`);
+        rotatable(k);
         if (k.onDemandRotations >= MAX_ON_DEMAND_ROTATIONS) {
           throw new LimitExceededException(`${k.arn} has reached the limit of ${MAX_ON_DEMAND_ROTATIONS} on-demand rotations.`);
         }
@@ -540,6 +685,117 @@ export function kmsService(deps: KmsDeps): JsonService {
       touched(ctx, await keys.resolve(str(input, 'KeyId', { required: true, min: 1, max: 2048 }), { aliases: false }));
       limitOf(input);
       return { PolicyNames: [POLICY_NAME], Truncated: false };
+    },
+
+    async GetPublicKey(ctx, input): Promise<W<K.GetPublicKeyResponse>> {
+      const key = touched(ctx, await keys.resolve(str(input, 'KeyId', { required: true, min: 1, max: 2048 }), { aliases: true }));
+      stringList(input, 'GrantTokens', 10);
+      requireState(key, USABLE);
+      const spec = specOf(key);
+      if (spec.kind === 'symmetric' || spec.kind === 'hmac') throw new UnsupportedOperationException(`${key.arn} is a ${key.keySpec} key: only asymmetric keys have a public key.`);
+      return {
+        KeyId: key.arn,
+        PublicKey: publicKeyDer(await materialOf(key)).toString('base64'),
+        CustomerMasterKeySpec: key.keySpec as K.CustomerMasterKeySpec,
+        KeySpec: key.keySpec as K.KeySpec,
+        KeyUsage: key.keyUsage as K.KeyUsageType,
+        ...(algorithms(key) as Partial<W<K.GetPublicKeyResponse>>),
+      };
+    },
+
+    async Sign(ctx, input): Promise<W<K.SignResponse>> {
+      const keyId = str(input, 'KeyId', { required: true, min: 1, max: 2048 });
+      const message = blob(input, 'Message', { required: true, min: 1, max: MAX_PLAINTEXT });
+      const type = oneOf(input, 'MessageType', ['RAW', 'DIGEST', 'EXTERNAL_MU'] as const) ?? 'RAW';
+      const requested = str(input, 'SigningAlgorithm', { required: true, min: 1, max: 64 });
+      stringList(input, 'GrantTokens', 10);
+      const key = await usableKey(keyId, ctx, 'SIGN_VERIFY', false);
+      const algorithm = algorithmFor(key, requested, 'signing', 'SigningAlgorithm');
+      const digest = checkMessageType(type, algorithm, message);
+      dryRun(input);
+      try {
+        return { KeyId: key.arn, Signature: signMessage(specOf(key), await materialOf(key), algorithm, message, digest).toString('base64'), SigningAlgorithm: algorithm as K.SigningAlgorithmSpec };
+      } catch (err) {
+        if (err instanceof DigestSigningUnsupported) throw digestUnsupported(algorithm);
+        throw err;
+      }
+    },
+
+    async Verify(ctx, input): Promise<W<K.VerifyResponse>> {
+      const keyId = str(input, 'KeyId', { required: true, min: 1, max: 2048 });
+      const message = blob(input, 'Message', { required: true, min: 1, max: MAX_PLAINTEXT });
+      const signature = blob(input, 'Signature', { required: true, min: 1, max: 6144 });
+      const type = oneOf(input, 'MessageType', ['RAW', 'DIGEST', 'EXTERNAL_MU'] as const) ?? 'RAW';
+      const requested = str(input, 'SigningAlgorithm', { required: true, min: 1, max: 64 });
+      stringList(input, 'GrantTokens', 10);
+      const key = await usableKey(keyId, ctx, 'SIGN_VERIFY', false);
+      const algorithm = algorithmFor(key, requested, 'signing', 'SigningAlgorithm');
+      const digest = checkMessageType(type, algorithm, message);
+      dryRun(input);
+      let valid: boolean;
+      try {
+        valid = verifyMessage(specOf(key), await materialOf(key), algorithm, message, digest, signature);
+      } catch (err) {
+        if (err instanceof DigestSigningUnsupported) throw digestUnsupported(algorithm);
+        throw err;
+      }
+      if (!valid) throw new KMSInvalidSignatureException();
+      return { KeyId: key.arn, SignatureValid: true, SigningAlgorithm: algorithm as K.SigningAlgorithmSpec };
+    },
+
+    async GenerateMac(ctx, input): Promise<W<K.GenerateMacResponse>> {
+      const keyId = str(input, 'KeyId', { required: true, min: 1, max: 2048 });
+      const message = blob(input, 'Message', { required: true, min: 1, max: MAX_PLAINTEXT });
+      const requested = str(input, 'MacAlgorithm', { required: true, min: 1, max: 64 });
+      stringList(input, 'GrantTokens', 10);
+      const key = await usableKey(keyId, ctx, 'GENERATE_VERIFY_MAC', false);
+      const algorithm = algorithmFor(key, requested, 'mac', 'MacAlgorithm');
+      dryRun(input);
+      return { KeyId: key.arn, Mac: mac(await materialOf(key), algorithm, message).toString('base64'), MacAlgorithm: algorithm as K.MacAlgorithmSpec };
+    },
+
+    async VerifyMac(ctx, input): Promise<W<K.VerifyMacResponse>> {
+      const keyId = str(input, 'KeyId', { required: true, min: 1, max: 2048 });
+      const message = blob(input, 'Message', { required: true, min: 1, max: MAX_PLAINTEXT });
+      const candidate = blob(input, 'Mac', { required: true, min: 1, max: 6144 });
+      const requested = str(input, 'MacAlgorithm', { required: true, min: 1, max: 64 });
+      stringList(input, 'GrantTokens', 10);
+      const key = await usableKey(keyId, ctx, 'GENERATE_VERIFY_MAC', false);
+      const algorithm = algorithmFor(key, requested, 'mac', 'MacAlgorithm');
+      dryRun(input);
+      if (!macEquals(await materialOf(key), algorithm, message, candidate)) throw new KMSInvalidMacException();
+      return { KeyId: key.arn, MacValid: true, MacAlgorithm: algorithm as K.MacAlgorithmSpec };
+    },
+
+    async GenerateDataKeyPair(ctx, input): Promise<W<K.GenerateDataKeyPairResponse>> {
+      return generateDataKeyPair(ctx, input, true);
+    },
+
+    async GenerateDataKeyPairWithoutPlaintext(ctx, input): Promise<W<K.GenerateDataKeyPairWithoutPlaintextResponse>> {
+      return generateDataKeyPair(ctx, input, false);
+    },
+
+    async DeriveSharedSecret(ctx, input): Promise<W<K.DeriveSharedSecretResponse>> {
+      const keyId = str(input, 'KeyId', { required: true, min: 1, max: 2048 });
+      const algorithm = oneOf(input, 'KeyAgreementAlgorithm', ['ECDH'] as const);
+      if (algorithm === undefined) throw new ValidationException('KeyAgreementAlgorithm is required.');
+      const peer = blob(input, 'PublicKey', { required: true, min: 1, max: 8192 });
+      stringList(input, 'GrantTokens', 10);
+      if (input['Recipient'] !== undefined) throw new UnsupportedOperationException('Recipient (Nitro Enclaves attestation) is not supported.');
+      const key = await usableKey(keyId, ctx, 'KEY_AGREEMENT', false);
+      dryRun(input);
+      let secret: Buffer;
+      try {
+        secret = deriveShared(await materialOf(key), peer);
+      } catch (err) {
+        if (err instanceof AwsError) throw err;
+        throw new ValidationException(`PublicKey must be a DER-encoded SubjectPublicKeyInfo on the curve of ${key.keySpec}.`);
+      }
+      try {
+        return { KeyId: key.arn, SharedSecret: secret.toString('base64'), KeyAgreementAlgorithm: 'ECDH', KeyOrigin: key.origin as K.OriginType };
+      } finally {
+        secret.fill(0);
+      }
     },
 
     async GetKeyLastUsage(ctx, input): Promise<W<K.GetKeyLastUsageResponse>> {

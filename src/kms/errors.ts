@@ -91,3 +91,13 @@ export class KMSInternalException extends AwsError {
     super('KMSInternalException', 500, 'The request was rejected because an internal exception occurred. The request can be retried.');
   }
 }
+export class KMSInvalidSignatureException extends AwsError {
+  constructor() {
+    super('KMSInvalidSignatureException', 400, 'The signature verification failed: the signature does not match the message, key and algorithm.');
+  }
+}
+export class KMSInvalidMacException extends AwsError {
+  constructor() {
+    super('KMSInvalidMacException', 400, 'The HMAC verification failed: the MAC does not match the message, key and algorithm.');
+  }
+}

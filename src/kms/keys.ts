@@ -176,7 +176,18 @@ export class KeyStore {
 
   async create(
     tx: Queryable,
-    init: { description: string; keyUsage: string; keySpec: string; origin: string; keyManager: 'CUSTOMER' | 'AWS'; policy: string; now: number; rotationPeriodDays?: number },
+    init: {
+      description: string;
+      keyUsage: string;
+      keySpec: string;
+      origin: string;
+      keyManager: 'CUSTOMER' | 'AWS';
+      policy: string;
+      now: number;
+      rotationPeriodDays?: number;
+      /** Key material for version 1 (asymmetric and HMAC keys); 32 random bytes when absent. */
+      material?: Buffer;
+    },
   ): Promise<KeyRecord> {
     const keyId = randomUUID();
     const arn = this.keyArn(keyId);
@@ -202,12 +213,12 @@ export class KeyStore {
         rotation ? init.now + init.rotationPeriodDays! * DAY_MS : null,
       ],
     );
-    await this.#insertVersion(tx, keyId, arn, 1, null, init.now);
+    await this.#insertVersion(tx, keyId, arn, 1, null, init.now, init.material);
     return (await this.get(keyId, tx))!;
   }
 
-  async #insertVersion(tx: Queryable, keyId: string, arn: string, version: number, rotationType: string | null, now: number): Promise<void> {
-    const material = randomBytes(32);
+  async #insertVersion(tx: Queryable, keyId: string, arn: string, version: number, rotationType: string | null, now: number, given?: Buffer): Promise<void> {
+    const material = given ?? randomBytes(32);
     try {
       const wrapped = await this.#root.wrap(material, materialAad(arn, version));
       await tx.run('INSERT INTO kms_key_versions (key_id, version, material_wrapped, created_at, rotation_type) VALUES (?, ?, ?, ?, ?)', [

@@ -1,0 +1,153 @@
+import {
+  constants,
+  createHash,
+  createHmac,
+  createPrivateKey,
+  createPublicKey,
+  diffieHellman,
+  generateKeyPair,
+  generateKeyPairSync,
+  privateDecrypt,
+  privateEncrypt,
+  publicDecrypt,
+  publicEncrypt,
+  sign,
+  timingSafeEqual,
+  verify,
+  type KeyObject,
+} from 'node:crypto';
+import { randomBytes } from '../crypto/random.ts';
+import { hashOf, KEY_SPECS, type KeySpecInfo } from './key-specs.ts';
+
+/**
+ * Asymmetric and HMAC key material and its operations, all through node:crypto (OpenSSL). Private keys
+ * are kept as PKCS#8 DER (wrapped by the root of trust like any backing key); HMAC keys as raw bytes.
+ */
+/** Key generation off the event loop (an RSA-4096 key takes seconds). */
+export function generateMaterialAsync(spec: KeySpecInfo): Promise<Buffer> {
+  if (spec.kind !== 'rsa' && spec.kind !== 'ec' && spec.kind !== 'ed25519') return Promise.resolve(generateMaterial(spec));
+  return new Promise((resolve, reject) => {
+    const done = (err: Error | null, _pub: unknown, priv: Buffer) => (err ? reject(err) : resolve(priv));
+    const enc = { privateKeyEncoding: { type: 'pkcs8' as const, format: 'der' as const }, publicKeyEncoding: { type: 'spki' as const, format: 'der' as const } };
+    if (spec.kind === 'rsa') generateKeyPair('rsa', { modulusLength: spec.bits!, publicExponent: 65537, ...enc }, done);
+    else if (spec.kind === 'ec') generateKeyPair('ec', { namedCurve: spec.curve!, ...enc }, done);
+    else generateKeyPair('ed25519', enc, done);
+  });
+}
+
+export function generateMaterial(spec: KeySpecInfo): Buffer {
+  switch (spec.kind) {
+    case 'rsa':
+      return generateKeyPairSync('rsa', { modulusLength: spec.bits!, publicExponent: 65537 }).privateKey.export({ type: 'pkcs8', format: 'der' });
+    case 'ec':
+      return generateKeyPairSync('ec', { namedCurve: spec.curve! }).privateKey.export({ type: 'pkcs8', format: 'der' });
+    case 'ed25519':
+      return generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'der' });
+    case 'hmac':
+      return randomBytes(spec.macBytes!);
+    case 'symmetric':
+      return randomBytes(32);
+  }
+}
+
+/** Parsing PEM/DER on every call costs a quarter of RSA signing's speed: KeyObjects are kept, by material. */
+const keyObjects = new WeakMap<Buffer, { privateKey: KeyObject; publicKey: KeyObject }>();
+
+export function keyPair(material: Buffer): { privateKey: KeyObject; publicKey: KeyObject } {
+  let pair = keyObjects.get(material);
+  if (!pair) {
+    const privateKey = createPrivateKey({ key: material, format: 'der', type: 'pkcs8' });
+    pair = { privateKey, publicKey: createPublicKey(privateKey) };
+    keyObjects.set(material, pair);
+  }
+  return pair;
+}
+
+export function publicKeyDer(material: Buffer): Buffer {
+  return keyPair(material).publicKey.export({ type: 'spki', format: 'der' });
+}
+
+// DER DigestInfo prefixes (RFC 8017 section 9.2, note 1): what PKCS#1 v1.5 signs before the digest.
+const DIGEST_INFO: Record<string, Buffer> = {
+  sha256: Buffer.from('3031300d060960864801650304020105000420', 'hex'),
+  sha384: Buffer.from('3041300d060960864801650304020205000430', 'hex'),
+  sha512: Buffer.from('3051300d060960864801650304020305000440', 'hex'),
+};
+
+export class DigestSigningUnsupported extends Error {}
+
+function signOptions(spec: KeySpecInfo, algorithm: string, key: KeyObject): Parameters<typeof sign>[2] {
+  if (spec.kind === 'rsa') {
+    const pss = algorithm.startsWith('RSASSA_PSS');
+    return pss ? { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: constants.RSA_PSS_SALTLEN_DIGEST } : { key, padding: constants.RSA_PKCS1_PADDING };
+  }
+  // KMS's ECDSA signatures are DER-encoded (as OpenSSL's default).
+  return { key, dsaEncoding: 'der' };
+}
+
+export function signMessage(spec: KeySpecInfo, material: Buffer, algorithm: string, message: Buffer, digest: boolean): Buffer {
+  const { privateKey } = keyPair(material);
+  if (spec.kind === 'ed25519') return sign(null, message, privateKey);
+  const hash = hashOf(algorithm);
+  if (!digest) return sign(hash, message, signOptions(spec, algorithm, privateKey));
+  if (spec.kind === 'rsa' && algorithm.startsWith('RSASSA_PKCS1_V1_5')) {
+    // EMSA-PKCS1-v1_5 over a caller's digest: OpenSSL's type-1 padding of DigestInfo || digest.
+    return privateEncrypt({ key: privateKey, padding: constants.RSA_PKCS1_PADDING }, Buffer.concat([DIGEST_INFO[hash]!, message]));
+  }
+  throw new DigestSigningUnsupported();
+}
+
+export function verifyMessage(spec: KeySpecInfo, material: Buffer, algorithm: string, message: Buffer, digest: boolean, signature: Buffer): boolean {
+  const { publicKey } = keyPair(material);
+  try {
+    if (spec.kind === 'ed25519') return verify(null, message, publicKey, signature);
+    const hash = hashOf(algorithm);
+    if (!digest) return verify(hash, message, signOptions(spec, algorithm, publicKey) as Parameters<typeof verify>[2], signature);
+    if (spec.kind === 'rsa' && algorithm.startsWith('RSASSA_PKCS1_V1_5')) {
+      const expected = Buffer.concat([DIGEST_INFO[hash]!, message]);
+      const recovered = publicDecrypt({ key: publicKey, padding: constants.RSA_PKCS1_PADDING }, signature);
+      return recovered.length === expected.length && timingSafeEqual(recovered, expected);
+    }
+  } catch {
+    return false;
+  }
+  throw new DigestSigningUnsupported();
+}
+
+export function rsaEncrypt(material: Buffer, algorithm: string, plaintext: Buffer): Buffer {
+  return publicEncrypt({ key: keyPair(material).publicKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: algorithm === 'RSAES_OAEP_SHA_1' ? 'sha1' : 'sha256' }, plaintext);
+}
+
+/** Throws on any malformed or foreign ciphertext (OAEP decoding errors). */
+export function rsaDecrypt(material: Buffer, algorithm: string, ciphertext: Buffer): Buffer {
+  return privateDecrypt({ key: keyPair(material).privateKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: algorithm === 'RSAES_OAEP_SHA_1' ? 'sha1' : 'sha256' }, ciphertext);
+}
+
+export function mac(material: Buffer, algorithm: string, message: Buffer): Buffer {
+  return createHmac(hashOf(algorithm), material).update(message).digest();
+}
+
+export function macEquals(material: Buffer, algorithm: string, message: Buffer, candidate: Buffer): boolean {
+  const expected = mac(material, algorithm, message);
+  return expected.length === candidate.length && timingSafeEqual(expected, candidate);
+}
+
+/** ECDH with the peer's SubjectPublicKeyInfo; throws if it is malformed or on another curve. */
+export function deriveShared(material: Buffer, peerSpki: Buffer): Buffer {
+  const peer = createPublicKey({ key: peerSpki, format: 'der', type: 'spki' });
+  const own = keyPair(material);
+  if (peer.asymmetricKeyType !== 'ec' || peer.asymmetricKeyDetails?.namedCurve !== own.privateKey.asymmetricKeyDetails?.namedCurve) throw new RangeError('curve mismatch');
+  return diffieHellman({ privateKey: own.privateKey, publicKey: peer });
+}
+
+/** A data key pair for GenerateDataKeyPair: the private key as PKCS#8 DER, the public key as SPKI DER. */
+export function dataKeyPair(keyPairSpec: string): { privateKey: Buffer; publicKey: Buffer } {
+  const spec = KEY_SPECS[keyPairSpec];
+  if (!spec || (spec.kind !== 'rsa' && spec.kind !== 'ec' && spec.kind !== 'ed25519')) throw new RangeError(`not a key pair spec: ${keyPairSpec}`);
+  const privateKey = generateMaterial(spec);
+  return { privateKey, publicKey: publicKeyDer(privateKey) };
+}
+
+export function digestLength(algorithm: string): number {
+  return createHash(hashOf(algorithm)).digest().length;
+}
