@@ -10,6 +10,8 @@ import { readEncryptionContext } from './encryption-context.ts';
 import {
   AlreadyExistsException,
   DryRunOperationException,
+  ExpiredImportTokenException,
+  InvalidImportTokenException,
   IncorrectKeyException,
   InvalidAliasNameException,
   InvalidCiphertextException,
@@ -26,6 +28,7 @@ import {
 import { ANY_STATE, DAY_MS, decodeMarker, encodeMarker, MANAGEABLE, requireState, USABLE, type KeyRecord, type KeyState, type KeyStore } from './keys.ts';
 import { defaultKeyPolicy, POLICY_NAME, validateKeyPolicy } from './policy.ts';
 import { KEY_SPECS, maxRsaPlaintext, type KeySpecInfo } from './key-specs.ts';
+import { checkImportedMaterial, generateWrappingKey, tokenHash, unwrapImportedMaterial, WRAPPING_ALGORITHMS, WRAPPING_KEY_SPECS } from './import.ts';
 import {
   dataKeyPair,
   deriveShared,
@@ -71,9 +74,11 @@ const AUDITED_FIELDS = new Set([
   'SourceEncryptionContext', 'DestinationEncryptionContext', 'SourceEncryptionAlgorithm', 'DestinationEncryptionAlgorithm', 'Limit',
   'Marker', 'DryRun', 'TagKeys', 'BypassPolicyLockoutSafetyCheck', 'MultiRegion', 'CustomerMasterKeySpec', 'GrantTokens',
   'SigningAlgorithm', 'MessageType', 'MacAlgorithm', 'KeyPairSpec', 'KeyAgreementAlgorithm',
+  'WrappingAlgorithm', 'WrappingKeySpec', 'ValidTo', 'ExpirationModel', 'ImportType',
 ]);
 /** Operations whose responses carry key material or data: their responseElements are null, as on AWS. */
 const CRYPTOGRAPHIC = new Set([
+  'GetParametersForImport',
   'Encrypt', 'Decrypt', 'ReEncrypt', 'GenerateDataKey', 'GenerateDataKeyWithoutPlaintext', 'GenerateRandom', 'GenerateDataKeyPair',
   'GenerateDataKeyPairWithoutPlaintext', 'Sign', 'Verify', 'GenerateMac', 'VerifyMac', 'DeriveSharedSecret', 'GetPublicKey',
 ]);
@@ -130,6 +135,8 @@ export function keyMetadata(k: KeyRecord): W<K.KeyMetadata> {
     ...(k.deletionAt !== null ? { DeletionDate: seconds(k.deletionAt)! } : {}),
     ...(k.pendingWindowDays !== null && k.keyState === 'PendingDeletion' ? { PendingDeletionWindowInDays: k.pendingWindowDays } : {}),
     Origin: k.origin as K.OriginType,
+    ...(k.origin === 'EXTERNAL' && k.expirationModel ? { ExpirationModel: k.expirationModel as K.ExpirationModelType } : {}),
+    ...(k.validTo !== null ? { ValidTo: seconds(k.validTo)! } : {}),
     KeyManager: k.keyManager,
     CustomerMasterKeySpec: k.keySpec as K.CustomerMasterKeySpec,
     KeySpec: k.keySpec as K.KeySpec,
@@ -210,6 +217,7 @@ export function kmsService(deps: KmsDeps): JsonService {
   }
 
   function rotatable(k: KeyRecord): void {
+    if (k.origin === 'EXTERNAL') throw new UnsupportedOperationException(`${k.arn} has imported key material: Trent does not rotate imported material yet.`);
     if (specOf(k).kind !== 'symmetric') throw new UnsupportedOperationException(`${k.arn} is a ${k.keySpec} key: only symmetric encryption keys can be rotated.`);
   }
 
@@ -328,16 +336,17 @@ export function kmsService(deps: KmsDeps): JsonService {
       const spec = KEY_SPECS[keySpec];
       if (!spec) throw new UnsupportedOperationException(`KeySpec ${keySpec} is not supported: Trent offers ${Object.keys(KEY_SPECS).join(', ')}.`);
       if (!spec.usages.includes(keyUsage)) throw new ValidationException(`KeyUsage ${keyUsage} is not compatible with KeySpec ${keySpec}; use ${spec.usages.join(' or ')}.`);
-      if (origin !== 'AWS_KMS') throw new UnsupportedOperationException(`Origin ${origin} is not supported: Trent generates key material (AWS_KMS).`);
+      if (origin !== 'AWS_KMS' && origin !== 'EXTERNAL') throw new UnsupportedOperationException(`Origin ${origin} is not supported: Trent offers AWS_KMS and EXTERNAL.`);
       if (bool(input, 'MultiRegion')) throw new UnsupportedOperationException('Multi-Region keys are not supported: Trent serves a single Region.');
       if (input['CustomKeyStoreId'] !== undefined) throw new UnsupportedOperationException('Custom key stores are not supported.');
       const policy = str(input, 'Policy', { min: 1, max: 131072 }) ?? defaultKeyPolicy(ctx.principal.accountId);
       validateKeyPolicy(policy);
       const tags = readTags(input);
       if (tags.length > MAX_TAGS) throw new TagException(`A key can have at most ${MAX_TAGS} tags.`);
-      const material = await generateMaterialAsync(spec);
+      const external = origin === 'EXTERNAL';
+      const material = external ? Buffer.alloc(0) : await generateMaterialAsync(spec);
       const key = await db.transaction(async (tx) => {
-        const k = await keys.create(tx, { description, keyUsage, keySpec, origin, keyManager: 'CUSTOMER', policy, now: now(), material });
+        const k = await keys.create(tx, { description, keyUsage, keySpec, origin, keyManager: 'CUSTOMER', policy, now: now(), material, external });
         for (const t of tags) await tx.run('INSERT INTO kms_tags (key_id, tag_key, tag_value) VALUES (?, ?, ?)', [k.keyId, t.TagKey, t.TagValue]);
         return k;
       });
@@ -796,6 +805,81 @@ export function kmsService(deps: KmsDeps): JsonService {
       } finally {
         secret.fill(0);
       }
+    },
+
+    async GetParametersForImport(ctx, input): Promise<W<K.GetParametersForImportResponse>> {
+      const algorithm = oneOf(input, 'WrappingAlgorithm', [...WRAPPING_ALGORITHMS, 'RSAES_PKCS1_V1_5', 'SM2PKE'] as const);
+      const wrappingSpec = oneOf(input, 'WrappingKeySpec', [...WRAPPING_KEY_SPECS, 'SM2'] as const);
+      if (algorithm === undefined || wrappingSpec === undefined) throw new ValidationException('WrappingAlgorithm and WrappingKeySpec are required.');
+      if (algorithm === 'RSAES_PKCS1_V1_5' || algorithm === 'SM2PKE' || wrappingSpec === 'SM2') {
+        throw new UnsupportedOperationException(`${algorithm} with ${wrappingSpec} is not offered: use RSAES_OAEP_SHA_1/256 or RSA_AES_KEY_WRAP_SHA_1/256 with an RSA wrapping key.`);
+      }
+      const key = touched(ctx, await keys.resolve(str(input, 'KeyId', { required: true, min: 1, max: 2048 }), { aliases: false }));
+      if (key.origin !== 'EXTERNAL') throw new UnsupportedOperationException(`${key.arn} has origin ${key.origin}: only EXTERNAL keys take imported material.`);
+      requireState(key, ['Enabled', 'Disabled', 'PendingImport']);
+      const wrapping = await generateWrappingKey(wrappingSpec);
+      const token = randomBytes(48);
+      const hash = tokenHash(token);
+      const validUntil = now() + DAY_MS;
+      const wrapped = await keys.wrapForImport(wrapping.privateKey, hash);
+      wrapping.privateKey.fill(0);
+      await db.run('INSERT INTO kms_import_parameters (token_hash, key_id, wrapping_algorithm, wrapping_key_wrapped, valid_until, created_at) VALUES (?, ?, ?, ?, ?, ?)', [
+        hash,
+        key.keyId,
+        algorithm,
+        wrapped,
+        validUntil,
+        now(),
+      ]);
+      return { KeyId: key.arn, ImportToken: token.toString('base64'), PublicKey: wrapping.publicKey.toString('base64'), ParametersValidTo: seconds(validUntil)! };
+    },
+
+    async ImportKeyMaterial(ctx, input): Promise<W<K.ImportKeyMaterialResponse>> {
+      const token = blob(input, 'ImportToken', { required: true, min: 1, max: 6144 });
+      const encrypted = blob(input, 'EncryptedKeyMaterial', { required: true, min: 1, max: 6144 });
+      const model = oneOf(input, 'ExpirationModel', ['KEY_MATERIAL_EXPIRES', 'KEY_MATERIAL_DOES_NOT_EXPIRE'] as const);
+      const validToIn = input['ValidTo'];
+      const validTo = validToIn === undefined || validToIn === null ? null : typeof validToIn === 'number' ? validToIn * 1000 : Date.parse(String(validToIn));
+      if (input['ImportType'] === 'NEW_KEY_MATERIAL') throw new UnsupportedOperationException('ImportType NEW_KEY_MATERIAL (rotation of imported material) is not supported yet.');
+      const expiration = model ?? (validTo !== null ? 'KEY_MATERIAL_EXPIRES' : 'KEY_MATERIAL_DOES_NOT_EXPIRE');
+      if (expiration === 'KEY_MATERIAL_EXPIRES' && (validTo === null || !Number.isFinite(validTo))) throw new ValidationException('ValidTo is required when ExpirationModel is KEY_MATERIAL_EXPIRES.');
+      if (expiration === 'KEY_MATERIAL_DOES_NOT_EXPIRE' && validTo !== null) throw new ValidationException('ValidTo must be omitted when ExpirationModel is KEY_MATERIAL_DOES_NOT_EXPIRE.');
+      if (validTo !== null && (validTo <= now() || validTo > now() + 365 * DAY_MS)) throw new ValidationException('ValidTo must be in the future and within 365 days.');
+      const key = touched(ctx, await keys.resolve(str(input, 'KeyId', { required: true, min: 1, max: 2048 }), { aliases: false }));
+      if (key.origin !== 'EXTERNAL') throw new UnsupportedOperationException(`${key.arn} has origin ${key.origin}: only EXTERNAL keys take imported material.`);
+      requireState(key, ['Enabled', 'Disabled', 'PendingImport']);
+      const params = await db.get<{ key_id: string; wrapping_algorithm: string; wrapping_key_wrapped: Uint8Array; valid_until: number }>(
+        'SELECT key_id, wrapping_algorithm, wrapping_key_wrapped, valid_until FROM kms_import_parameters WHERE token_hash = ?',
+        [tokenHash(token)],
+      );
+      if (!params || params.key_id !== key.keyId) throw new InvalidImportTokenException();
+      if (Number(params.valid_until) <= now()) throw new ExpiredImportTokenException();
+      const wrappingKey = await keys.unwrapForImport(Buffer.from(params.wrapping_key_wrapped), tokenHash(token));
+      let material: Buffer;
+      try {
+        material = unwrapImportedMaterial(wrappingKey, params.wrapping_algorithm as (typeof WRAPPING_ALGORITHMS)[number], encrypted);
+      } finally {
+        wrappingKey.fill(0);
+      }
+      try {
+        checkImportedMaterial(key.keySpec, specOf(key), material);
+        try {
+          await db.transaction(async (tx) => keys.importMaterial(tx, key, material, validTo, expiration, now()));
+        } finally {
+          keys.invalidate();
+        }
+      } finally {
+        material.fill(0);
+      }
+      return {};
+    },
+
+    async DeleteImportedKeyMaterial(ctx, input): Promise<W<K.DeleteImportedKeyMaterialResponse>> {
+      const key = await mutate(ctx, str(input, 'KeyId', { required: true, min: 1, max: 2048 }), ['Enabled', 'Disabled', 'PendingImport'], async (k, tx) => {
+        if (k.origin !== 'EXTERNAL') throw new UnsupportedOperationException(`${k.arn} has origin ${k.origin}: only imported material can be deleted.`);
+        await keys.dropMaterial(tx, k.keyId);
+      });
+      return { KeyId: key.arn };
     },
 
     async GetKeyLastUsage(ctx, input): Promise<W<K.GetKeyLastUsageResponse>> {

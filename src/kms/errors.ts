@@ -101,3 +101,18 @@ export class KMSInvalidMacException extends AwsError {
     super('KMSInvalidMacException', 400, 'The HMAC verification failed: the MAC does not match the message, key and algorithm.');
   }
 }
+export class InvalidImportTokenException extends AwsError {
+  constructor() {
+    super('InvalidImportTokenException', 400, 'The import token is not valid for this KMS key.');
+  }
+}
+export class ExpiredImportTokenException extends AwsError {
+  constructor() {
+    super('ExpiredImportTokenException', 400, 'The import token has expired: call GetParametersForImport again.');
+  }
+}
+export class IncorrectKeyMaterialException extends AwsError {
+  constructor(message: string) {
+    super('IncorrectKeyMaterialException', 400, message);
+  }
+}

@@ -50,6 +50,18 @@ export class KmsJobs {
         this.#log.info({ keyArn: key.arn }, 'key deleted: its key material is destroyed');
       });
     }
+    const lapsed = await db.all<DueRow>("SELECT key_id FROM kms_keys WHERE valid_to IS NOT NULL AND valid_to <= ? AND current_version > 0", [now]);
+    for (const { key_id } of lapsed) {
+      await db.transaction(async (tx) => {
+        const key = await this.#keys.get(key_id, tx);
+        if (!key || key.validTo === null || key.validTo > now) return;
+        await this.#keys.dropMaterial(tx, key_id);
+        deleted.push(key.arn);
+        this.#log.info({ keyArn: key.arn }, 'imported key material expired and was deleted');
+      });
+    }
+    // Import parameters (with their RSA wrapping keys) are good for a day.
+    await db.run('DELETE FROM kms_import_parameters WHERE valid_until <= ?', [now]);
     // Overwritten pages leave the write-ahead log too, so destroyed material is gone from disk.
     if (deleted.length) await db.checkpoint();
     this.#keys.sweepCache(now);

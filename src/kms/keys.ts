@@ -1,11 +1,11 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
 import type { Database, Queryable } from '../store/database.ts';
 import { RootUnavailableError, type RootOfTrust } from '../root/root-of-trust.ts';
 import { AwsError } from '../wire/errors.ts';
 import { randomBytes } from '../crypto/random.ts';
-import { DisabledException, InvalidMarkerException, KMSInternalException, KMSInvalidStateException, NotFoundException } from './errors.ts';
+import { DisabledException, IncorrectKeyMaterialException, InvalidMarkerException, KMSInternalException, KMSInvalidStateException, NotFoundException } from './errors.ts';
 
-export type KeyState = 'Enabled' | 'Disabled' | 'PendingDeletion';
+export type KeyState = 'Enabled' | 'Disabled' | 'PendingDeletion' | 'PendingImport';
 
 /** A KMS key: its metadata and the number of its newest backing-key version. */
 export interface KeyRecord {
@@ -28,6 +28,9 @@ export interface KeyRecord {
   nextRotationAt: number | null;
   onDemandRotations: number;
   currentVersion: number;
+  /** Imported material only: when it expires (ms), and AWS's expiration model. */
+  validTo: number | null;
+  expirationModel: string | null;
 }
 
 interface KeyRow {
@@ -50,6 +53,8 @@ interface KeyRow {
   next_rotation_at: number | null;
   on_demand_rotations: number;
   current_version: number;
+  valid_to: number | null;
+  expiration_model: string | null;
 }
 
 const n = (v: number | bigint | null): number | null => (v === null ? null : Number(v));
@@ -61,7 +66,8 @@ function fromRow(r: KeyRow): KeyRecord {
     region: r.region,
     arn: r.arn,
     description: r.description,
-    keyState: r.key_state as KeyState,
+    // Imported material past its ValidTo is unusable at once, before the sweep deletes it.
+    keyState: (r.valid_to !== null && Number(r.valid_to) <= Date.now() && r.key_state !== 'PendingDeletion' ? 'PendingImport' : r.key_state) as KeyState,
     keyUsage: r.key_usage,
     keySpec: r.key_spec,
     origin: r.origin,
@@ -75,6 +81,8 @@ function fromRow(r: KeyRow): KeyRecord {
     nextRotationAt: n(r.next_rotation_at),
     onDemandRotations: Number(r.on_demand_rotations),
     currentVersion: Number(r.current_version),
+    validTo: n(r.valid_to),
+    expirationModel: r.expiration_model,
   };
 }
 
@@ -113,6 +121,7 @@ export function requireState(key: KeyRecord, allowed: readonly KeyState[]): void
   if (allowed.includes(key.keyState)) return;
   if (key.keyState === 'Disabled' && allowed.includes('Enabled')) throw new DisabledException(key.arn);
   if (key.keyState === 'PendingDeletion') throw new KMSInvalidStateException(`${key.arn} is pending deletion.`);
+  if (key.keyState === 'PendingImport') throw new KMSInvalidStateException(`${key.arn} is pending import: it has no key material.`);
   if (allowed.length === 1 && allowed[0] === 'PendingDeletion') throw new KMSInvalidStateException(`${key.arn} is not pending deletion.`);
   throw new KMSInvalidStateException(`${key.arn} is ${key.keyState}.`);
 }
@@ -123,7 +132,7 @@ function rootUnavailable(err: RootUnavailableError): AwsError {
 
 export const USABLE: readonly KeyState[] = ['Enabled'];
 export const MANAGEABLE: readonly KeyState[] = ['Enabled', 'Disabled'];
-export const ANY_STATE: readonly KeyState[] = ['Enabled', 'Disabled', 'PendingDeletion'];
+export const ANY_STATE: readonly KeyState[] = ['Enabled', 'Disabled', 'PendingDeletion', 'PendingImport'];
 
 /** Page markers are opaque to clients: the last item's sort key, base64url. */
 export function encodeMarker(last: string): string {
@@ -187,6 +196,8 @@ export class KeyStore {
       rotationPeriodDays?: number;
       /** Key material for version 1 (asymmetric and HMAC keys); 32 random bytes when absent. */
       material?: Buffer;
+      /** Origin EXTERNAL: no material until ImportKeyMaterial. */
+      external?: boolean;
     },
   ): Promise<KeyRecord> {
     const keyId = randomUUID();
@@ -195,13 +206,14 @@ export class KeyStore {
     await tx.run(
       `INSERT INTO kms_keys (key_id, account_id, region, arn, description, key_state, key_usage, key_spec, origin, key_manager, policy, created_at,
                              rotation_enabled, rotation_period_days, next_rotation_at, current_version)
-       VALUES (?, ?, ?, ?, ?, 'Enabled', ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)`,
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       [
         keyId,
         this.accountId,
         this.region,
         arn,
         init.description,
+        init.external ? 'PendingImport' : 'Enabled',
         init.keyUsage,
         init.keySpec,
         init.origin,
@@ -211,9 +223,10 @@ export class KeyStore {
         rotation ? 1 : 0,
         rotation ? init.rotationPeriodDays! : null,
         rotation ? init.now + init.rotationPeriodDays! * DAY_MS : null,
+        init.external ? 0 : 1,
       ],
     );
-    await this.#insertVersion(tx, keyId, arn, 1, null, init.now, init.material);
+    if (!init.external) await this.#insertVersion(tx, keyId, arn, 1, null, init.now, init.material);
     return (await this.get(keyId, tx))!;
   }
 
@@ -231,6 +244,49 @@ export class KeyStore {
     } finally {
       material.fill(0);
     }
+  }
+
+  /**
+   * Store imported material as version 1 and enable the key (ImportKeyMaterial). As on AWS, a key takes
+   * only one key material for life: a later import must bring the same bytes (checked against a wrapped
+   * SHA-256 fingerprint of the first).
+   */
+  async importMaterial(tx: Queryable, key: KeyRecord, material: Buffer, validTo: number | null, expirationModel: string, now: number): Promise<void> {
+    const aad = Buffer.from(`trent:kms:import-fingerprint:${key.arn}`);
+    const fingerprint = createHash('sha256').update(material).digest();
+    const row = await tx.get<{ f: Uint8Array | null }>('SELECT import_fingerprint_wrapped AS f FROM kms_keys WHERE key_id = ?', [key.keyId]);
+    if (row?.f) {
+      const earlier = await this.#root.unwrap(row.f, aad);
+      if (!timingSafeEqual(earlier, fingerprint)) throw new IncorrectKeyMaterialException(`The key material is not the material previously imported into ${key.arn}.`);
+    } else {
+      await tx.run('UPDATE kms_keys SET import_fingerprint_wrapped = ? WHERE key_id = ?', [await this.#root.wrap(fingerprint, aad), key.keyId]);
+    }
+    await tx.run('DELETE FROM kms_key_versions WHERE key_id = ?', [key.keyId]);
+    await this.#insertVersion(tx, key.keyId, key.arn, 1, null, now, material);
+    await tx.run("UPDATE kms_keys SET key_state = CASE WHEN key_state = 'PendingImport' THEN 'Enabled' ELSE key_state END, current_version = 1, valid_to = ?, expiration_model = ? WHERE key_id = ?", [
+      validTo,
+      expirationModel,
+      key.keyId,
+    ]);
+    this.forgetMaterial(key.keyId);
+    this.invalidate(key.keyId);
+  }
+
+  /** Import wrapping keys live for a day, wrapped by the root like any other key, bound to their token. */
+  wrapForImport(privateKeyDer: Buffer, tokenHash: string): Promise<Buffer> {
+    return this.#root.wrap(privateKeyDer, Buffer.from(`trent:kms:import-wrapping-key:${tokenHash}`));
+  }
+
+  unwrapForImport(wrapped: Buffer, tokenHash: string): Promise<Buffer> {
+    return this.#root.unwrap(wrapped, Buffer.from(`trent:kms:import-wrapping-key:${tokenHash}`));
+  }
+
+  /** Delete imported material (DeleteImportedKeyMaterial, or its ValidTo has passed): the key waits for a new import. */
+  async dropMaterial(tx: Queryable, keyId: string): Promise<void> {
+    await tx.run('DELETE FROM kms_key_versions WHERE key_id = ?', [keyId]);
+    await tx.run("UPDATE kms_keys SET key_state = CASE WHEN key_state = 'PendingDeletion' THEN key_state ELSE 'PendingImport' END, current_version = 0, valid_to = NULL, expiration_model = NULL WHERE key_id = ?", [keyId]);
+    this.forgetMaterial(keyId);
+    this.invalidate(keyId);
   }
 
   /** Adds a backing-key version and makes it current; earlier versions keep decrypting. */

@@ -28,6 +28,20 @@ const COLUMNS: WrappedColumn[] = [
     aad: (r) => materialAad(String(r['arn']), Number(r['version'])),
     key: (r) => [String(r['key_id']), Number(r['version'])],
   },
+  {
+    name: 'KMS import fingerprints',
+    select: 'SELECT key_id, arn, import_fingerprint_wrapped AS wrapped FROM kms_keys WHERE substr(import_fingerprint_wrapped, 1, 1) = ? LIMIT ?',
+    update: 'UPDATE kms_keys SET import_fingerprint_wrapped = ? WHERE key_id = ? AND import_fingerprint_wrapped = ?',
+    aad: (r) => Buffer.from(`trent:kms:import-fingerprint:${String(r['arn'])}`),
+    key: (r) => [String(r['key_id'])],
+  },
+  {
+    name: 'KMS import wrapping keys',
+    select: 'SELECT token_hash, wrapping_key_wrapped AS wrapped FROM kms_import_parameters WHERE substr(wrapping_key_wrapped, 1, 1) = ? LIMIT ?',
+    update: 'UPDATE kms_import_parameters SET wrapping_key_wrapped = ? WHERE token_hash = ? AND wrapping_key_wrapped = ?',
+    aad: (r) => Buffer.from(`trent:kms:import-wrapping-key:${String(r['token_hash'])}`),
+    key: (r) => [String(r['token_hash'])],
+  },
 ];
 
 export interface MigrationProgress {

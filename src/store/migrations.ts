@@ -96,4 +96,21 @@ export const migrations: Migration[] = [
       ALTER TABLE kms_keys DROP COLUMN last_used_request_id;
     `,
   },
+  {
+    id: 4,
+    name: 'kms: imported key material (origin EXTERNAL): expiry and import parameters',
+    sql: `
+      ALTER TABLE kms_keys ADD COLUMN valid_to INTEGER;
+      ALTER TABLE kms_keys ADD COLUMN expiration_model TEXT;
+      ALTER TABLE kms_keys ADD COLUMN import_fingerprint_wrapped BLOB;
+      CREATE TABLE kms_import_parameters (
+        token_hash        TEXT PRIMARY KEY,
+        key_id            TEXT NOT NULL REFERENCES kms_keys(key_id) ON DELETE CASCADE,
+        wrapping_algorithm TEXT NOT NULL,
+        wrapping_key_wrapped BLOB NOT NULL,
+        valid_until       INTEGER NOT NULL,
+        created_at        INTEGER NOT NULL
+      );
+    `,
+  },
 ];

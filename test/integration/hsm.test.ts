@@ -314,6 +314,9 @@ test('migrating a key-file directory into the HSM: refused while serving, works 
     const totalValues = initial.keys.length + initial.accessKeys.length;
     assert.equal(initial.keys.length, keys.length + rotated.length, 'one backing-key version per key plus one per rotation');
     assert.ok(initial.keys.every((b) => b === KEY_FILE_PREFIX), 'before the migration everything is wrapped by the key file');
+    const notYet = await trent(['serve', '--data-dir', dataDir, '--port', '0', ...hsm.serveArgs], hsm.env);
+    assert.equal(notYet.code, 1, `--root pkcs11 on a key-file directory exits 1 before the migration (output: ${notYet.output})`);
+    assert.match(notYet.output, /move it into the HSM with: trent root migrate/, `the refusal points to the migration (output: ${notYet.output})`);
 
     // Interrupted: SIGKILL as soon as the first KMS backing key has been re-wrapped and committed.
     let killedEarly = false;
