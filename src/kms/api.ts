@@ -77,6 +77,13 @@ const AUDITED_FIELDS = new Set([
   'WrappingAlgorithm', 'WrappingKeySpec', 'ValidTo', 'ExpirationModel', 'ImportType',
 ]);
 /** Operations whose responses carry key material or data: their responseElements are null, as on AWS. */
+/** AWS's enum values: anything else is a ValidationException before any key is looked up. */
+const SIGNING_ENUM = [
+  'RSASSA_PSS_SHA_256', 'RSASSA_PSS_SHA_384', 'RSASSA_PSS_SHA_512', 'RSASSA_PKCS1_V1_5_SHA_256', 'RSASSA_PKCS1_V1_5_SHA_384', 'RSASSA_PKCS1_V1_5_SHA_512',
+  'ECDSA_SHA_256', 'ECDSA_SHA_384', 'ECDSA_SHA_512', 'SM2DSA', 'ML_DSA_SHAKE_256', 'ED25519_SHA_512', 'ED25519_PH_SHA_512',
+] as const;
+const MAC_ENUM = ['HMAC_SHA_224', 'HMAC_SHA_256', 'HMAC_SHA_384', 'HMAC_SHA_512'] as const;
+
 const CRYPTOGRAPHIC = new Set([
   'GetParametersForImport',
   'Encrypt', 'Decrypt', 'ReEncrypt', 'GenerateDataKey', 'GenerateDataKeyWithoutPlaintext', 'GenerateRandom', 'GenerateDataKeyPair',
@@ -331,7 +338,8 @@ export function kmsService(deps: KmsDeps): JsonService {
     async CreateKey(ctx, input): Promise<W<K.CreateKeyResponse>> {
       const description = str(input, 'Description', { min: 0, max: 8192 }) ?? '';
       const keyUsage = oneOf(input, 'KeyUsage', ['ENCRYPT_DECRYPT', 'SIGN_VERIFY', 'GENERATE_VERIFY_MAC', 'KEY_AGREEMENT'] as const) ?? 'ENCRYPT_DECRYPT';
-      const keySpec = str(input, 'KeySpec') ?? str(input, 'CustomerMasterKeySpec') ?? 'SYMMETRIC_DEFAULT';
+      const KEY_SPEC_ENUM = [...Object.keys(KEY_SPECS), 'SM2', 'ML_DSA_44', 'ML_DSA_65', 'ML_DSA_87'] as const;
+      const keySpec = oneOf(input, 'KeySpec', KEY_SPEC_ENUM) ?? oneOf(input, 'CustomerMasterKeySpec', KEY_SPEC_ENUM) ?? 'SYMMETRIC_DEFAULT';
       const origin = str(input, 'Origin') ?? 'AWS_KMS';
       const spec = KEY_SPECS[keySpec];
       if (!spec) throw new UnsupportedOperationException(`KeySpec ${keySpec} is not supported: Trent offers ${Object.keys(KEY_SPECS).join(', ')}.`);
@@ -716,7 +724,7 @@ export function kmsService(deps: KmsDeps): JsonService {
       const keyId = str(input, 'KeyId', { required: true, min: 1, max: 2048 });
       const message = blob(input, 'Message', { required: true, min: 1, max: MAX_PLAINTEXT });
       const type = oneOf(input, 'MessageType', ['RAW', 'DIGEST', 'EXTERNAL_MU'] as const) ?? 'RAW';
-      const requested = str(input, 'SigningAlgorithm', { required: true, min: 1, max: 64 });
+      const requested = oneOf(input, 'SigningAlgorithm', SIGNING_ENUM);
       stringList(input, 'GrantTokens', 10);
       const key = await usableKey(keyId, ctx, 'SIGN_VERIFY', false);
       const algorithm = algorithmFor(key, requested, 'signing', 'SigningAlgorithm');
@@ -735,7 +743,7 @@ export function kmsService(deps: KmsDeps): JsonService {
       const message = blob(input, 'Message', { required: true, min: 1, max: MAX_PLAINTEXT });
       const signature = blob(input, 'Signature', { required: true, min: 1, max: 6144 });
       const type = oneOf(input, 'MessageType', ['RAW', 'DIGEST', 'EXTERNAL_MU'] as const) ?? 'RAW';
-      const requested = str(input, 'SigningAlgorithm', { required: true, min: 1, max: 64 });
+      const requested = oneOf(input, 'SigningAlgorithm', SIGNING_ENUM);
       stringList(input, 'GrantTokens', 10);
       const key = await usableKey(keyId, ctx, 'SIGN_VERIFY', false);
       const algorithm = algorithmFor(key, requested, 'signing', 'SigningAlgorithm');
@@ -755,7 +763,7 @@ export function kmsService(deps: KmsDeps): JsonService {
     async GenerateMac(ctx, input): Promise<W<K.GenerateMacResponse>> {
       const keyId = str(input, 'KeyId', { required: true, min: 1, max: 2048 });
       const message = blob(input, 'Message', { required: true, min: 1, max: MAX_PLAINTEXT });
-      const requested = str(input, 'MacAlgorithm', { required: true, min: 1, max: 64 });
+      const requested = oneOf(input, 'MacAlgorithm', MAC_ENUM);
       stringList(input, 'GrantTokens', 10);
       const key = await usableKey(keyId, ctx, 'GENERATE_VERIFY_MAC', false);
       const algorithm = algorithmFor(key, requested, 'mac', 'MacAlgorithm');
@@ -767,7 +775,7 @@ export function kmsService(deps: KmsDeps): JsonService {
       const keyId = str(input, 'KeyId', { required: true, min: 1, max: 2048 });
       const message = blob(input, 'Message', { required: true, min: 1, max: MAX_PLAINTEXT });
       const candidate = blob(input, 'Mac', { required: true, min: 1, max: 6144 });
-      const requested = str(input, 'MacAlgorithm', { required: true, min: 1, max: 64 });
+      const requested = oneOf(input, 'MacAlgorithm', MAC_ENUM);
       stringList(input, 'GrantTokens', 10);
       const key = await usableKey(keyId, ctx, 'GENERATE_VERIFY_MAC', false);
       const algorithm = algorithmFor(key, requested, 'mac', 'MacAlgorithm');

@@ -133,7 +133,8 @@ test('CreateKey with Description, Tags and Policy; invalid policy, RSA_2048 and 
   assert.equal((await kms.send(new GetKeyPolicyCommand({ KeyId: k.KeyId, PolicyName: 'default' }))).Policy, policy);
 
   await fails(kms.send(new CreateKeyCommand({ Policy: '{"Version": "2012-10-17", "Statement": [' })), 'MalformedPolicyDocumentException');
-  await fails(kms.send(new CreateKeyCommand({ KeySpec: 'RSA_2048', KeyUsage: 'ENCRYPT_DECRYPT' })), 'UnsupportedOperationException');
+  await fails(kms.send(new CreateKeyCommand({ KeySpec: 'SM2', KeyUsage: 'ENCRYPT_DECRYPT' })), 'UnsupportedOperationException');
+  await fails(kms.send(new CreateKeyCommand({ KeySpec: 'NOT_A_SPEC' as never })), 'ValidationException');
   await fails(kms.send(new CreateKeyCommand({ MultiRegion: true })), 'UnsupportedOperationException');
   await fails(kms.send(new CreateKeyCommand({ Tags: [{ TagKey: 'aws:reserved', TagValue: 'x' }] })), 'TagException');
 });
