@@ -25,7 +25,7 @@ import {
   UnsupportedOperationException,
   ValidationException,
 } from './errors.ts';
-import { ANY_STATE, DAY_MS, decodeMarker, encodeMarker, MANAGEABLE, requireState, USABLE, type KeyRecord, type KeyState, type KeyStore } from './keys.ts';
+import { ANY_STATE, DAY_MS, decodeMarker, encodeMarker, MANAGEABLE, requireState, TOGGLEABLE, USABLE, type KeyRecord, type KeyState, type KeyStore } from './keys.ts';
 import { defaultKeyPolicy, POLICY_NAME, validateKeyPolicy } from './policy.ts';
 import { KEY_SPECS, maxRsaPlaintext, type KeySpecInfo } from './key-specs.ts';
 import { checkImportedMaterial, generateWrappingKey, tokenHash, unwrapImportedMaterial, WRAPPING_ALGORITHMS, WRAPPING_KEY_SPECS } from './import.ts';
@@ -383,14 +383,14 @@ export function kmsService(deps: KmsDeps): JsonService {
     },
 
     async EnableKey(ctx, input): Promise<void> {
-      await mutate(ctx, str(input, 'KeyId', { required: true, min: 1, max: 2048 }), MANAGEABLE, async (k, tx) => {
+      await mutate(ctx, str(input, 'KeyId', { required: true, min: 1, max: 2048 }), TOGGLEABLE, async (k, tx) => {
         await tx.run("UPDATE kms_keys SET key_state = 'Enabled' WHERE key_id = ?", [k.keyId]);
         // A key re-enabled after its rotation date has passed rotates at the next sweep (AWS rotates it then too).
       });
     },
 
     async DisableKey(ctx, input): Promise<void> {
-      await mutate(ctx, str(input, 'KeyId', { required: true, min: 1, max: 2048 }), MANAGEABLE, async (k, tx) => {
+      await mutate(ctx, str(input, 'KeyId', { required: true, min: 1, max: 2048 }), TOGGLEABLE, async (k, tx) => {
         await tx.run("UPDATE kms_keys SET key_state = 'Disabled' WHERE key_id = ?", [k.keyId]);
       });
     },
@@ -407,7 +407,11 @@ export function kmsService(deps: KmsDeps): JsonService {
 
     async CancelKeyDeletion(ctx, input): Promise<W<K.CancelKeyDeletionResponse>> {
       const key = await mutate(ctx, str(input, 'KeyId', { required: true, min: 1, max: 2048 }), ['PendingDeletion'], async (k, tx) => {
-        await tx.run("UPDATE kms_keys SET key_state = 'Disabled', deletion_at = NULL, pending_window_days = NULL WHERE key_id = ?", [k.keyId]);
+        // A key without material (imported material deleted or expired) goes back to waiting for an import.
+        await tx.run(
+          "UPDATE kms_keys SET key_state = CASE WHEN current_version = 0 THEN 'PendingImport' ELSE 'Disabled' END, deletion_at = NULL, pending_window_days = NULL WHERE key_id = ?",
+          [k.keyId],
+        );
       });
       return { KeyId: key.arn };
     },
@@ -883,7 +887,7 @@ export function kmsService(deps: KmsDeps): JsonService {
     },
 
     async DeleteImportedKeyMaterial(ctx, input): Promise<W<K.DeleteImportedKeyMaterialResponse>> {
-      const key = await mutate(ctx, str(input, 'KeyId', { required: true, min: 1, max: 2048 }), ['Enabled', 'Disabled', 'PendingImport'], async (k, tx) => {
+      const key = await mutate(ctx, str(input, 'KeyId', { required: true, min: 1, max: 2048 }), ANY_STATE, async (k, tx) => {
         if (k.origin !== 'EXTERNAL') throw new UnsupportedOperationException(`${k.arn} has origin ${k.origin}: only imported material can be deleted.`);
         await keys.dropMaterial(tx, k.keyId);
       });

@@ -131,7 +131,10 @@ function rootUnavailable(err: RootUnavailableError): AwsError {
 }
 
 export const USABLE: readonly KeyState[] = ['Enabled'];
-export const MANAGEABLE: readonly KeyState[] = ['Enabled', 'Disabled'];
+/** Metadata changes (description, aliases, tags, scheduling deletion) are allowed on keys still waiting for imported material. */
+export const MANAGEABLE: readonly KeyState[] = ['Enabled', 'Disabled', 'PendingImport'];
+/** EnableKey and DisableKey: only between these two states. */
+export const TOGGLEABLE: readonly KeyState[] = ['Enabled', 'Disabled'];
 export const ANY_STATE: readonly KeyState[] = ['Enabled', 'Disabled', 'PendingDeletion', 'PendingImport'];
 
 /** Page markers are opaque to clients: the last item's sort key, base64url. */
