@@ -210,10 +210,63 @@ export function kmsService(deps: KmsDeps): JsonService {
     return material;
   }
 
-  function noContext(input: In): void {
-    if (input['EncryptionContext'] !== undefined && input['EncryptionContext'] !== null && Object.keys(input['EncryptionContext'] as object).length > 0) {
-      throw new ValidationException('EncryptionContext is not supported with asymmetric KMS keys.');
+  function noContext(ec: Record<string, string>, field = 'EncryptionContext'): void {
+    if (Object.keys(ec).length > 0) throw new ValidationException(`${field} is not supported with asymmetric KMS keys.`);
+  }
+
+  /**
+   * Decrypt any ciphertext a caller may hold: an RSA-OAEP one (named by its KeyId, with its algorithm)
+   * or a symmetric blob (which names its own key). Shared by Decrypt and ReEncrypt's source side.
+   */
+  async function decryptAny(
+    ctx: CallContext,
+    ciphertext: Buffer,
+    ec: Record<string, string>,
+    requestedKeyId: string | undefined,
+    algorithm: string | undefined,
+    contextField: string,
+  ): Promise<{ key: KeyRecord; plaintext: Buffer; algorithm: string }> {
+    if (requestedKeyId !== undefined) {
+      // An asymmetric ciphertext names no key: the KeyId says which RSA key to use.
+      const candidate = touched(ctx, await keys.resolve(requestedKeyId, { aliases: true }));
+      if (specOf(candidate).kind === 'rsa') {
+        requireState(candidate, USABLE);
+        if (candidate.keyUsage !== 'ENCRYPT_DECRYPT') throw new InvalidKeyUsageException(`${candidate.arn} key usage is ${candidate.keyUsage} which is not valid for this operation.`);
+        const alg = algorithmFor(candidate, algorithm, 'encryption', 'EncryptionAlgorithm');
+        noContext(ec, contextField);
+        try {
+          return { key: candidate, plaintext: rsaDecrypt(await materialOf(candidate), alg, ciphertext), algorithm: alg };
+        } catch (err) {
+          if (err instanceof AwsError) throw err;
+          throw new InvalidCiphertextException();
+        }
+      }
     }
+    if (algorithm !== undefined && algorithm !== 'SYMMETRIC_DEFAULT') throw new InvalidCiphertextException();
+    const { key, plaintext } = await decryptBlob(ctx, ciphertext, ec, requestedKeyId);
+    return { key, plaintext, algorithm: 'SYMMETRIC_DEFAULT' };
+  }
+
+  /** Encrypt under a symmetric or RSA key, with AWS's per-key rules. Shared by Encrypt and ReEncrypt's destination side. */
+  async function encryptAny(
+    key: KeyRecord,
+    plaintext: Buffer,
+    ec: Record<string, string>,
+    algorithm: string | undefined,
+    contextField: string,
+    input: In,
+  ): Promise<{ blob: Buffer; algorithm: string }> {
+    if (specOf(key).kind === 'rsa') {
+      const alg = algorithmFor(key, algorithm, 'encryption', 'EncryptionAlgorithm');
+      noContext(ec, contextField);
+      const limit = maxRsaPlaintext(specOf(key).bits!, alg);
+      if (plaintext.length > limit) throw new ValidationException(`Plaintext is ${plaintext.length} bytes; ${key.keySpec} with ${alg} takes at most ${limit}.`);
+      dryRun(input);
+      return { blob: rsaEncrypt(await materialOf(key), alg, plaintext), algorithm: alg };
+    }
+    if ((algorithm ?? 'SYMMETRIC_DEFAULT') !== 'SYMMETRIC_DEFAULT') throw new InvalidKeyUsageException(`${algorithm} is not a valid encryption algorithm for ${key.arn}.`);
+    dryRun(input);
+    return { blob: await encryptWith(key, plaintext, ec), algorithm: 'SYMMETRIC_DEFAULT' };
   }
 
   function algorithmFor(key: KeyRecord, given: string | undefined, kind: 'encryption' | 'signing' | 'mac', field: string): string {
@@ -498,18 +551,8 @@ export function kmsService(deps: KmsDeps): JsonService {
       const algorithm = oneOf(input, 'EncryptionAlgorithm', ['SYMMETRIC_DEFAULT', 'RSAES_OAEP_SHA_1', 'RSAES_OAEP_SHA_256', 'SM2PKE'] as const);
       try {
         const key = await usableKey(keyId, ctx, 'ENCRYPT_DECRYPT', false);
-        if (specOf(key).kind === 'rsa') {
-          const alg = algorithmFor(key, algorithm, 'encryption', 'EncryptionAlgorithm');
-          noContext(input);
-          const limit = maxRsaPlaintext(specOf(key).bits!, alg);
-          if (plaintext.length > limit) throw new ValidationException(`Plaintext is ${plaintext.length} bytes; ${key.keySpec} with ${alg} takes at most ${limit}.`);
-          dryRun(input);
-          return { CiphertextBlob: rsaEncrypt(await materialOf(key), alg, plaintext).toString('base64'), KeyId: key.arn, EncryptionAlgorithm: alg as K.EncryptionAlgorithmSpec };
-        }
-        if ((algorithm ?? 'SYMMETRIC_DEFAULT') !== 'SYMMETRIC_DEFAULT') throw new InvalidKeyUsageException(`${algorithm} is not a valid encryption algorithm for ${key.arn}.`);
-        dryRun(input);
-        const ciphertext = await encryptWith(key, plaintext, ec);
-        return { CiphertextBlob: ciphertext.toString('base64'), KeyId: key.arn, EncryptionAlgorithm: 'SYMMETRIC_DEFAULT' };
+        const out = await encryptAny(key, plaintext, ec, algorithm, 'EncryptionContext', input);
+        return { CiphertextBlob: out.blob.toString('base64'), KeyId: key.arn, EncryptionAlgorithm: out.algorithm as K.EncryptionAlgorithmSpec };
       } finally {
         plaintext.fill(0);
       }
@@ -522,30 +565,10 @@ export function kmsService(deps: KmsDeps): JsonService {
       const requested = str(input, 'KeyId', { min: 1, max: 2048 });
       const algorithm = oneOf(input, 'EncryptionAlgorithm', ['SYMMETRIC_DEFAULT', 'RSAES_OAEP_SHA_1', 'RSAES_OAEP_SHA_256', 'SM2PKE'] as const);
       if (input['Recipient'] !== undefined) throw new UnsupportedOperationException('Recipient (Nitro Enclaves attestation) is not supported.');
-      if (requested !== undefined) {
-        // An asymmetric ciphertext names no key: the KeyId says which RSA key to use.
-        const candidate = touched(ctx, await keys.resolve(requested, { aliases: true }));
-        if (specOf(candidate).kind === 'rsa') {
-          requireState(candidate, USABLE);
-          if (candidate.keyUsage !== 'ENCRYPT_DECRYPT') throw new InvalidKeyUsageException(`${candidate.arn} key usage is ${candidate.keyUsage} which is not valid for this operation.`);
-          const alg = algorithmFor(candidate, algorithm, 'encryption', 'EncryptionAlgorithm');
-          noContext(input);
-          let out: Buffer;
-          try {
-            out = rsaDecrypt(await materialOf(candidate), alg, ciphertext);
-          } catch (err) {
-            if (err instanceof AwsError) throw err;
-            throw new InvalidCiphertextException();
-          }
-          dryRun(input);
-          return { KeyId: candidate.arn, Plaintext: out.toString('base64'), EncryptionAlgorithm: alg as K.EncryptionAlgorithmSpec };
-        }
-      }
-      if (algorithm !== undefined && algorithm !== 'SYMMETRIC_DEFAULT') throw new InvalidCiphertextException();
-      const { key, plaintext } = await decryptBlob(ctx, ciphertext, ec, requested);
+      const { key, plaintext, algorithm: used } = await decryptAny(ctx, ciphertext, ec, requested, algorithm, 'EncryptionContext');
       try {
         dryRun(input);
-        return { KeyId: key.arn, Plaintext: plaintext.toString('base64'), EncryptionAlgorithm: 'SYMMETRIC_DEFAULT' };
+        return { KeyId: key.arn, Plaintext: plaintext.toString('base64'), EncryptionAlgorithm: used as K.EncryptionAlgorithmSpec };
       } finally {
         plaintext.fill(0);
       }
@@ -558,24 +581,22 @@ export function kmsService(deps: KmsDeps): JsonService {
       const sourceKeyId = str(input, 'SourceKeyId', { min: 1, max: 2048 });
       const destinationKeyId = str(input, 'DestinationKeyId', { required: true, min: 1, max: 2048 });
       stringList(input, 'GrantTokens', 10);
-      for (const f of ['SourceEncryptionAlgorithm', 'DestinationEncryptionAlgorithm']) {
-        const a = oneOf(input, f, ['SYMMETRIC_DEFAULT', 'RSAES_OAEP_SHA_1', 'RSAES_OAEP_SHA_256', 'SM2PKE'] as const);
-        if (a !== undefined && a !== 'SYMMETRIC_DEFAULT') throw new InvalidKeyUsageException(`${f} ${a} is not valid for a symmetric key.`);
-      }
-      const destination = await usableKey(destinationKeyId, ctx);
-      const { key: source, plaintext } = await decryptBlob(ctx, ciphertext, sourceEc, sourceKeyId);
+      const algorithms = ['SYMMETRIC_DEFAULT', 'RSAES_OAEP_SHA_1', 'RSAES_OAEP_SHA_256', 'SM2PKE'] as const;
+      const sourceAlgorithm = oneOf(input, 'SourceEncryptionAlgorithm', algorithms);
+      const destinationAlgorithm = oneOf(input, 'DestinationEncryptionAlgorithm', algorithms);
+      const destination = await usableKey(destinationKeyId, ctx, 'ENCRYPT_DECRYPT', false);
+      const source = await decryptAny(ctx, ciphertext, sourceEc, sourceKeyId, sourceAlgorithm, 'SourceEncryptionContext');
       try {
-        dryRun(input);
-        const out = await encryptWith(destination, plaintext, destEc);
+        const out = await encryptAny(destination, source.plaintext, destEc, destinationAlgorithm, 'DestinationEncryptionContext', input);
         return {
-          CiphertextBlob: out.toString('base64'),
-          SourceKeyId: source.arn,
+          CiphertextBlob: out.blob.toString('base64'),
+          SourceKeyId: source.key.arn,
           KeyId: destination.arn,
-          SourceEncryptionAlgorithm: 'SYMMETRIC_DEFAULT',
-          DestinationEncryptionAlgorithm: 'SYMMETRIC_DEFAULT',
+          SourceEncryptionAlgorithm: source.algorithm as K.EncryptionAlgorithmSpec,
+          DestinationEncryptionAlgorithm: out.algorithm as K.EncryptionAlgorithmSpec,
         };
       } finally {
-        plaintext.fill(0);
+        source.plaintext.fill(0);
       }
     },
 

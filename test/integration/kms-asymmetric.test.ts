@@ -664,7 +664,20 @@ test('rules: key spec and usage combinations, Sign with an ENCRYPT_DECRYPT key, 
   await fails(kms.send(new GenerateDataKeyWithoutPlaintextCommand({ KeyId: rsaEnc.KeyId, KeySpec: 'AES_256' })), 'InvalidKeyUsageException', 'GenerateDataKeyWithoutPlaintext with an RSA key');
   await fails(kms.send(new GenerateDataKeyCommand({ KeyId: (await key('ECC_NIST_P256', 'SIGN_VERIFY')).KeyId, KeySpec: 'AES_256' })), 'InvalidKeyUsageException', 'GenerateDataKey with an ECC key');
   const symCt = bytes((await kms.send(new EncryptCommand({ KeyId: sym.KeyId, Plaintext: Buffer.from('x') }))).CiphertextBlob);
-  await fails(kms.send(new ReEncryptCommand({ CiphertextBlob: symCt, DestinationKeyId: rsaEnc.KeyId })), 'InvalidKeyUsageException', 'ReEncrypt to an RSA key');
+  // ReEncrypt to and from RSA keys, as AWS allows: the RSA side needs its algorithm and takes no context.
+  await fails(kms.send(new ReEncryptCommand({ CiphertextBlob: symCt, DestinationKeyId: rsaEnc.KeyId })), 'ValidationException', 'ReEncrypt to an RSA key without an algorithm');
+  const toRsa = await kms.send(new ReEncryptCommand({ CiphertextBlob: symCt, DestinationKeyId: rsaEnc.KeyId, DestinationEncryptionAlgorithm: 'RSAES_OAEP_SHA_256' }));
+  assert.equal(toRsa.DestinationEncryptionAlgorithm, 'RSAES_OAEP_SHA_256', 'the destination algorithm is reported');
+  const back = await kms.send(
+    new ReEncryptCommand({ CiphertextBlob: toRsa.CiphertextBlob, SourceKeyId: rsaEnc.KeyId, SourceEncryptionAlgorithm: 'RSAES_OAEP_SHA_256', DestinationKeyId: sym.KeyId }),
+  );
+  const plain = await kms.send(new DecryptCommand({ CiphertextBlob: back.CiphertextBlob }));
+  assert.equal(Buffer.from(plain.Plaintext!).toString(), 'x', 'symmetric -> RSA -> symmetric keeps the plaintext');
+  await fails(
+    kms.send(new ReEncryptCommand({ CiphertextBlob: symCt, DestinationKeyId: rsaEnc.KeyId, DestinationEncryptionAlgorithm: 'RSAES_OAEP_SHA_1', DestinationEncryptionContext: { a: 'b' } })),
+    'ValidationException',
+    'a destination encryption context with an RSA key',
+  );
 });
 
 // ---- the CLIs and boto3 ----
