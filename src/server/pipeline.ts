@@ -195,11 +195,7 @@ export class Pipeline {
       managementEvent: true,
       recipientAccountId: this.#opts.accountId,
       eventCategory: 'Management',
-      tlsDetails: {
-        tlsVersion: socket.getProtocol?.() ?? 'unknown',
-        cipherSuite: socket.getCipher?.()?.standardName ?? 'unknown',
-        clientProvidedHostHeader: header(ex.sreq, 'host') ?? '',
-      },
+      tlsDetails: { ...tlsOf(socket), clientProvidedHostHeader: header(ex.sreq, 'host') ?? '' },
     };
   }
 
@@ -447,6 +443,17 @@ export class Pipeline {
 }
 
 class BodyTooLarge extends Error {}
+
+/** A connection's TLS version and cipher never change: asked of OpenSSL once per connection, not once per event. */
+const tlsCache = new WeakMap<TLSSocket, { tlsVersion: string; cipherSuite: string }>();
+function tlsOf(socket: TLSSocket): { tlsVersion: string; cipherSuite: string } {
+  let t = tlsCache.get(socket);
+  if (!t) {
+    t = { tlsVersion: socket.getProtocol?.() ?? 'unknown', cipherSuite: socket.getCipher?.()?.standardName ?? 'unknown' };
+    tlsCache.set(socket, t);
+  }
+  return t;
+}
 
 /** The answer while the audit trail cannot record calls: a 5xx, nothing served unaudited. */
 const AUDIT_UNAVAILABLE = () => new AwsError('ServiceUnavailable', 503, 'The request was not served because the audit trail cannot record it. Try again later.');

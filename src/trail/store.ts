@@ -1,5 +1,8 @@
 import { existsSync } from 'node:fs';
-import type { Database, Migration } from '../store/database.ts';
+import type { Database, Migration, SqlValue } from '../store/database.ts';
+
+/** Rows per multi-row INSERT: well under SQLite's and PostgreSQL's limits on bound parameters. */
+const ROWS_PER_INSERT = 200;
 import type { TrailEvent } from './event.ts';
 
 /**
@@ -121,26 +124,40 @@ export class TrailStore {
   async append(events: readonly TrailEvent[]): Promise<void> {
     if (this.#faultFile && existsSync(this.#faultFile)) throw new Error('audit store write failed (injected I/O error)');
     await this.#db.transaction(async (tx) => {
+      // Sequence numbers are assigned here, inside the write transaction (one writer at a time), so that a
+      // whole batch goes in as a few multi-row INSERTs rather than two statements per event.
+      const top = await tx.get<{ m: number | null }>('SELECT max(seq) AS m FROM trail_events');
+      let seq = Number(top?.m ?? 0);
+      const rows: SqlValue[][] = [];
+      const resources: SqlValue[][] = [];
       for (const e of events) {
+        seq++;
         const time = Date.parse(e.eventTime);
-        const id = await tx.get<{ seq: number }>(
-          `INSERT INTO trail_events (event_id, event_time, event_name, event_source, username, access_key_id, read_only, error_code, record)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq`,
-          [
-            e.eventID,
-            time,
-            e.eventName,
-            e.eventSource,
-            e.userIdentity.userName ?? null,
-            e.userIdentity.accessKeyId ?? null,
-            e.readOnly ? 1 : 0,
-            e.errorCode ?? null,
-            JSON.stringify(e),
-          ],
+        rows.push([
+          seq,
+          e.eventID,
+          time,
+          e.eventName,
+          e.eventSource,
+          e.userIdentity.userName ?? null,
+          e.userIdentity.accessKeyId ?? null,
+          e.readOnly ? 1 : 0,
+          e.errorCode ?? null,
+          JSON.stringify(e),
+        ]);
+        for (const r of e.resources ?? []) resources.push([seq, time, r.type, r.ARN]);
+      }
+      for (let i = 0; i < rows.length; i += ROWS_PER_INSERT) {
+        const chunk = rows.slice(i, i + ROWS_PER_INSERT);
+        await tx.run(
+          `INSERT INTO trail_events (seq, event_id, event_time, event_name, event_source, username, access_key_id, read_only, error_code, record)
+           VALUES ${chunk.map(() => '(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)').join(', ')}`,
+          chunk.flat(),
         );
-        for (const r of e.resources ?? []) {
-          await tx.run('INSERT INTO trail_event_resources (seq, event_time, resource_type, resource_name) VALUES (?, ?, ?, ?)', [Number(id!.seq), time, r.type, r.ARN]);
-        }
+      }
+      for (let i = 0; i < resources.length; i += ROWS_PER_INSERT) {
+        const chunk = resources.slice(i, i + ROWS_PER_INSERT);
+        await tx.run(`INSERT INTO trail_event_resources (seq, event_time, resource_type, resource_name) VALUES ${chunk.map(() => '(?, ?, ?, ?)').join(', ')}`, chunk.flat());
       }
     });
   }
