@@ -4,7 +4,6 @@
 // what the audit trail keeps of a Sign call.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -39,6 +38,7 @@ import {
 } from '@aws-sdk/client-kms';
 import { CloudTrailClient, LookupEventsCommand, type Event } from '@aws-sdk/client-cloudtrail';
 import { startTrent, removeDir, tempDir, type RunningTrent } from '../helpers/trent.ts';
+import { fails, exec, type Run } from '../helpers/assert.ts';
 
 let t: RunningTrent;
 let kms: KMSClient;
@@ -47,20 +47,7 @@ let work: string;
 
 // ---- helpers ----
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
 
-function exec(file: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    execFile(file, args, { env, maxBuffer: 16 * 1024 * 1024, timeout: 60_000, encoding: 'utf8' }, (err, stdout, stderr) => {
-      if (err && typeof err.code !== 'number') return reject(err);
-      resolve({ code: err ? (err.code as number) : 0, stdout, stderr });
-    });
-  });
-}
 
 async function openssl(args: string[]): Promise<Run> {
   return exec('openssl', args);
@@ -81,23 +68,7 @@ async function writeTemp(label: string, data: Uint8Array): Promise<string> {
   return p;
 }
 
-interface SdkError {
-  name: string;
-  message: string;
-  $metadata?: { httpStatusCode?: number };
-}
 
-/** The call must fail with this error name and HTTP status (400 for every KMS client error). */
-async function fails(call: Promise<unknown>, name: string, what = name, status = 400): Promise<SdkError> {
-  const outcome = await call.then(
-    (value) => ({ ok: true as const, value }),
-    (err: unknown) => ({ ok: false as const, err: err as SdkError }),
-  );
-  if (outcome.ok) assert.fail(`${what}: expected ${name}, but the call succeeded: ${JSON.stringify(outcome.value)}`);
-  assert.equal(outcome.err.name, name, `${what}: expected ${name}, got ${outcome.err.name}: ${outcome.err.message}`);
-  assert.equal(outcome.err.$metadata?.httpStatusCode, status, `${what}: ${name} should come with HTTP ${status}`);
-  return outcome.err;
-}
 
 const bytes = (b: Uint8Array | undefined, what = 'a binary field'): Buffer => {
   assert.ok(b, `expected ${what}`);

@@ -1,12 +1,12 @@
 // KMS driven by the tools people type: the pip AWS CLI v1, Debian's AWS CLI v2 and boto3.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { startTrent, removeDir, tempDir, type RunningTrent } from '../helpers/trent.ts';
+import { exec, type Run } from '../helpers/assert.ts';
 
 let t: RunningTrent;
 let work: string;
@@ -21,20 +21,7 @@ after(async () => {
   if (work) await removeDir(work);
 });
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
 
-function exec(file: string, args: string[], env: NodeJS.ProcessEnv): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    execFile(file, args, { env, maxBuffer: 16 * 1024 * 1024, timeout: 60_000 }, (err, stdout, stderr) => {
-      if (err && typeof err.code !== 'number') return reject(err);
-      resolve({ code: err ? (err.code as number) : 0, stdout, stderr });
-    });
-  });
-}
 
 type Cli = 'v1' | 'v2';
 const V2 = '/usr/bin/aws';

@@ -51,6 +51,7 @@ import {
   type WrappingKeySpec,
 } from '@aws-sdk/client-kms';
 import { startTrent, removeDir, type RunningTrent } from '../helpers/trent.ts';
+import { fails, type SdkError } from '../helpers/assert.ts';
 
 const VECTOR_DIR = join(import.meta.dirname, '..', '..', '..', 'shared', 'data', 'vectors', 'wycheproof');
 const DAY_MS = 24 * 3600 * 1000;
@@ -72,23 +73,7 @@ after(async () => {
   if (t) await removeDir(t.dataDir);
 });
 
-interface SdkError {
-  name: string;
-  message: string;
-  $metadata?: { httpStatusCode?: number };
-}
 
-/** The call must fail with this error name and HTTP status (400 for every KMS client error). */
-async function fails(call: Promise<unknown>, name: string, status = 400): Promise<SdkError> {
-  const outcome = await call.then(
-    (value) => ({ ok: true as const, value }),
-    (err: unknown) => ({ ok: false as const, err: err as SdkError }),
-  );
-  if (outcome.ok) assert.fail(`expected ${name}, but the call succeeded: ${JSON.stringify(outcome.value)}`);
-  assert.equal(outcome.err.name, name, `expected ${name}, got ${outcome.err.name}: ${outcome.err.message}`);
-  assert.equal(outcome.err.$metadata?.httpStatusCode, status, `${name} should come with HTTP ${status}`);
-  return outcome.err;
-}
 
 const bytes = (b: Uint8Array | undefined, what = 'a binary field'): Buffer => {
   assert.ok(b, `expected ${what}`);

@@ -4,7 +4,6 @@
 // as CloudTrail's do; GetKeyLastUsage points at the recorded event.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
@@ -23,6 +22,7 @@ import {
 import { CloudTrailClient, LookupEventsCommand, type Event, type LookupAttribute, type LookupEventsCommandInput } from '@aws-sdk/client-cloudtrail';
 import { STSClient, GetCallerIdentityCommand } from '@aws-sdk/client-sts';
 import { startTrent, removeDir, type RunningTrent } from '../helpers/trent.ts';
+import { fails, exec, type Run } from '../helpers/assert.ts';
 import { errorCode, kmsRequest, signed, stsRequest, type RawResponse } from '../helpers/raw.ts';
 
 let t: RunningTrent;
@@ -72,22 +72,7 @@ interface TrailRecord {
   recipientAccountId: string;
 }
 
-interface SdkError {
-  name: string;
-  message: string;
-  $metadata?: { httpStatusCode?: number; requestId?: string };
-}
 
-async function fails(call: Promise<unknown>, name: string, status = 400): Promise<SdkError> {
-  const outcome = await call.then(
-    (value) => ({ ok: true as const, value }),
-    (err: unknown) => ({ ok: false as const, err: err as SdkError }),
-  );
-  if (outcome.ok) assert.fail(`expected ${name}, but the call succeeded: ${JSON.stringify(outcome.value)}`);
-  assert.equal(outcome.err.name, name, `expected ${name}, got ${outcome.err.name}: ${outcome.err.message}`);
-  assert.equal(outcome.err.$metadata?.httpStatusCode, status, `${name} should come with HTTP ${status}`);
-  return outcome.err;
-}
 
 async function newKey(description: string): Promise<KeyMetadata> {
   const r = await kms.send(new CreateKeyCommand({ Description: description }));
@@ -226,20 +211,7 @@ test('an Encrypt with an EncryptionContext: @aws-sdk/client-cloudtrail LookupEve
   await assertNowhere([{ what: 'Encrypt plaintext', bytes: plaintext }]);
 });
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
 
-function exec(file: string, args: string[], env: NodeJS.ProcessEnv): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    execFile(file, args, { env, maxBuffer: 64 * 1024 * 1024, timeout: 60_000 }, (err, stdout, stderr) => {
-      if (err && typeof err.code !== 'number') return reject(err);
-      resolve({ code: err ? (err.code as number) : 0, stdout, stderr });
-    });
-  });
-}
 
 const V2 = '/usr/bin/aws';
 const skipV2 = !existsSync(V2) && !process.env['CI'] ? 'Debian awscli not installed (.ci/run installs it)' : false;
