@@ -1,18 +1,19 @@
 // KMS with the key-file root of trust against KMS with the PKCS#11 root (SoftHSM2), in one run.
 //
-//   node --import tsx bench/kms-root.ts [--duration 8] [--connections 50] [--warmup 2] [--keys 200] [--log-level warn]
+//   node --import tsx bench/kms-root.ts [--duration 8] [--connections 50] [--warmup 2] [--keys 200] [--log-level warn] [--hsm-first]
 //
-// For each root, one at a time (each Trent stopped before the next starts), in a fresh data directory
-// (and, for the HSM, a fresh SoftHSM2 token):
+// For each root, one at a time (each Trent stopped before the next starts; the key file first unless
+// --hsm-first), in a fresh data directory (and, for the HSM, a fresh SoftHSM2 token):
 //   1. hot Encrypt: one SigV4-signed Encrypt (32 bytes, two-pair encryption context) under one key,
 //      replayed by `wrk -t1 -c<connections> --latency` for a warm-up and then the measured run. The
 //      backing key is unwrapped once and then served from Trent's in-memory cache, so the root of trust
 //      is touched only by the availability probe (at most once a second).
 //   2. cold calls through the AWS SDK, one at a time: CreateKey of --keys keys (each wraps a new backing
-//      key through the root), then one first-use Encrypt per key (a cache miss: one unwrap through the
-//      root each), then the same Encrypts again (cache hits). Trent is then restarted on the same data
-//      directory (empty cache), warms its Decrypt path on the first key, and decrypts one ciphertext per
-//      key (first use: one unwrap each), then the same again (cache hits). cold minus warm is what the root costs per cache miss.
+//      key through the root), then for each key a first-use Encrypt (a cache miss: one unwrap through
+//      the root) immediately followed by the same Encrypt again (a cache hit). Trent is then restarted
+//      on the same data directory (empty cache), its Decrypt path is warmed on the hot key, and each
+//      key's ciphertext is decrypted twice the same way. The median over the keys of (first - second)
+//      is what the root costs per cache miss.
 // The audit trail records every call, as in normal operation. Prints a table and a JSON line; see
 // docs/benchmarks.md.
 import { existsSync } from 'node:fs';
@@ -49,10 +50,8 @@ interface RootResult {
   root: RootKind;
   hot: LoadResult;
   createKey: Serial;
-  encryptCold: Serial;
-  encryptWarm: Serial;
-  decryptCold: Serial;
-  decryptWarm: Serial;
+  encrypt: Paired;
+  decrypt: Paired;
 }
 
 const context = { tenant: 'bench', purpose: 'root-of-trust' };
@@ -63,18 +62,45 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
 }
 
+function summary(ms: number[]): Serial {
+  const totalMs = ms.reduce((a, b) => a + b, 0);
+  const sorted = [...ms].sort((a, b) => a - b);
+  return { calls: ms.length, totalMs, p50Ms: percentile(sorted, 50), p99Ms: percentile(sorted, 99) };
+}
+
+async function timed(call: () => Promise<unknown>): Promise<number> {
+  const t0 = process.hrtime.bigint();
+  await call();
+  return Number(process.hrtime.bigint() - t0) / 1e6;
+}
+
 /** Run `call(i)` for i = 0..n-1 one after another and record each latency. */
 async function serial(n: number, call: (i: number) => Promise<unknown>): Promise<Serial> {
   const ms: number[] = [];
-  const start = process.hrtime.bigint();
+  for (let i = 0; i < n; i++) ms.push(await timed(() => call(i)));
+  return summary(ms);
+}
+
+interface Paired {
+  cold: Serial;
+  warm: Serial;
+  /** Median over the keys of (first call - second call): the cost of one cache miss, with drift in the machine's load cancelled out. */
+  missP50Ms: number;
+}
+
+/**
+ * For each key in turn, the first call (a cache miss) immediately followed by the same call again
+ * (a cache hit). Pairing them keeps background noise from landing on one side only.
+ */
+async function paired(n: number, call: (i: number) => Promise<unknown>): Promise<Paired> {
+  const cold: number[] = [];
+  const warm: number[] = [];
   for (let i = 0; i < n; i++) {
-    const t0 = process.hrtime.bigint();
-    await call(i);
-    ms.push(Number(process.hrtime.bigint() - t0) / 1e6);
+    cold.push(await timed(() => call(i)));
+    warm.push(await timed(() => call(i)));
   }
-  const totalMs = Number(process.hrtime.bigint() - start) / 1e6;
-  ms.sort((a, b) => a - b);
-  return { calls: n, totalMs, p50Ms: percentile(ms, 50), p99Ms: percentile(ms, 99) };
+  const diffs = cold.map((c, i) => c - warm[i]!).sort((a, b) => a - b);
+  return { cold: summary(cold), warm: summary(warm), missP50Ms: percentile(diffs, 50) };
 }
 
 async function start(root: RootKind, dataDir: string, hsm: SoftHsm | undefined, logLevel: string): Promise<RunningTrent> {
@@ -111,8 +137,9 @@ async function runRoot(s: Settings, root: RootKind, track: (t: RunningTrent | un
     const keyIds: string[] = [];
     const createKey = await serial(s.keys, async (i) => keyIds.push((await kms.send(new CreateKeyCommand({ Description: `bench cold ${i}` }))).KeyMetadata!.KeyId!));
     const blobs: Uint8Array[] = [];
-    const encryptCold = await serial(s.keys, async (i) => blobs.push((await kms.send(new EncryptCommand({ KeyId: keyIds[i], Plaintext: PLAINTEXT, EncryptionContext: context }))).CiphertextBlob!));
-    const encryptWarm = await serial(s.keys, (i) => kms.send(new EncryptCommand({ KeyId: keyIds[i], Plaintext: PLAINTEXT, EncryptionContext: context })));
+    const encrypt = await paired(s.keys, async (i) => {
+      blobs[i] = (await kms.send(new EncryptCommand({ KeyId: keyIds[i], Plaintext: PLAINTEXT, EncryptionContext: context }))).CiphertextBlob!;
+    });
     kms.destroy();
 
     // Restart on the same directory: the backing-key cache starts empty.
@@ -129,15 +156,17 @@ async function runRoot(s: Settings, root: RootKind, track: (t: RunningTrent | un
     // Warm the new process's Decrypt path (JIT) on one key, so that the first-use figures differ from
     // the cached ones by the unwrap only.
     await serial(s.keys, () => decryptBlob(hotBlob));
-    const decrypt = (i: number) => decryptBlob(blobs[i]!);
-    const decryptCold = await serial(s.keys, decrypt);
-    const decryptWarm = await serial(s.keys, decrypt);
+    const decryptOne = (i: number) => decryptBlob(blobs[i]!);
+    const decrypt = await paired(s.keys, decryptOne);
     kms.destroy();
-    const r: RootResult = { root, hot, createKey, encryptCold, encryptWarm, decryptCold, decryptWarm };
-    for (const [name, v] of Object.entries(r).filter(([k]) => k !== 'root' && k !== 'hot') as Array<[string, Serial]>) {
-      console.log(`  ${name}: ${v.calls} calls one at a time, ${fmt(v.totalMs, 0)} ms, p50 ${fmt(v.p50Ms, 2)} ms, p99 ${fmt(v.p99Ms, 2)} ms`);
-    }
-    return r;
+    const show = (name: string, v: Serial) => console.log(`  ${name}: ${v.calls} calls one at a time, ${fmt(v.totalMs, 0)} ms, p50 ${fmt(v.p50Ms, 2)} ms, p99 ${fmt(v.p99Ms, 2)} ms`);
+    show('CreateKey', createKey);
+    show('Encrypt first use', encrypt.cold);
+    show('Encrypt cached', encrypt.warm);
+    show('Decrypt first use after restart', decrypt.cold);
+    show('Decrypt cached', decrypt.warm);
+    console.log(`  median cost of a cache miss: Encrypt ${fmt(encrypt.missP50Ms, 3)} ms, Decrypt ${fmt(decrypt.missP50Ms, 3)} ms`);
+    return { root, hot, createKey, encrypt, decrypt };
   } finally {
     if (trent) await stopTrent(trent);
     track(undefined);
@@ -154,6 +183,7 @@ async function main(): Promise<number> {
       warmup: { type: 'string', default: '2' },
       keys: { type: 'string', default: '200' },
       'log-level': { type: 'string', default: 'warn' },
+      'hsm-first': { type: 'boolean', default: false },
     },
     strict: true,
   });
@@ -170,6 +200,7 @@ async function main(): Promise<number> {
   const load = loadavg().map((l) => round(l, 2));
   const workDir = await tempDir('trent-bench-');
   const s: Settings = { wrk, connections, durationS, warmupS, keys, logLevel: values['log-level']!, workDir };
+  const order: RootKind[] = values['hsm-first'] ? ['pkcs11', 'keyfile'] : ['keyfile', 'pkcs11'];
   let current: RunningTrent | undefined;
   const track = (t: RunningTrent | undefined) => (current = t);
   const watchdog = setTimeout(
@@ -184,40 +215,35 @@ async function main(): Promise<number> {
   try {
     console.log(
       `kms-root: Encrypt with wrk -t1 -c${connections} (${warmupS} s warm-up, ${durationS} s measured), then ${keys} first-use and repeated calls through the SDK, ` +
-        `key-file root then SoftHSM2 root, one Trent at a time, audit trail on, log level ${s.logLevel}`,
+        `${order.map((r) => (r === 'keyfile' ? 'key-file root' : 'SoftHSM2 root')).join(' then ')}, one Trent at a time, audit trail on, log level ${s.logLevel}`,
     );
     console.log(`machine: node ${machine.node}, nproc ${machine.nproc}, ${machine.cpuModel}, load average at start ${load.join(' ')}`);
     const results: RootResult[] = [];
-    for (const root of ['keyfile', 'pkcs11'] as const) results.push(await runRoot(s, root, track));
-    const [kf, hsm] = results as [RootResult, RootResult];
+    for (const root of order) results.push(await runRoot(s, root, track));
+    const kf = results.find((r) => r.root === 'keyfile')!;
+    const hsm = results.find((r) => r.root === 'pkcs11')!;
 
     console.log('');
-    console.log('measurement                                          key file      SoftHSM   HSM / key file');
+    console.log(`${'measurement'.padEnd(52)} ${'key file'.padStart(12)} ${'SoftHSM'.padStart(12)} ${'HSM / key file'.padStart(16)}`);
     const row = (name: string, a: number, b: number, digits: number, unit: string) =>
-      console.log(`${name.padEnd(48)} ${(fmt(a, digits) + unit).padStart(12)} ${(fmt(b, digits) + unit).padStart(12)} ${fmt((100 * b) / a, 1).padStart(14)} %`);
+      console.log(`${name.padEnd(52)} ${(fmt(a, digits) + unit).padStart(12)} ${(fmt(b, digits) + unit).padStart(12)} ${(fmt((100 * b) / a, 1) + ' %').padStart(16)}`);
     row('Encrypt hot, wrk: req/s', kf.hot.reqPerSec, hsm.hot.reqPerSec, 0, '');
     row('Encrypt hot, wrk: p50', kf.hot.p50Ms, hsm.hot.p50Ms, 2, ' ms');
     row('Encrypt hot, wrk: p99', kf.hot.p99Ms, hsm.hot.p99Ms, 2, ' ms');
-    for (const [name, key] of [
-      ['CreateKey', 'createKey'],
-      ['Encrypt first use (unwrap)', 'encryptCold'],
-      ['Encrypt again (cached)', 'encryptWarm'],
-      ['Decrypt first use after restart (unwrap)', 'decryptCold'],
-      ['Decrypt again (cached)', 'decryptWarm'],
+    for (const [name, pick] of [
+      ['CreateKey', (r: RootResult) => r.createKey],
+      ['Encrypt first use (unwrap)', (r: RootResult) => r.encrypt.cold],
+      ['Encrypt again (cached)', (r: RootResult) => r.encrypt.warm],
+      ['Decrypt first use after restart (unwrap)', (r: RootResult) => r.decrypt.cold],
+      ['Decrypt again (cached)', (r: RootResult) => r.decrypt.warm],
     ] as const) {
-      row(`${name} x${keys}: total`, kf[key].totalMs, hsm[key].totalMs, 0, ' ms');
-      row(`${name}: p50 per call`, kf[key].p50Ms, hsm[key].p50Ms, 2, ' ms');
+      row(`${name}: p50`, pick(kf).p50Ms, pick(hsm).p50Ms, 2, ' ms');
+      row(`${name}: total of ${keys}`, pick(kf).totalMs, pick(hsm).totalMs, 0, ' ms');
     }
-    const missCost = (r: RootResult) => ({
-      encryptMs: (r.encryptCold.totalMs - r.encryptWarm.totalMs) / keys,
-      decryptMs: (r.decryptCold.totalMs - r.decryptWarm.totalMs) / keys,
-    });
-    const kfMiss = missCost(kf);
-    const hsmMiss = missCost(hsm);
     console.log('');
     console.log(
-      `cost of a cache miss ((first use - cached) / ${keys}): Encrypt ${fmt(kfMiss.encryptMs, 3)} ms key file, ${fmt(hsmMiss.encryptMs, 3)} ms SoftHSM; ` +
-        `Decrypt ${fmt(kfMiss.decryptMs, 3)} ms key file, ${fmt(hsmMiss.decryptMs, 3)} ms SoftHSM`,
+      `median cost of a cache miss (first use - the same call again, per key): Encrypt ${fmt(kf.encrypt.missP50Ms, 3)} ms key file, ${fmt(hsm.encrypt.missP50Ms, 3)} ms SoftHSM; ` +
+        `Decrypt ${fmt(kf.decrypt.missP50Ms, 3)} ms key file, ${fmt(hsm.decrypt.missP50Ms, 3)} ms SoftHSM`,
     );
 
     const serialJson = (v: Serial) => ({ calls: v.calls, totalMs: round(v.totalMs, 1), p50Ms: round(v.p50Ms, 3), p99Ms: round(v.p99Ms, 3) });
@@ -229,17 +255,18 @@ async function main(): Promise<number> {
         durationS,
         warmupS,
         keys,
+        order,
         logLevel: s.logLevel,
         machine: { ...machine, loadAverageAtStart: load },
         results: results.map((r) => ({
           root: r.root,
           encryptHot: { reqPerSec: round(r.hot.reqPerSec, 1), p50Ms: r.hot.p50Ms, p99Ms: r.hot.p99Ms, requests: r.hot.requests },
           createKey: serialJson(r.createKey),
-          encryptFirstUse: serialJson(r.encryptCold),
-          encryptCached: serialJson(r.encryptWarm),
-          decryptFirstUseAfterRestart: serialJson(r.decryptCold),
-          decryptCached: serialJson(r.decryptWarm),
-          cacheMissCostMs: { encrypt: round(missCost(r).encryptMs, 4), decrypt: round(missCost(r).decryptMs, 4) },
+          encryptFirstUse: serialJson(r.encrypt.cold),
+          encryptCached: serialJson(r.encrypt.warm),
+          decryptFirstUseAfterRestart: serialJson(r.decrypt.cold),
+          decryptCached: serialJson(r.decrypt.warm),
+          cacheMissP50Ms: { encrypt: round(r.encrypt.missP50Ms, 4), decrypt: round(r.decrypt.missP50Ms, 4) },
         })),
       }),
     );

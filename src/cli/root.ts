@@ -47,24 +47,29 @@ export async function root(argv: string[]): Promise<number> {
       return 0;
     }
     const from = await KeyFileRoot.load(join(dataDir, 'root.key'), rootPassphrase(values['root-passphrase-file']));
-    if (from.keyCheckValue !== s.get('root_key_check')) throw new Error(`${join(dataDir, 'root.key')} is not the key this data directory was created with`);
-    const to = await Pkcs11Root.open(settings, true);
-    const recorded = s.get('root_migration_key_check');
-    if (recorded !== undefined && recorded !== to.keyCheckValue) {
-      throw new Error(`an unfinished migration used a different key than '${settings.keyLabel ?? 'trent-root'}' on token '${settings.token}'`);
+    let to: Pkcs11Root | undefined;
+    try {
+      if (from.keyCheckValue !== s.get('root_key_check')) throw new Error(`${join(dataDir, 'root.key')} is not the key this data directory was created with`);
+      const recorded = s.get('root_migration_key_check');
+      // Resuming: the key must already exist (never generate a stray one on the token); starting: generate or adopt it.
+      to = await Pkcs11Root.open(settings, recorded === undefined);
+      if (recorded !== undefined && recorded !== to.keyCheckValue) {
+        throw new Error(`an unfinished migration used a different key than '${settings.keyLabel ?? 'trent-root'}' on token '${settings.token}'`);
+      }
+      process.stdout.write(`${recorded ? 'resuming' : 'starting'} migration of ${dataDir} to token '${settings.token}'\n`);
+      // Values re-wrapped per transaction (TRENT_ROOT_MIGRATE_BATCH, default 25): smaller batches lose less work to a crash.
+      const batch = Number(process.env['TRENT_ROOT_MIGRATE_BATCH'] ?? 25);
+      if (!Number.isInteger(batch) || batch < 1) throw new Error('TRENT_ROOT_MIGRATE_BATCH must be a positive integer');
+      const moved = await migrateRoot(db, from, to, (p) => process.stdout.write(`  re-wrapped ${p.done} ${p.column}\n`), batch);
+      process.stdout.write(
+        `done: ${moved} values re-wrapped; the root of trust is now the PKCS#11 token.\n` +
+          `Serve with --root pkcs11 and the same settings. Keep ${join(dataDir, 'root.key')} in a safe place until you have verified the server, then destroy it.\n`,
+      );
+      return 0;
+    } finally {
+      await from.close();
+      await to?.close();
     }
-    process.stdout.write(`${recorded ? 'resuming' : 'starting'} migration of ${dataDir} to token '${settings.token}'\n`);
-    // Values re-wrapped per transaction (TRENT_ROOT_MIGRATE_BATCH, default 25): smaller batches lose less work to a crash.
-    const batch = Number(process.env['TRENT_ROOT_MIGRATE_BATCH'] ?? 25);
-    if (!Number.isInteger(batch) || batch < 1) throw new Error('TRENT_ROOT_MIGRATE_BATCH must be a positive integer');
-    const moved = await migrateRoot(db, from, to, (p) => process.stdout.write(`  re-wrapped ${p.done} ${p.column}\n`), batch);
-    process.stdout.write(
-      `done: ${moved} values re-wrapped; the root of trust is now the PKCS#11 token.\n` +
-        `Serve with --root pkcs11 and the same settings. Keep ${join(dataDir, 'root.key')} in a safe place until you have verified the server, then destroy it.\n`,
-    );
-    await from.close();
-    await to.close();
-    return 0;
   } finally {
     await db.close();
   }

@@ -9,70 +9,44 @@ import type { TrailEvent } from './event.ts';
  * Where audit events live for lookups. The embedded store is its own SQLite file, so the
  * append-heavy trail never waits behind metadata transactions (and can move to PostgreSQL alone).
  */
+/** The trail schema for a dialect: they differ only in the auto-assigned key and the 64-bit integer type. */
+function trailSchema(seq: string, bigint: string): string {
+  return `
+    CREATE TABLE trail_events (
+      seq           ${seq},
+      event_id      TEXT NOT NULL UNIQUE,
+      event_time    ${bigint} NOT NULL,
+      event_name    TEXT NOT NULL,
+      event_source  TEXT NOT NULL,
+      username      TEXT,
+      access_key_id TEXT,
+      read_only     INTEGER NOT NULL,
+      error_code    TEXT,
+      record        TEXT NOT NULL
+    );
+    CREATE INDEX trail_by_time ON trail_events(event_time, seq);
+    CREATE INDEX trail_by_name ON trail_events(event_name, event_time, seq);
+    CREATE INDEX trail_by_username ON trail_events(username, event_time, seq);
+    CREATE INDEX trail_by_access_key ON trail_events(access_key_id, event_time, seq);
+    CREATE INDEX trail_by_source ON trail_events(event_source, event_time, seq);
+    CREATE INDEX trail_by_read_only ON trail_events(read_only, event_time, seq);
+    CREATE TABLE trail_event_resources (
+      seq           ${bigint} NOT NULL REFERENCES trail_events(seq) ON DELETE CASCADE,
+      event_time    ${bigint} NOT NULL,
+      resource_type TEXT NOT NULL,
+      resource_name TEXT NOT NULL
+    );
+    CREATE INDEX trail_resources_by_name ON trail_event_resources(resource_name, event_time, seq);
+    CREATE INDEX trail_resources_by_type ON trail_event_resources(resource_type, event_time, seq);
+    CREATE INDEX trail_resources_by_seq ON trail_event_resources(seq);
+  `;
+}
+
 export const trailMigrations: Migration[] = [
   {
     id: 1,
     name: 'trail: events and their resources, indexed for LookupEvents',
-    sql: {
-      sqlite: `
-        CREATE TABLE trail_events (
-          seq           INTEGER PRIMARY KEY,
-          event_id      TEXT NOT NULL UNIQUE,
-          event_time    INTEGER NOT NULL,
-          event_name    TEXT NOT NULL,
-          event_source  TEXT NOT NULL,
-          username      TEXT,
-          access_key_id TEXT,
-          read_only     INTEGER NOT NULL,
-          error_code    TEXT,
-          record        TEXT NOT NULL
-        );
-        CREATE INDEX trail_by_time ON trail_events(event_time, seq);
-        CREATE INDEX trail_by_name ON trail_events(event_name, event_time, seq);
-        CREATE INDEX trail_by_username ON trail_events(username, event_time, seq);
-        CREATE INDEX trail_by_access_key ON trail_events(access_key_id, event_time, seq);
-        CREATE INDEX trail_by_source ON trail_events(event_source, event_time, seq);
-        CREATE INDEX trail_by_read_only ON trail_events(read_only, event_time, seq);
-        CREATE TABLE trail_event_resources (
-          seq           INTEGER NOT NULL REFERENCES trail_events(seq) ON DELETE CASCADE,
-          event_time    INTEGER NOT NULL,
-          resource_type TEXT NOT NULL,
-          resource_name TEXT NOT NULL
-        );
-        CREATE INDEX trail_resources_by_name ON trail_event_resources(resource_name, event_time, seq);
-        CREATE INDEX trail_resources_by_type ON trail_event_resources(resource_type, event_time, seq);
-        CREATE INDEX trail_resources_by_seq ON trail_event_resources(seq);
-      `,
-      postgres: `
-        CREATE TABLE trail_events (
-          seq           BIGSERIAL PRIMARY KEY,
-          event_id      TEXT NOT NULL UNIQUE,
-          event_time    BIGINT NOT NULL,
-          event_name    TEXT NOT NULL,
-          event_source  TEXT NOT NULL,
-          username      TEXT,
-          access_key_id TEXT,
-          read_only     INTEGER NOT NULL,
-          error_code    TEXT,
-          record        TEXT NOT NULL
-        );
-        CREATE INDEX trail_by_time ON trail_events(event_time, seq);
-        CREATE INDEX trail_by_name ON trail_events(event_name, event_time, seq);
-        CREATE INDEX trail_by_username ON trail_events(username, event_time, seq);
-        CREATE INDEX trail_by_access_key ON trail_events(access_key_id, event_time, seq);
-        CREATE INDEX trail_by_source ON trail_events(event_source, event_time, seq);
-        CREATE INDEX trail_by_read_only ON trail_events(read_only, event_time, seq);
-        CREATE TABLE trail_event_resources (
-          seq           BIGINT NOT NULL REFERENCES trail_events(seq) ON DELETE CASCADE,
-          event_time    BIGINT NOT NULL,
-          resource_type TEXT NOT NULL,
-          resource_name TEXT NOT NULL
-        );
-        CREATE INDEX trail_resources_by_name ON trail_event_resources(resource_name, event_time, seq);
-        CREATE INDEX trail_resources_by_type ON trail_event_resources(resource_type, event_time, seq);
-        CREATE INDEX trail_resources_by_seq ON trail_event_resources(seq);
-      `,
-    },
+    sql: { sqlite: trailSchema('INTEGER PRIMARY KEY', 'INTEGER'), postgres: trailSchema('BIGINT PRIMARY KEY', 'BIGINT') },
   },
   {
     id: 2,
