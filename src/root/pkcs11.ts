@@ -23,6 +23,7 @@ const WRAP_PREFIX = 0x02;
 const IV_BYTES = 12;
 const TAG_BYTES = 16;
 const PROBE_INTERVAL_MS = 1000;
+const RECONNECT_INTERVAL_MS = 500;
 const KCV_AAD = Buffer.from('trent key check value');
 
 function gcm(iv: Buffer, aad: Buffer): import('pkcs11js').AesGCM {
@@ -58,6 +59,7 @@ export class Pkcs11Root implements RootOfTrust {
   #current: Session | undefined;
   #lastProbe = 0;
   #lastError = '';
+  #lastReconnect = 0;
 
   private constructor(opts: Pkcs11Options) {
     this.#opts = { keyLabel: 'trent-root', ...opts };
@@ -148,10 +150,18 @@ export class Pkcs11Root implements RootOfTrust {
 
   #session(): Session {
     if (this.#current) return this.#current;
+    // While the token is away, reconnect at most twice a second: a network HSM should not get a full
+    // PKCS#11 initialisation from every request.
+    const now = Date.now();
+    if (this.#lastError && now - this.#lastReconnect < RECONNECT_INTERVAL_MS) {
+      throw new RootUnavailableError(`the HSM is unavailable: ${this.#lastError}`);
+    }
+    this.#lastReconnect = now;
     try {
       return this.#connect();
     } catch (err) {
       this.#current = undefined;
+      this.#lastError = err instanceof Error ? err.message : String(err);
       if (err instanceof RootKeyError || err instanceof RootUnavailableError) throw err instanceof RootKeyError ? new RootUnavailableError(err.message) : err;
       throw new RootUnavailableError(`the HSM is unavailable: ${describe(err)}`);
     }
