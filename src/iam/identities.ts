@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import type { Database, Queryable } from '../store/database.ts';
 import type { RootOfTrust } from '../root/root-of-trust.ts';
 import { awsId, randomBytes } from '../crypto/random.ts';
@@ -109,8 +108,4 @@ export class IdentityStore {
   async revealSecret(accessKeyId: string): Promise<string | undefined> {
     return (await this.resolveAccessKey(accessKeyId, Number.POSITIVE_INFINITY))?.secretAccessKey;
   }
-}
-
-export function newRequestId(): string {
-  return randomUUID();
 }

@@ -51,11 +51,6 @@ export class InvalidAliasNameException extends AwsError {
     super('InvalidAliasNameException', 400, message);
   }
 }
-export class InvalidArnException extends AwsError {
-  constructor(message: string) {
-    super('InvalidArnException', 400, message);
-  }
-}
 export class InvalidMarkerException extends AwsError {
   constructor() {
     super('InvalidMarkerException', 400, 'The marker that specifies where pagination should next begin is not valid.');
@@ -74,11 +69,6 @@ export class TagException extends AwsError {
 export class UnsupportedOperationException extends AwsError {
   constructor(message: string) {
     super('UnsupportedOperationException', 400, message);
-  }
-}
-export class NotAuthorizedException extends AwsError {
-  constructor(message: string) {
-    super('NotAuthorizedException', 400, message);
   }
 }
 export class DryRunOperationException extends AwsError {

@@ -5,7 +5,6 @@ import { join } from 'node:path';
 import { KeyFileRoot } from '../../src/root/keyfile.ts';
 import { RootKeyError, RootUnwrapError } from '../../src/root/root-of-trust.ts';
 import { openFromBytes, sealToBytes, AeadError } from '../../src/crypto/aead.ts';
-import { constantTimeEqual } from '../../src/crypto/compare.ts';
 import { randomBytes } from '../../src/crypto/random.ts';
 import { tempDir, removeDir } from '../helpers/trent.ts';
 
@@ -68,9 +67,3 @@ test('AES-256-GCM helpers reject truncation and tampering', () => {
   assert.throws(() => sealToBytes(randomBytes(16), Buffer.from('x')), RangeError);
 });
 
-test('constant-time comparison handles different lengths', () => {
-  assert.equal(constantTimeEqual('secret', 'secret'), true);
-  assert.equal(constantTimeEqual('secret', 'secreT'), false);
-  assert.equal(constantTimeEqual('secret', 'secret-longer'), false);
-  assert.equal(constantTimeEqual(Buffer.from('a'), 'a'), true);
-});
