@@ -356,6 +356,20 @@ export function kmsService(deps: KmsDeps): JsonService {
     return true;
   }
 
+  /** What Sign and Verify share: the key, the message, the algorithm the key allows and whether the message is a digest. */
+  async function signingInput(ctx: CallContext, input: In): Promise<{ key: KeyRecord; message: Buffer; algorithm: string; digest: boolean }> {
+    const keyId = str(input, 'KeyId', { required: true, min: 1, max: 2048 });
+    const message = blob(input, 'Message', { required: true, min: 1, max: MAX_PLAINTEXT });
+    const type = oneOf(input, 'MessageType', ['RAW', 'DIGEST', 'EXTERNAL_MU'] as const) ?? 'RAW';
+    const requested = oneOf(input, 'SigningAlgorithm', SIGNING_ENUM);
+    stringList(input, 'GrantTokens', 10);
+    const key = await usableKey(keyId, ctx, 'SIGN_VERIFY', false);
+    const algorithm = algorithmFor(key, requested, 'signing', 'SigningAlgorithm');
+    const digest = checkMessageType(type, algorithm, message);
+    dryRun(input);
+    return { key, message, algorithm, digest };
+  }
+
   function digestUnsupported(algorithm: string): AwsError {
     return new UnsupportedOperationException(
       `MessageType DIGEST with ${algorithm} is not supported: node:crypto (OpenSSL) offers no pre-hashed ECDSA or PSS signing; use MessageType RAW, or an RSASSA_PKCS1_V1_5 algorithm.`,
@@ -746,15 +760,7 @@ export function kmsService(deps: KmsDeps): JsonService {
     },
 
     async Sign(ctx, input): Promise<W<K.SignResponse>> {
-      const keyId = str(input, 'KeyId', { required: true, min: 1, max: 2048 });
-      const message = blob(input, 'Message', { required: true, min: 1, max: MAX_PLAINTEXT });
-      const type = oneOf(input, 'MessageType', ['RAW', 'DIGEST', 'EXTERNAL_MU'] as const) ?? 'RAW';
-      const requested = oneOf(input, 'SigningAlgorithm', SIGNING_ENUM);
-      stringList(input, 'GrantTokens', 10);
-      const key = await usableKey(keyId, ctx, 'SIGN_VERIFY', false);
-      const algorithm = algorithmFor(key, requested, 'signing', 'SigningAlgorithm');
-      const digest = checkMessageType(type, algorithm, message);
-      dryRun(input);
+      const { key, message, algorithm, digest } = await signingInput(ctx, input);
       try {
         return { KeyId: key.arn, Signature: signMessage(specOf(key), await materialOf(key), algorithm, message, digest).toString('base64'), SigningAlgorithm: algorithm as K.SigningAlgorithmSpec };
       } catch (err) {
@@ -764,16 +770,8 @@ export function kmsService(deps: KmsDeps): JsonService {
     },
 
     async Verify(ctx, input): Promise<W<K.VerifyResponse>> {
-      const keyId = str(input, 'KeyId', { required: true, min: 1, max: 2048 });
-      const message = blob(input, 'Message', { required: true, min: 1, max: MAX_PLAINTEXT });
       const signature = blob(input, 'Signature', { required: true, min: 1, max: 6144 });
-      const type = oneOf(input, 'MessageType', ['RAW', 'DIGEST', 'EXTERNAL_MU'] as const) ?? 'RAW';
-      const requested = oneOf(input, 'SigningAlgorithm', SIGNING_ENUM);
-      stringList(input, 'GrantTokens', 10);
-      const key = await usableKey(keyId, ctx, 'SIGN_VERIFY', false);
-      const algorithm = algorithmFor(key, requested, 'signing', 'SigningAlgorithm');
-      const digest = checkMessageType(type, algorithm, message);
-      dryRun(input);
+      const { key, message, algorithm, digest } = await signingInput(ctx, input);
       let valid: boolean;
       try {
         valid = verifyMessage(specOf(key), await materialOf(key), algorithm, message, digest, signature);

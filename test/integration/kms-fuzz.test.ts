@@ -1,4 +1,5 @@
 import { test, before, after } from 'node:test';
+import { Rng } from '../helpers/rng.ts';
 import assert from 'node:assert/strict';
 import { randomBytes, randomInt, randomUUID } from 'node:crypto';
 import { KMSClient, CreateKeyCommand, DecryptCommand, EncryptCommand } from '@aws-sdk/client-kms';
@@ -34,34 +35,6 @@ after(async () => {
   if (t) await removeDir(t.dataDir);
 });
 
-/** Seeded generator (Weyl sequence through a 32-bit avalanche mix), so a run's mutations replay. */
-class Rng {
-  #state: number;
-  constructor(seed: number) {
-    this.#state = seed >>> 0;
-  }
-  u32(): number {
-    this.#state = (this.#state + 0x9e3779b9) >>> 0;
-    let z = this.#state;
-    z = Math.imul(z ^ (z >>> 16), 0x85ebca6b);
-    z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
-    return (z ^ (z >>> 16)) >>> 0;
-  }
-  int(n: number): number {
-    return Math.floor((this.u32() / 0x1_0000_0000) * n);
-  }
-  range(lo: number, hi: number): number {
-    return lo + this.int(hi - lo + 1);
-  }
-  bytes(n: number): Buffer {
-    const b = Buffer.alloc(n);
-    for (let i = 0; i < n; i++) b[i] = this.u32() & 0xff;
-    return b;
-  }
-  pick<T>(items: readonly T[]): T {
-    return items[this.int(items.length)]!;
-  }
-}
 
 function fuzzSeed(): number {
   const env = process.env['KMS_FUZZ_SEED'];

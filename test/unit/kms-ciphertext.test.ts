@@ -1,4 +1,5 @@
 import { test } from 'node:test';
+import { Rng } from '../helpers/rng.ts';
 import assert from 'node:assert/strict';
 import { createCipheriv, hkdfSync, randomBytes, randomInt } from 'node:crypto';
 import { decodeBlob, encodeBlob, encodeHeader, FORMAT_V1, IV_BYTES, NONCE_BYTES, TAG_BYTES } from '../../src/kms/ciphertext.ts';
@@ -343,40 +344,6 @@ test('a blob claiming another key, or another blob’s nonce or IV, fails', () =
 // Randomized fuzz
 // ---------------------------------------------------------------------------------------------
 
-/** A small, seeded generator (a Weyl sequence through a 32-bit avalanche mix): deterministic replays. */
-class Rng {
-  #state: number;
-  constructor(seed: number) {
-    this.#state = seed >>> 0;
-  }
-  u32(): number {
-    this.#state = (this.#state + 0x9e3779b9) >>> 0;
-    let z = this.#state;
-    z = Math.imul(z ^ (z >>> 16), 0x85ebca6b);
-    z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
-    return (z ^ (z >>> 16)) >>> 0;
-  }
-  /** An integer in [0, n). */
-  int(n: number): number {
-    return Math.floor((this.u32() / 0x1_0000_0000) * n);
-  }
-  /** An integer in [lo, hi]. */
-  range(lo: number, hi: number): number {
-    return lo + this.int(hi - lo + 1);
-  }
-  bytes(n: number): Buffer {
-    const b = Buffer.alloc(n);
-    for (let i = 0; i < n; i++) b[i] = this.u32() & 0xff;
-    return b;
-  }
-  pick<T>(items: readonly T[]): T {
-    return items[this.int(items.length)]!;
-  }
-  uuid(): string {
-    const h = this.bytes(16).toString('hex');
-    return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
-  }
-}
 
 function fuzzSeed(): number {
   const env = process.env['KMS_FUZZ_SEED'];
