@@ -4,7 +4,6 @@
 // what the audit trail keeps of a Sign call.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { constants, createHash, createPrivateKey, createPublicKey, randomBytes, randomUUID, sign as nodeSign, verify as nodeVerify, type KeyObject } from 'node:crypto';
@@ -38,6 +37,7 @@ import {
 } from '@aws-sdk/client-kms';
 import { CloudTrailClient, LookupEventsCommand, type Event } from '@aws-sdk/client-cloudtrail';
 import { startTrent, removeDir, tempDir, type RunningTrent } from '../helpers/trent.ts';
+import { skipCliV2, awsKms, awsKmsJson, type Cli } from '../helpers/cli.ts';
 import { fails, exec, type Run } from '../helpers/assert.ts';
 
 let t: RunningTrent;
@@ -653,22 +653,11 @@ test('rules: key spec and usage combinations, Sign with an ENCRYPT_DECRYPT key, 
 
 // ---- the CLIs and boto3 ----
 
-type Cli = 'v1' | 'v2';
-const V2 = '/usr/bin/aws';
-const skipV2 = !existsSync(V2) && !process.env['CI'] ? 'Debian awscli not installed (.ci/run installs it)' : false;
+const skipV2 = skipCliV2;
 
-function aws(cli: Cli, args: string[]): Promise<Run> {
-  const env = t.cliEnv();
-  if (cli === 'v1') return exec('aws', ['kms', ...args, '--output', 'json'], env);
-  delete env['AWS_ENDPOINT_URL'];
-  return exec(V2, ['--endpoint-url', t.endpoint, 'kms', ...args, '--output', 'json'], env);
-}
+const aws = (cli: Cli, args: string[]): Promise<Run> => awsKms(t, cli, args);
 
-async function awsJson<T = Record<string, unknown>>(cli: Cli, args: string[]): Promise<T> {
-  const r = await aws(cli, args);
-  assert.equal(r.code, 0, `aws ${cli} kms ${args.join(' ')} failed (${r.code}): ${r.stderr}`);
-  return (r.stdout.trim() ? JSON.parse(r.stdout) : {}) as T;
-}
+const awsJson = <T = Record<string, unknown>>(cli: Cli, args: string[]): Promise<T> => awsKmsJson<T>(t, cli, args);
 
 /** Sign with a CLI, fetch the public key with it, verify with openssl, and have Trent refuse a tampered signature. */
 async function cliSignFlow(cli: Cli, spec: KeySpec, algorithm: string): Promise<void> {

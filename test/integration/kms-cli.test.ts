@@ -1,11 +1,11 @@
 // KMS driven by the tools people type: the pip AWS CLI v1, Debian's AWS CLI v2 and boto3.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { startTrent, removeDir, tempDir, type RunningTrent } from '../helpers/trent.ts';
+import { skipCliV2, awsKms, awsKmsJson, type Cli } from '../helpers/cli.ts';
 import { exec, type Run } from '../helpers/assert.ts';
 
 let t: RunningTrent;
@@ -23,23 +23,11 @@ after(async () => {
 
 
 
-type Cli = 'v1' | 'v2';
-const V2 = '/usr/bin/aws';
-const skipV2 = !existsSync(V2) && !process.env['CI'] ? 'Debian awscli not installed (.ci/run installs it)' : false;
+const skipV2 = skipCliV2;
 
-/** `aws kms ...` with the pip CLI v1 (endpoint from AWS_ENDPOINT_URL) or Debian's v2 (needs --endpoint-url). */
-function aws(cli: Cli, args: string[]): Promise<Run> {
-  const env = t.cliEnv();
-  if (cli === 'v1') return exec('aws', ['kms', ...args, '--output', 'json'], env);
-  delete env['AWS_ENDPOINT_URL'];
-  return exec(V2, ['--endpoint-url', t.endpoint, 'kms', ...args, '--output', 'json'], env);
-}
+const aws = (cli: Cli, args: string[]): Promise<Run> => awsKms(t, cli, args);
 
-async function awsJson<T = Record<string, unknown>>(cli: Cli, args: string[]): Promise<T> {
-  const r = await aws(cli, args);
-  assert.equal(r.code, 0, `aws ${cli} kms ${args.join(' ')} failed (${r.code}): ${r.stderr}`);
-  return (r.stdout.trim() ? JSON.parse(r.stdout) : {}) as T;
-}
+const awsJson = <T = Record<string, unknown>>(cli: Cli, args: string[]): Promise<T> => awsKmsJson<T>(t, cli, args);
 
 interface KeyMetadataJson {
   KeyId: string;

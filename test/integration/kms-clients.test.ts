@@ -5,7 +5,6 @@
 // matched to their public halves; import wrapping is done here with RSA-OAEP SHA-256.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
@@ -22,6 +21,7 @@ import {
   type KeyObject,
 } from 'node:crypto';
 import { startTrent, removeDir, tempDir, type RunningTrent } from '../helpers/trent.ts';
+import { skipCliV2, awsKms, awsKmsJson, type Cli } from '../helpers/cli.ts';
 import { exec, type Run } from '../helpers/assert.ts';
 
 let t: RunningTrent;
@@ -93,22 +93,11 @@ function peerKey(): { privateKey: KeyObject; der: Buffer } {
 
 // ---- the pip AWS CLI v1 ----
 
-type Cli = 'v1' | 'v2';
-const V2 = '/usr/bin/aws';
-const skipV2 = !existsSync(V2) && !process.env['CI'] ? 'Debian awscli v2 not installed at /usr/bin/aws' : false;
+const skipV2 = skipCliV2;
 
-function aws(cli: Cli, args: string[]): Promise<Run> {
-  const env = t.cliEnv();
-  if (cli === 'v1') return exec('aws', ['kms', ...args, '--output', 'json'], env);
-  delete env['AWS_ENDPOINT_URL'];
-  return exec(V2, ['--endpoint-url', t.endpoint, 'kms', ...args, '--output', 'json'], env);
-}
+const aws = (cli: Cli, args: string[]): Promise<Run> => awsKms(t, cli, args);
 
-async function awsJson(cli: Cli, args: string[]): Promise<Json> {
-  const r = await aws(cli, args);
-  assert.equal(r.code, 0, `aws ${cli} kms ${args.join(' ')} failed (${r.code}): ${r.stderr}${r.stdout}`);
-  return (r.stdout.trim() ? JSON.parse(r.stdout) : {}) as Json;
-}
+const awsJson = (cli: Cli, args: string[]): Promise<Json> => awsKmsJson<Json>(t, cli, args);
 
 /** The call must fail as a service error (v1 exits 255, v2 254) naming `code`. */
 async function awsFails(cli: Cli, args: string[], code: string, what: string): Promise<void> {

@@ -22,6 +22,7 @@ import {
 import { CloudTrailClient, LookupEventsCommand, type Event, type LookupAttribute, type LookupEventsCommandInput } from '@aws-sdk/client-cloudtrail';
 import { STSClient, GetCallerIdentityCommand } from '@aws-sdk/client-sts';
 import { startTrent, removeDir, type RunningTrent } from '../helpers/trent.ts';
+import { CLI_V2, skipCliV2 } from '../helpers/cli.ts';
 import { fails, exec, type Run } from '../helpers/assert.ts';
 import { errorCode, kmsRequest, signed, stsRequest, type RawResponse } from '../helpers/raw.ts';
 
@@ -213,8 +214,8 @@ test('an Encrypt with an EncryptionContext: @aws-sdk/client-cloudtrail LookupEve
 
 
 
-const V2 = '/usr/bin/aws';
-const skipV2 = !existsSync(V2) && !process.env['CI'] ? 'Debian awscli not installed (.ci/run installs it)' : false;
+const V2 = CLI_V2;
+const skipV2 = skipCliV2;
 
 async function cliLookup(cli: 'v1' | 'v2'): Promise<Event[]> {
   const args = ['cloudtrail', 'lookup-events', '--lookup-attributes', 'AttributeKey=EventName,AttributeValue=Encrypt', '--output', 'json'];
