@@ -9,6 +9,10 @@ import { stsService } from '../sts/api.ts';
 import { kmsService } from '../kms/api.ts';
 import { KeyStore } from '../kms/keys.ts';
 import { KmsJobs } from '../kms/jobs.ts';
+import { KmsServiceClient } from '../kms/service-client.ts';
+import { reapOrphans, s3Service } from '../s3/api.ts';
+import { BENCH_PLAINTEXT } from '../s3/packages.ts';
+import { ObjectKeys } from '../s3/sse.ts';
 import { cloudTrailService } from '../trail/api.ts';
 import { Recorder } from '../trail/recorder.ts';
 import { TrailRetention } from '../trail/retention.ts';
@@ -94,11 +98,26 @@ export async function serve(argv: string[]): Promise<number> {
   await jobs.runOnce();
   jobs.start(Number(process.env['TRENT_KMS_SWEEP_SECONDS'] ?? 60) * 1000);
 
+  const kms = kmsService({ keys, trail, trailRetentionDays: retentionDays });
+  const kmsClient = new KmsServiceClient(kms, keys, recorder);
+  if (BENCH_PLAINTEXT) log.warn('TRENT_BENCH_S3_PLAINTEXT=1: S3 object bodies are stored UNENCRYPTED. This switch exists for benchmarks only; never use it to serve real clients.');
+  const reaped = await reapOrphans(instance.db, instance.blobs);
+  if (reaped) log.info({ blobs: reaped }, 'removed object blobs left behind by an interrupted delete');
+  const s3 = s3Service({
+    db: instance.db,
+    blobs: instance.blobs,
+    keys: new ObjectKeys({ db: instance.db, root: instance.root, kms: kmsClient }),
+    accountId: instance.accountId,
+    region: instance.region,
+    virtualHosts: virtualHostNames(host, values['tls-san'] ?? []),
+    log,
+  });
+
   let stopping = false;
   const pipeline = new Pipeline({
     recorder,
     accountId: instance.accountId,
-    services: [stsService, kmsService({ keys, trail, trailRetentionDays: retentionDays }), cloudTrailService(trail)],
+    services: [stsService, kms, cloudTrailService(trail), s3],
     identities: instance.identities,
     region: instance.region,
     log,
@@ -146,4 +165,11 @@ export async function serve(argv: string[]): Promise<number> {
   log.info('stopped');
   log.flush();
   return 0;
+}
+
+/** Host names under which `bucket.<name>` virtual-host addressing is accepted: the listen host and extra certificate names, never IP addresses. */
+function virtualHostNames(host: string, sans: string[]): string[] {
+  const names = new Set<string>(['localhost']);
+  for (const n of [host, ...sans]) if (n && !/^[\d.]+$/.test(n) && !n.includes(':') && n !== '0.0.0.0') names.add(n.toLowerCase().replace(/^\*\./, ''));
+  return [...names];
 }

@@ -25,7 +25,7 @@ import {
 import { AwsChunkedDecoder, AwsChunkedError } from '../wire/aws-chunked.ts';
 import { BodyVerifier } from '../wire/body-verifier.ts';
 import { algorithmForHeader } from '../wire/checksums.ts';
-import type { CallContext, Service } from './service.ts';
+import type { CallContext, RestRoute, Service } from './service.ts';
 import type { Principal } from '../iam/principal.ts';
 import type { TLSSocket } from 'node:tls';
 import { eventTime, userIdentity, type AuditResource, type TrailEvent } from '../trail/event.ts';
@@ -76,6 +76,9 @@ interface Exchange {
   input?: unknown;
   output?: unknown;
   resources: AuditResource[];
+  /** REST (S3) requests: the route decided before authentication, and the request's headers (names lower-case). */
+  route?: RestRoute;
+  restHeaders?: Record<string, string | undefined>;
 }
 
 const READ_ONLY = /^(Describe|List|Get|Lookup|Head|BatchGet|Search)/;
@@ -169,6 +172,7 @@ export class Pipeline {
     const err = wire.error;
     let requestParameters: Record<string, unknown> | null = null;
     let responseElements: Record<string, unknown> | null = null;
+    const category = audit?.category?.(name) ?? 'Management';
     try {
       if (ex.input !== undefined && audit?.requestParameters) requestParameters = audit.requestParameters(name, ex.input);
       if (!err && ex.output !== undefined && audit?.responseElements) responseElements = audit.responseElements(name, ex.output);
@@ -192,9 +196,9 @@ export class Pipeline {
       readOnly: this.#readOnly(ex),
       ...(ex.resources.length ? { resources: ex.resources } : {}),
       eventType: 'AwsApiCall',
-      managementEvent: true,
+      managementEvent: category === 'Management',
       recipientAccountId: this.#opts.accountId,
-      eventCategory: 'Management',
+      eventCategory: category,
       tlsDetails: { ...tlsOf(socket), clientProvidedHostHeader: header(ex.sreq, 'host') ?? '' },
     };
   }
@@ -213,6 +217,13 @@ export class Pipeline {
       protocol = 'query';
       service ??= scope ? undefined : this.#services.get('sts');
     } else protocol = 'restxml';
+    let rest: { route?: RestRoute; restHeaders?: Record<string, string | undefined>; input?: unknown; operation?: string } = {};
+    if (service?.protocol === 'restxml') {
+      const headers: Record<string, string | undefined> = Object.create(null) as Record<string, string | undefined>;
+      for (const [k, v] of Object.entries(sreq.headers)) headers[k] = v?.join(',');
+      const route = service.route({ method: sreq.method, path: sreq.rawPath, rawQuery: sreq.rawQuery, query: new Map(parseQuery(sreq.rawQuery)), headers });
+      rest = { route, restHeaders: headers, input: { route, query: sreq.rawQuery, host: headers['host'] }, operation: route.operation };
+    }
     return {
       req,
       sreq,
@@ -225,6 +236,7 @@ export class Pipeline {
       resources: [],
       ...(target ? { operation: target.operation } : {}),
       ...(protocol === 'query' ? queryAction(sreq.rawQuery) : {}),
+      ...rest,
     };
   }
 
@@ -282,16 +294,16 @@ export class Pipeline {
       for await (const chunk of body) void chunk;
       throw unknownService(ex);
     }
-    const headers: Record<string, string | undefined> = Object.create(null) as Record<string, string | undefined>;
-    for (const [k, v] of Object.entries(ex.sreq.headers)) headers[k] = v?.join(',');
-    const out = await ex.service.handle(ctx, {
+    await this.#preflight(ex);
+    const out = await ex.service.handle(ctx, ex.route!, {
       method: ex.sreq.method,
       path: ex.sreq.rawPath,
       rawQuery: ex.sreq.rawQuery,
       query: new Map(parseQuery(ex.sreq.rawQuery)),
-      headers,
+      headers: ex.restHeaders!,
       body,
     });
+    if (out.audit) ex.output = out.audit;
     return { status: out.status, headers: { ...s3RequestHeaders(ex.requestId), ...(out.headers ?? {}) }, ...(out.body !== undefined ? { body: out.body } : {}) };
   }
 

@@ -26,6 +26,8 @@ export interface AuditPolicy {
   requestParameters?(operation: string, input: unknown): Record<string, unknown> | null;
   responseElements?(operation: string, output: unknown): Record<string, unknown> | null;
   readOnly?(operation: string): boolean;
+  /** CloudTrail's eventCategory: 'Data' events (S3 object reads and writes) are not management events. */
+  category?(operation: string): 'Management' | 'Data';
 }
 
 interface ServiceBase {
@@ -67,11 +69,21 @@ export interface RestResponse {
   status: number;
   headers?: Record<string, string | number>;
   body?: Buffer | string | Readable;
+  /** What the CloudTrail event shows as responseElements (never secrets). */
+  audit?: Record<string, unknown>;
 }
 
-export interface RestXmlService extends ServiceBase {
+/** The operation a REST request names (and whatever the service resolved on the way, such as bucket and key). */
+export interface RestRoute {
+  operation: string;
+}
+
+export interface RestXmlService<R extends RestRoute = RestRoute> extends ServiceBase {
   protocol: 'restxml';
-  handle(ctx: CallContext, request: RestRequest): Promise<RestResponse>;
+  /** Decided before authentication, so that even a refused call is recorded under its operation. Must not throw. */
+  route(request: Omit<RestRequest, 'body'>): R;
+  handle(ctx: CallContext, route: R, request: RestRequest): Promise<RestResponse>;
 }
 
-export type Service = JsonService | QueryService | RestXmlService;
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type Service = JsonService | QueryService | RestXmlService<any>;

@@ -113,4 +113,89 @@ export const migrations: Migration[] = [
       );
     `,
   },
+  {
+    id: 5,
+    name: 's3: buckets, objects, multipart uploads, bucket keys, the SSE-S3 service key',
+    sql: `
+      CREATE TABLE s3_buckets (
+        bucket_name         TEXT PRIMARY KEY,
+        account_id          TEXT NOT NULL,
+        region              TEXT NOT NULL,
+        created_at          INTEGER NOT NULL,
+        encryption          TEXT,
+        public_access_block TEXT,
+        tags                TEXT
+      );
+      CREATE TABLE s3_objects (
+        bucket_name        TEXT NOT NULL REFERENCES s3_buckets(bucket_name),
+        object_key         TEXT NOT NULL,
+        object_uid         TEXT NOT NULL UNIQUE,
+        size               INTEGER NOT NULL,
+        etag               TEXT NOT NULL,
+        last_modified      INTEGER NOT NULL,
+        headers            TEXT NOT NULL,
+        checksum_algorithm TEXT,
+        checksum_value     TEXT,
+        checksum_type      TEXT,
+        sse                TEXT NOT NULL,
+        kms_key_arn        TEXT,
+        kms_context        TEXT,
+        bucket_key_id      TEXT,
+        service_key_id     TEXT,
+        wrapped_key        BLOB NOT NULL,
+        ssec_salt          BLOB,
+        ssec_check         BLOB,
+        segments           TEXT NOT NULL,
+        parts_count        INTEGER,
+        PRIMARY KEY (bucket_name, object_key)
+      );
+      CREATE TABLE s3_uploads (
+        upload_id          TEXT PRIMARY KEY,
+        bucket_name        TEXT NOT NULL REFERENCES s3_buckets(bucket_name),
+        object_key         TEXT NOT NULL,
+        object_uid         TEXT NOT NULL UNIQUE,
+        initiated_at       INTEGER NOT NULL,
+        headers            TEXT NOT NULL,
+        checksum_algorithm TEXT,
+        sse                TEXT NOT NULL,
+        kms_key_arn        TEXT,
+        kms_context        TEXT,
+        bucket_key_id      TEXT,
+        service_key_id     TEXT,
+        wrapped_key        BLOB NOT NULL,
+        ssec_salt          BLOB,
+        ssec_check         BLOB
+      );
+      CREATE INDEX s3_uploads_by_key ON s3_uploads(bucket_name, object_key, initiated_at);
+      CREATE TABLE s3_parts (
+        upload_id      TEXT NOT NULL REFERENCES s3_uploads(upload_id) ON DELETE CASCADE,
+        part_number    INTEGER NOT NULL,
+        size           INTEGER NOT NULL,
+        etag           TEXT NOT NULL,
+        checksum_value TEXT,
+        blob_key       TEXT NOT NULL,
+        salt           BLOB NOT NULL,
+        last_modified  INTEGER NOT NULL,
+        PRIMARY KEY (upload_id, part_number)
+      );
+      CREATE TABLE s3_bucket_keys (
+        bucket_key_id TEXT PRIMARY KEY,
+        bucket_name   TEXT NOT NULL,
+        kms_key_arn   TEXT NOT NULL,
+        kms_context   TEXT NOT NULL,
+        ciphertext    BLOB NOT NULL,
+        created_at    INTEGER NOT NULL
+      );
+      CREATE INDEX s3_bucket_keys_by_bucket ON s3_bucket_keys(bucket_name, kms_key_arn, created_at);
+      CREATE TABLE s3_service_keys (
+        service_key_id TEXT PRIMARY KEY,
+        wrapped        BLOB NOT NULL,
+        created_at     INTEGER NOT NULL
+      );
+      CREATE TABLE s3_orphan_blobs (
+        blob_key   TEXT PRIMARY KEY,
+        created_at INTEGER NOT NULL
+      );
+    `,
+  },
 ];

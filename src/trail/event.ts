@@ -10,6 +10,8 @@ export interface TrailEvent {
     accountId?: string;
     accessKeyId?: string;
     userName?: string;
+    /** Set when a service called on the user's behalf (for example S3 calling KMS for SSE-KMS). */
+    invokedBy?: string;
   };
   eventTime: string;
   eventSource: string;
@@ -29,6 +31,8 @@ export interface TrailEvent {
   managementEvent: boolean;
   recipientAccountId: string;
   eventCategory: 'Management' | 'Data';
+  /** Links the events of one request across services (an S3 PutObject and the KMS call it made). */
+  sharedEventID?: string;
   tlsDetails?: { tlsVersion: string; cipherSuite: string; clientProvidedHostHeader: string };
 }
 

@@ -1,0 +1,81 @@
+import type { Queryable } from '../store/database.ts';
+import { InvalidBucketName, NoSuchBucket } from './errors.ts';
+import type { BucketEncryption } from './sse.ts';
+
+export interface PublicAccessBlock {
+  BlockPublicAcls: boolean;
+  IgnorePublicAcls: boolean;
+  BlockPublicPolicy: boolean;
+  RestrictPublicBuckets: boolean;
+}
+
+export interface BucketRecord {
+  name: string;
+  region: string;
+  createdAt: number;
+  encryption: BucketEncryption | null;
+  publicAccessBlock: PublicAccessBlock | null;
+  tags: Array<{ Key: string; Value: string }> | null;
+}
+
+interface BucketRow {
+  bucket_name: string;
+  region: string;
+  created_at: number;
+  encryption: string | null;
+  public_access_block: string | null;
+  tags: string | null;
+}
+
+/** New buckets block all public access, as AWS's have since April 2023. */
+export const BLOCK_ALL: PublicAccessBlock = { BlockPublicAcls: true, IgnorePublicAcls: true, BlockPublicPolicy: true, RestrictPublicBuckets: true };
+
+const BUCKET_NAME = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
+
+/** AWS's general purpose bucket naming rules. */
+export function checkBucketName(name: string): void {
+  if (
+    !BUCKET_NAME.test(name) ||
+    name.includes('..') ||
+    name.includes('.-') ||
+    name.includes('-.') ||
+    /^\d+\.\d+\.\d+\.\d+$/.test(name) ||
+    name.startsWith('xn--') ||
+    name.startsWith('sthree-') ||
+    name.endsWith('-s3alias') ||
+    name.endsWith('--ol-s3')
+  ) {
+    throw new InvalidBucketName(name);
+  }
+}
+
+function fromRow(r: BucketRow): BucketRecord {
+  return {
+    name: r.bucket_name,
+    region: r.region,
+    createdAt: Number(r.created_at),
+    encryption: r.encryption ? (JSON.parse(r.encryption) as BucketEncryption) : null,
+    publicAccessBlock: r.public_access_block ? (JSON.parse(r.public_access_block) as PublicAccessBlock) : null,
+    tags: r.tags ? (JSON.parse(r.tags) as Array<{ Key: string; Value: string }>) : null,
+  };
+}
+
+export async function findBucket(q: Queryable, name: string): Promise<BucketRecord | undefined> {
+  const row = await q.get<BucketRow>('SELECT * FROM s3_buckets WHERE bucket_name = ?', [name]);
+  return row ? fromRow(row) : undefined;
+}
+
+export async function getBucket(q: Queryable, name: string): Promise<BucketRecord> {
+  const b = await findBucket(q, name);
+  if (!b) throw new NoSuchBucket(name);
+  return b;
+}
+
+export async function listBuckets(q: Queryable): Promise<BucketRecord[]> {
+  return (await q.all<BucketRow>('SELECT * FROM s3_buckets ORDER BY bucket_name')).map(fromRow);
+}
+
+export async function setBucketField(q: Queryable, name: string, field: 'encryption' | 'public_access_block' | 'tags', value: unknown): Promise<void> {
+  const r = await q.run(`UPDATE s3_buckets SET ${field} = ? WHERE bucket_name = ?`, [value === null ? null : JSON.stringify(value), name]);
+  if (r.changes === 0) throw new NoSuchBucket(name);
+}

@@ -1,0 +1,121 @@
+import { NotImplemented, MethodNotAllowed } from './errors.ts';
+
+/** Where a request goes: the operation, and the bucket and key it names. */
+export interface S3Route {
+  operation: string;
+  bucket?: string;
+  key?: string;
+  /** Set when the request could not be routed; thrown by the handler so the error is recorded under the route. */
+  error?: Error;
+}
+
+/** Sub-resources Trent does not implement: a request naming one is refused with 501, never misread as another operation. */
+const UNSUPPORTED = [
+  'acl', 'analytics', 'accelerate', 'cors', 'intelligent-tiering', 'inventory', 'lifecycle', 'logging', 'metrics', 'notification',
+  'object-lock', 'ownershipControls', 'replication', 'requestPayment', 'website', 'legal-hold', 'retention', 'torrent', 'restore',
+  'select', 'versions', 'attributes', 'renameObject', 'metadataTable', 'session',
+];
+
+/**
+ * Path-style (`/bucket/key`) and virtual-host (`Host: bucket.<endpoint host>`) addressing. `virtualHosts`
+ * are the endpoint host names under which a bucket may appear as the first label.
+ */
+export function addressOf(rawPath: string, host: string | undefined, virtualHosts: readonly string[]): { bucket?: string; key?: string } {
+  const hostname = (host ?? '').replace(/:\d+$/, '').toLowerCase();
+  let vhostBucket: string | undefined;
+  for (const base of virtualHosts) {
+    if (hostname.endsWith(`.${base}`) && hostname.length > base.length + 1) {
+      vhostBucket = hostname.slice(0, hostname.length - base.length - 1);
+      break;
+    }
+  }
+  const path = rawPath.startsWith('/') ? rawPath.slice(1) : rawPath;
+  if (vhostBucket !== undefined) return { bucket: vhostBucket, ...(path ? { key: decodeKey(path) } : {}) };
+  if (!path) return {};
+  const slash = path.indexOf('/');
+  if (slash < 0) return { bucket: decodeKey(path) };
+  const bucket = decodeKey(path.slice(0, slash));
+  const key = path.slice(slash + 1);
+  return { bucket, ...(key ? { key: decodeKey(key) } : {}) };
+}
+
+function decodeKey(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s;
+  }
+}
+
+/** The S3 operation a request names, from its method, address and sub-resource query parameters. */
+export function route(method: string, rawPath: string, query: Map<string, string>, headers: Record<string, string | undefined>, virtualHosts: readonly string[]): S3Route {
+  const { bucket, key } = addressOf(rawPath, headers['host'], virtualHosts);
+  const at = { ...(bucket !== undefined ? { bucket } : {}), ...(key !== undefined ? { key } : {}) };
+  const has = (q: string) => query.has(q);
+  const unsupported = UNSUPPORTED.find((q) => query.has(q));
+  const fail = (operation: string, error: Error): S3Route => ({ operation, ...at, error });
+  if (bucket === undefined) {
+    if (method === 'GET') return { operation: 'ListBuckets' };
+    return fail('Unknown', new MethodNotAllowed(method));
+  }
+  if (key === undefined) {
+    if (unsupported) return fail(`Bucket:${unsupported}`, new NotImplemented(`?${unsupported}`));
+    switch (method) {
+      case 'PUT':
+        if (has('encryption')) return { operation: 'PutBucketEncryption', ...at };
+        if (has('policy')) return { operation: 'PutBucketPolicy', ...at };
+        if (has('publicAccessBlock')) return { operation: 'PutPublicAccessBlock', ...at };
+        if (has('tagging')) return { operation: 'PutBucketTagging', ...at };
+        if (has('versioning')) return { operation: 'PutBucketVersioning', ...at };
+        return { operation: 'CreateBucket', ...at };
+      case 'HEAD':
+        return { operation: 'HeadBucket', ...at };
+      case 'DELETE':
+        if (has('encryption')) return { operation: 'DeleteBucketEncryption', ...at };
+        if (has('policy')) return { operation: 'DeleteBucketPolicy', ...at };
+        if (has('publicAccessBlock')) return { operation: 'DeletePublicAccessBlock', ...at };
+        if (has('tagging')) return { operation: 'DeleteBucketTagging', ...at };
+        return { operation: 'DeleteBucket', ...at };
+      case 'GET':
+        if (has('location')) return { operation: 'GetBucketLocation', ...at };
+        if (has('encryption')) return { operation: 'GetBucketEncryption', ...at };
+        if (has('policy')) return { operation: 'GetBucketPolicy', ...at };
+        if (has('policyStatus')) return { operation: 'GetBucketPolicyStatus', ...at };
+        if (has('publicAccessBlock')) return { operation: 'GetPublicAccessBlock', ...at };
+        if (has('tagging')) return { operation: 'GetBucketTagging', ...at };
+        if (has('versioning')) return { operation: 'GetBucketVersioning', ...at };
+        if (has('uploads')) return { operation: 'ListMultipartUploads', ...at };
+        if (query.get('list-type') === '2') return { operation: 'ListObjectsV2', ...at };
+        return { operation: 'ListObjects', ...at };
+      case 'POST':
+        if (has('delete')) return { operation: 'DeleteObjects', ...at };
+        return fail('Unknown', new MethodNotAllowed(method));
+      default:
+        return fail('Unknown', new MethodNotAllowed(method));
+    }
+  }
+  if (unsupported || has('tagging')) {
+    const q = unsupported ?? 'tagging';
+    return fail(`Object:${q}`, new NotImplemented(`?${q}`));
+  }
+  switch (method) {
+    case 'PUT':
+      if (has('uploadId') || has('partNumber')) return { operation: headers['x-amz-copy-source'] !== undefined ? 'UploadPartCopy' : 'UploadPart', ...at };
+      if (headers['x-amz-copy-source'] !== undefined) return { operation: 'CopyObject', ...at };
+      return { operation: 'PutObject', ...at };
+    case 'GET':
+      if (has('uploadId')) return { operation: 'ListParts', ...at };
+      return { operation: 'GetObject', ...at };
+    case 'HEAD':
+      return { operation: 'HeadObject', ...at };
+    case 'DELETE':
+      if (has('uploadId')) return { operation: 'AbortMultipartUpload', ...at };
+      return { operation: 'DeleteObject', ...at };
+    case 'POST':
+      if (has('uploads')) return { operation: 'CreateMultipartUpload', ...at };
+      if (has('uploadId')) return { operation: 'CompleteMultipartUpload', ...at };
+      return fail('Unknown', new MethodNotAllowed(method));
+    default:
+      return fail('Unknown', new MethodNotAllowed(method));
+  }
+}
