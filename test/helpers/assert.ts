@@ -32,9 +32,9 @@ export interface Run {
 }
 
 /** Run a command (the AWS CLIs, python3, openssl) to completion; a non-zero exit is a result, not an error. */
-export function exec(file: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<Run> {
+export function exec(file: string, args: string[], env: NodeJS.ProcessEnv = process.env, timeoutMs = 60_000): Promise<Run> {
   return new Promise((resolve, reject) => {
-    execFile(file, args, { env, maxBuffer: 64 * 1024 * 1024, timeout: 60_000, encoding: 'utf8' }, (err, stdout, stderr) => {
+    execFile(file, args, { env, maxBuffer: 64 * 1024 * 1024, timeout: timeoutMs, encoding: 'utf8' }, (err, stdout, stderr) => {
       if (err && typeof err.code !== 'number') return reject(err);
       resolve({ code: err ? (err.code as number) : 0, stdout, stderr });
     });

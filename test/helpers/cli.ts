@@ -8,12 +8,17 @@ export type Cli = 'v1' | 'v2';
 export const CLI_V2 = '/usr/bin/aws';
 export const skipCliV2: string | false = !existsSync(CLI_V2) && !process.env['CI'] ? 'Debian awscli not installed (.ci/run installs it)' : false;
 
-/** `aws kms ...` with the pip CLI v1 (endpoint from AWS_ENDPOINT_URL) or Debian's v2 (needs --endpoint-url). */
-export function awsKms(t: RunningTrent, cli: Cli, args: string[]): Promise<Run> {
+/** `aws <args>` with the pip CLI v1 (endpoint from AWS_ENDPOINT_URL) or Debian's v2 (needs --endpoint-url). */
+export function aws(t: RunningTrent, cli: Cli, args: string[], timeoutMs?: number): Promise<Run> {
   const env = t.cliEnv();
-  if (cli === 'v1') return exec('aws', ['kms', ...args, '--output', 'json'], env);
+  if (cli === 'v1') return exec('aws', args, env, timeoutMs);
   delete env['AWS_ENDPOINT_URL'];
-  return exec(CLI_V2, ['--endpoint-url', t.endpoint, 'kms', ...args, '--output', 'json'], env);
+  return exec(CLI_V2, ['--endpoint-url', t.endpoint, ...args], env, timeoutMs);
+}
+
+/** `aws kms ...`, JSON output. */
+export function awsKms(t: RunningTrent, cli: Cli, args: string[]): Promise<Run> {
+  return aws(t, cli, ['kms', ...args, '--output', 'json']);
 }
 
 /** The same, required to succeed, with its JSON output parsed. */
