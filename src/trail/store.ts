@@ -53,6 +53,11 @@ export const trailMigrations: Migration[] = [
     name: 'trail: a one-row table for write probes',
     sql: 'CREATE TABLE trail_probe (id INTEGER PRIMARY KEY, at BIGINT NOT NULL)',
   },
+  {
+    id: 3,
+    name: 'trail: data events (S3 object reads and writes) are kept for delivery but, as on AWS, not returned by LookupEvents',
+    sql: 'ALTER TABLE trail_events ADD COLUMN management INTEGER NOT NULL DEFAULT 1',
+  },
 ];
 
 export type LookupAttributeKey = 'EventId' | 'EventName' | 'ReadOnly' | 'Username' | 'ResourceType' | 'ResourceName' | 'EventSource' | 'AccessKeyId';
@@ -117,15 +122,17 @@ export class TrailStore {
           e.userIdentity.accessKeyId ?? null,
           e.readOnly ? 1 : 0,
           e.errorCode ?? null,
+          e.managementEvent ? 1 : 0,
           JSON.stringify(e),
         ]);
-        for (const r of e.resources ?? []) resources.push([seq, time, r.type, r.ARN]);
+        // Resources index lookups, which never return data events: only management events' resources are indexed.
+        if (e.managementEvent) for (const r of e.resources ?? []) resources.push([seq, time, r.type, r.ARN]);
       }
       for (let i = 0; i < rows.length; i += ROWS_PER_INSERT) {
         const chunk = rows.slice(i, i + ROWS_PER_INSERT);
         await tx.run(
-          `INSERT INTO trail_events (seq, event_id, event_time, event_name, event_source, username, access_key_id, read_only, error_code, record)
-           VALUES ${chunk.map(() => '(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)').join(', ')}`,
+          `INSERT INTO trail_events (seq, event_id, event_time, event_name, event_source, username, access_key_id, read_only, error_code, management, record)
+           VALUES ${chunk.map(() => '(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)').join(', ')}`,
           chunk.flat(),
         );
       }
@@ -155,7 +162,7 @@ export class TrailStore {
                 ORDER BY r.event_time DESC, r.seq DESC LIMIT ?
              ) x JOIN trail_events e ON e.seq = x.seq ORDER BY x.event_time DESC, x.seq DESC`;
     } else {
-      let where = 'event_time >= ? AND event_time <= ?';
+      let where = 'management = 1 AND event_time >= ? AND event_time <= ?';
       if (a?.key === 'ReadOnly') {
         where = 'read_only = ? AND ' + where;
         params.push(a.value === 'true' ? 1 : 0);
