@@ -149,8 +149,12 @@ export function parseCustomerKey(headers: Record<string, string | undefined>, pr
     raw.fill(0);
     throw new InvalidArgument('The secret key was invalid for the specified algorithm.', `${base}key`, '');
   }
+  if (md5 === undefined) {
+    raw.fill(0);
+    throw new InvalidArgument('Requests specifying Server Side Encryption with Customer provided keys must provide the client calculated MD5 of the secret key.', `${base}key-md5`, '');
+  }
   const actual = createHash('md5').update(raw).digest('base64');
-  if (md5 !== undefined && md5 !== actual) {
+  if (md5 !== actual) {
     raw.fill(0);
     throw new InvalidArgument('The calculated MD5 hash of the key did not match the hash that was provided.', `${base}key-md5`, '');
   }

@@ -112,6 +112,8 @@ test('a changed body is rejected', async () => {
   });
   assert.equal(errorCode(k), 'InvalidSignatureException');
   // S3 compares the declared payload hash with the body: XAmzContentSHA256Mismatch.
+  const created = await signed(t, 's3', { method: 'PUT', path: '/bucket', headers: { 'x-amz-content-sha256': 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855' }, body: '' });
+  assert.equal(created.status, 200, created.body);
   const s = await signed(t, 's3', { method: 'PUT', path: '/bucket/key', headers: { 'x-amz-content-sha256': '44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a' }, body: '{}' }, {
     mutate: (req) => (req.body = '{"x":1}'),
   });
@@ -200,9 +202,10 @@ test('a malformed Authorization header: IncompleteSignature', async () => {
 test('services not yet provided answer in their own protocol after authentication', async () => {
   const sm = await signed(t, 'secretsmanager', { method: 'POST', path: '/', headers: { 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': 'secretsmanager.ListSecrets' }, body: '{}' });
   assert.deepEqual([sm.status, errorCode(sm)], [400, 'UnknownOperationException']);
-  const s3err = await new S3Client(t.clientConfig({ forcePathStyle: true })).send(new ListBucketsCommand({})).catch((e) => e);
-  assert.equal(s3err.$metadata.httpStatusCode, 501);
-  assert.equal(s3err.name, 'NotImplemented');
+  // S3 sub-resources Trent does not implement are refused in S3's own vocabulary.
+  const acl = await signed(t, 's3', { method: 'GET', path: '/bucket', query: { acl: '' }, headers: { 'x-amz-content-sha256': 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855' }, body: '' });
+  assert.deepEqual([acl.status, errorCode(acl)], [501, 'NotImplemented']);
+  assert.ok((await new S3Client(t.clientConfig({ forcePathStyle: true })).send(new ListBucketsCommand({}))).Buckets, 'S3 is served');
 });
 
 test('plain HTTP is refused on the HTTPS port', async () => {
