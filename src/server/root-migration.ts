@@ -2,6 +2,7 @@ import type { Database, SqlValue } from '../store/database.ts';
 import type { RootOfTrust } from '../root/root-of-trust.ts';
 import { accessKeyAad } from '../iam/identities.ts';
 import { materialAad } from '../kms/keys.ts';
+import { serviceKeyAad } from '../s3/sse.ts';
 
 /** Every column that holds a value wrapped by the root of trust, with how to rebuild its AAD. */
 interface WrappedColumn {
@@ -41,6 +42,13 @@ const COLUMNS: WrappedColumn[] = [
     update: 'UPDATE kms_import_parameters SET wrapping_key_wrapped = ? WHERE token_hash = ? AND wrapping_key_wrapped = ?',
     aad: (r) => Buffer.from(`trent:kms:import-wrapping-key:${String(r['token_hash'])}`),
     key: (r) => [String(r['token_hash'])],
+  },
+  {
+    name: 'S3 service keys (SSE-S3)',
+    select: 'SELECT service_key_id, wrapped FROM s3_service_keys WHERE substr(wrapped, 1, 1) = ? LIMIT ?',
+    update: 'UPDATE s3_service_keys SET wrapped = ? WHERE service_key_id = ? AND wrapped = ?',
+    aad: (r) => serviceKeyAad(String(r['service_key_id'])),
+    key: (r) => [String(r['service_key_id'])],
   },
 ];
 

@@ -18,6 +18,7 @@ import {
   RotateKeyOnDemandCommand,
   type KMSServiceException,
 } from '@aws-sdk/client-kms';
+import { S3Client, CreateBucketCommand, PutObjectCommand, GetObjectCommand } from '@aws-sdk/client-s3';
 import { SqliteDatabase } from '../../src/store/sqlite.ts';
 import { createSoftHsm, softHsmMissing, USER_PIN, type SoftHsm } from '../helpers/softhsm.ts';
 import { REPO, removeDir, startTrent, tempDir, type RunningTrent } from '../helpers/trent.ts';
@@ -303,6 +304,11 @@ test('migrating a key-file directory into the HSM: refused while serving, works 
     for (let i = 0; i < rotated.length; i += 25) await Promise.all(rotated.slice(i, i + 25).map((k) => kms.send(new RotateKeyOnDemandCommand({ KeyId: k.keyId }))));
     for (const k of samples) sealed.push(await seal(kms, k.keyId, k.arn, `v2 of ${k.keyId}`));
     kms.destroy();
+    // An SSE-S3 object: its object key is sealed by the S3 service key, which the root wraps too.
+    const s3 = new S3Client(t.clientConfig({ forcePathStyle: true }));
+    await s3.send(new CreateBucketCommand({ Bucket: 'migrated' }));
+    await s3.send(new PutObjectCommand({ Bucket: 'migrated', Key: 'photo', Body: 'sse-s3 before the migration' }));
+    s3.destroy();
 
     // While the server runs, the migration refuses and names its pid.
     const refused = await trent(migrateArgs, migrateEnv);
@@ -353,12 +359,17 @@ test('migrating a key-file directory into the HSM: refused while serving, works 
     assert.match(resumed.output, /^resuming migration/m, 'it says it resumes');
     const done = /done: (\d+) values re-wrapped/.exec(resumed.output);
     assert.ok(done, `it finishes (output: ${resumed.output})`);
-    assert.equal(Number(done[1]), left, 'it re-wraps exactly what the interrupted run left');
+    // ... plus the S3 service key, which comes after the KMS values and so was still left.
+    assert.equal(Number(done[1]), left + 1, 'it re-wraps exactly what the interrupted run left');
     assert.ok(Number(done[1]) < totalValues, 'the first run kept the work it committed');
 
     t = await startTrent({ dataDir, args: hsm.serveArgs, env: hsm.env });
     assert.doesNotMatch(t.output(), /migration in progress/, 'the migration is over');
     await assertAllDecrypt(t, sealed, 'after the migration');
+    const s3after = new S3Client(t.clientConfig({ forcePathStyle: true }));
+    const obj = await s3after.send(new GetObjectCommand({ Bucket: 'migrated', Key: 'photo' }));
+    assert.equal(await obj.Body!.transformToString(), 'sse-s3 before the migration', 'an SSE-S3 object reads back after the migration');
+    s3after.destroy();
     assert.equal(await t.stop(), 0);
     t = undefined;
     const refusedAfter = await trent(['serve', '--data-dir', dataDir, '--port', '0'], {});
