@@ -250,7 +250,10 @@ export class Pipeline {
       if (ex.protocol === 'query') ex.operation = parseQueryParams(sreq.rawQuery, body, header(sreq, 'content-type')).get('Action') ?? ex.operation;
     }
     const parsed = parseSigV4(sreq);
-    if (!parsed) throw new AuthFailure('missing', 'no authentication');
+    if (!parsed) {
+      if (isSigV2(sreq)) throw new AwsError('InvalidRequest', 400, 'The authorization mechanism you have provided is not supported. Please use AWS4-HMAC-SHA256.');
+      throw new AuthFailure('missing', 'no authentication');
+    }
     const now = this.#now();
     checkTime(parsed, now);
     ex.accessKeyId = parsed.accessKeyId;
@@ -469,6 +472,13 @@ function tlsOf(socket: TLSSocket): { tlsVersion: string; cipherSuite: string } {
 
 /** The answer while the audit trail cannot record calls: a 5xx, nothing served unaudited. */
 const AUDIT_UNAVAILABLE = () => new AwsError('ServiceUnavailable', 503, 'The request was not served because the audit trail cannot record it. Try again later.');
+
+/** Signature Version 2 (header `AWS AKID:sig`, or AWSAccessKeyId + Signature in the query), which Trent refuses as AWS does for new buckets. */
+function isSigV2(sreq: SigningRequest): boolean {
+  if (/^AWS [^:\s]+:/.test(header(sreq, 'authorization') ?? '')) return true;
+  const q = parseQuery(sreq.rawQuery);
+  return q.some(([k]) => k === 'AWSAccessKeyId') && q.some(([k]) => k === 'Signature');
+}
 
 function queryAction(rawQuery: string): { operation?: string } {
   const action = parseQuery(rawQuery).find(([k]) => k === 'Action')?.[1];

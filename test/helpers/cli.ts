@@ -9,8 +9,8 @@ export const CLI_V2 = '/usr/bin/aws';
 export const skipCliV2: string | false = !existsSync(CLI_V2) && !process.env['CI'] ? 'Debian awscli not installed (.ci/run installs it)' : false;
 
 /** `aws <args>` with the pip CLI v1 (endpoint from AWS_ENDPOINT_URL) or Debian's v2 (needs --endpoint-url). */
-export function aws(t: RunningTrent, cli: Cli, args: string[], timeoutMs?: number): Promise<Run> {
-  const env = t.cliEnv();
+export function aws(t: RunningTrent, cli: Cli, args: string[], timeoutMs?: number, extraEnv: NodeJS.ProcessEnv = {}): Promise<Run> {
+  const env = { ...t.cliEnv(), ...extraEnv };
   if (cli === 'v1') return exec('aws', args, env, timeoutMs);
   delete env['AWS_ENDPOINT_URL'];
   return exec(CLI_V2, ['--endpoint-url', t.endpoint, ...args], env, timeoutMs);
