@@ -56,13 +56,20 @@ function iv(index: number): Buffer {
 const LAST = Buffer.from([1]);
 const NOT_LAST = Buffer.from([0]);
 
-function sealPackage(key: Buffer, index: number, last: boolean, plain: Buffer): Buffer[] {
-  if (BENCH_PLAINTEXT) return [plain, Buffer.alloc(TAG_BYTES)];
+/** One stored package as a single buffer (ciphertext || tag), so the blob store writes whole packages. */
+function sealPackage(key: Buffer, index: number, last: boolean, plain: Buffer): Buffer {
+  const out = Buffer.allocUnsafe(plain.length + TAG_BYTES);
+  if (BENCH_PLAINTEXT) {
+    plain.copy(out);
+    out.fill(0, plain.length);
+    return out;
+  }
   const c = createCipheriv('aes-256-gcm', key, iv(index), { authTagLength: TAG_BYTES });
   c.setAAD(last ? LAST : NOT_LAST);
-  const out = c.update(plain);
+  const n = c.update(plain).copy(out);
   c.final();
-  return [out, c.getAuthTag()];
+  c.getAuthTag().copy(out, n);
+  return out;
 }
 
 function openPackage(key: Buffer, index: number, last: boolean, stored: Buffer): Buffer {
@@ -105,7 +112,7 @@ export class PackageEncryptor extends Transform {
       let all = Buffer.concat(this.#pending, this.#pendingBytes);
       // Keep at least one byte back: the package that turns out to be the last must be marked so.
       while (all.length > PACKAGE_SIZE) {
-        for (const b of sealPackage(this.#key, this.#index++, false, all.subarray(0, PACKAGE_SIZE))) this.push(b);
+        this.push(sealPackage(this.#key, this.#index++, false, all.subarray(0, PACKAGE_SIZE)));
         all = all.subarray(PACKAGE_SIZE);
       }
       this.#pending = [all];
@@ -116,7 +123,7 @@ export class PackageEncryptor extends Transform {
 
   override _flush(done: TransformCallback): void {
     const rest = Buffer.concat(this.#pending, this.#pendingBytes);
-    for (const b of sealPackage(this.#key, this.#index++, true, rest)) this.push(b);
+    this.push(sealPackage(this.#key, this.#index++, true, rest));
     this.#pending = [];
     this.#key.fill(0);
     done();
