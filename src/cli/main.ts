@@ -6,6 +6,10 @@ const SERVE_USAGE = `trent serve [--data-dir DIR] [--host HOST] [--port N] [--re
   (trent serve --help lists every option)`;
 const ROOT_USAGE = `trent root migrate --data-dir DIR --to pkcs11 --pkcs11-module PATH --pkcs11-token LABEL --pkcs11-pin-file FILE
   moves the root key from the key file into an HSM, re-wrapping every key (resumable)`;
+const TRAIL_USAGE = `trent trail deliver [--data-dir DIR]
+  delivers trail log files and writes digests now (server running or not)
+trent trail validate --trail NAME|ARN [--start-time TIME] [--data-dir DIR]
+  checks a trail's digest chain and log files offline`;
 const ENV_USAGE = `trent env [--data-dir DIR] [--endpoint URL]
   prints export lines for the AWS CLI, boto3 and the JS SDK: eval "$(npx trent env)"`;
 
@@ -16,6 +20,8 @@ ${SERVE_USAGE}
 ${ENV_USAGE}
 
 ${ROOT_USAGE}
+
+${TRAIL_USAGE}
 
 trent version`;
 
@@ -29,6 +35,8 @@ export async function main(argv: string[]): Promise<number> {
         return await (await import('./env.ts')).env(rest);
       case 'root':
         return await (await import('./root.ts')).root(rest);
+      case 'trail':
+        return await (await import('./trail.ts')).trail(rest);
       case 'version':
       case '--version':
         process.stdout.write(`${VERSION}\n`);

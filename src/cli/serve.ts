@@ -13,6 +13,9 @@ import { KmsServiceClient } from '../kms/service-client.ts';
 import { reapOrphans, s3Service } from '../s3/api.ts';
 import { BENCH_PLAINTEXT } from '../s3/packages.ts';
 import { ObjectKeys } from '../s3/sse.ts';
+import { SystemObjects } from '../s3/system.ts';
+import { TrailDelivery } from '../trail/delivery.ts';
+import { DigestSigner } from '../trail/signing.ts';
 import { cloudTrailService } from '../trail/api.ts';
 import { Recorder } from '../trail/recorder.ts';
 import { TrailRetention } from '../trail/retention.ts';
@@ -103,10 +106,24 @@ export async function serve(argv: string[]): Promise<number> {
   if (BENCH_PLAINTEXT) log.warn('TRENT_BENCH_S3_PLAINTEXT=1: S3 object bodies are stored UNENCRYPTED. This switch exists for benchmarks only; never use it to serve real clients.');
   const reaped = await reapOrphans(instance.db, instance.blobs);
   if (reaped) log.info({ blobs: reaped }, 'removed object blobs left behind by an interrupted delete');
+  const objectKeys = new ObjectKeys({ db: instance.db, root: instance.root, kms: kmsClient });
+  const systemObjects = new SystemObjects(instance.db, instance.blobs, objectKeys);
+  const signer = new DigestSigner(instance.db, instance.root, instance.region);
+  const delivery = new TrailDelivery({
+    db: instance.db,
+    events: trail,
+    objects: systemObjects,
+    signer,
+    accountId: instance.accountId,
+    region: instance.region,
+    log,
+    digestIntervalMs: Number(process.env['TRENT_TRAIL_DIGEST_SECONDS'] ?? 3600) * 1000,
+  });
+  delivery.start(Number(process.env['TRENT_TRAIL_DELIVERY_SECONDS'] ?? 300) * 1000);
   const s3 = s3Service({
     db: instance.db,
     blobs: instance.blobs,
-    keys: new ObjectKeys({ db: instance.db, root: instance.root, kms: kmsClient }),
+    keys: objectKeys,
     accountId: instance.accountId,
     region: instance.region,
     virtualHosts: virtualHostNames(host, values['tls-san'] ?? []),
@@ -117,7 +134,7 @@ export async function serve(argv: string[]): Promise<number> {
   const pipeline = new Pipeline({
     recorder,
     accountId: instance.accountId,
-    services: [stsService, kms, cloudTrailService(trail), s3],
+    services: [stsService, kms, cloudTrailService({ store: trail, db: instance.db, objects: systemObjects, signer, accountId: instance.accountId, region: instance.region }), s3],
     identities: instance.identities,
     region: instance.region,
     log,
@@ -158,6 +175,7 @@ export async function serve(argv: string[]): Promise<number> {
   });
   await listener.close();
   await recorder.drained();
+  await delivery.stop();
   await jobs.stop();
   retention.stop();
   await instance.close();

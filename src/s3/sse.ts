@@ -230,7 +230,7 @@ export class ObjectKeys {
   }
 
   /** A fresh object key for a new object (or multipart upload), and how it is kept. The caller zeroes the key after use. */
-  async create(ctx: CallContext, sse: SseRequest, bucket: string, key: string, objectUid: string): Promise<{ objectKey: Buffer; protection: KeyProtection }> {
+  async create(ctx: CallContext | undefined, sse: SseRequest, bucket: string, key: string, objectUid: string): Promise<{ objectKey: Buffer; protection: KeyProtection }> {
     const aad = wrapAad(objectUid);
     if (sse.customer) {
       const objectKey = randomBytes(32);
@@ -241,6 +241,7 @@ export class ObjectKeys {
       return { objectKey, protection: { sse: 'SSE-C', kmsKeyArn: null, kmsContext: null, bucketKeyId: null, serviceKeyId: null, wrappedKey, ssecSalt: salt, ssecCheck: check } };
     }
     if (sse.algorithm === 'aws:kms') {
+      if (!ctx) throw new Error('SSE-KMS needs a caller (KMS calls are made and audited on its behalf)');
       const keyArn = await this.#kmsArn(sse.kmsKeyId);
       const extra = sse.context ?? {};
       const kmsContext = Object.keys(extra).length ? JSON.stringify(extra) : null;
@@ -267,7 +268,7 @@ export class ObjectKeys {
    * The object key of a stored object. SSE-C needs the caller's key (403 if it is not the one the object
    * was written with); SSE-KMS asks KMS to Decrypt (an audited KMS event), or uses the bucket key.
    */
-  async open(ctx: CallContext, p: KeyProtection, bucket: string, key: string, objectUid: string, customer: CustomerKey | undefined): Promise<Buffer> {
+  async open(ctx: CallContext | undefined, p: KeyProtection, bucket: string, key: string, objectUid: string, customer: CustomerKey | undefined): Promise<Buffer> {
     const aad = wrapAad(objectUid);
     if (p.sse === 'SSE-C') {
       if (!customer) throw new InvalidRequest('The object was stored using a form of Server Side Encryption. The correct parameters must be provided to retrieve the object.');
@@ -286,6 +287,7 @@ export class ObjectKeys {
     }
     if (customer) throw new InvalidRequest('The encryption parameters are not applicable to this object.');
     if (p.sse === 'aws:kms') {
+      if (!ctx) throw new Error('SSE-KMS needs a caller (KMS calls are made and audited on its behalf)');
       const extra = p.kmsContext ? (JSON.parse(p.kmsContext) as Record<string, string>) : {};
       if (p.bucketKeyId) {
         await this.#kms.assertUsable(p.kmsKeyArn!).catch(rethrowKms);

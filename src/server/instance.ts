@@ -22,6 +22,8 @@ export interface InstanceOptions {
   rootPassphrase?: string;
   /** The root of trust to use: the key file (default) or a PKCS#11 token. */
   pkcs11?: Pkcs11Options;
+  /** Opened by a command beside a possibly running server (`trent trail ...`): leave the server's temp files alone. */
+  beside?: boolean;
 }
 
 export interface InstancePaths {
@@ -130,7 +132,7 @@ export class Instance {
         db,
         trailDb,
         root,
-        blobs: await FsBlobStore.open(paths.blobs),
+        blobs: await FsBlobStore.open(paths.blobs, { sweep: !opts.beside }),
         identities,
         accountId: settings.get('account_id')!,
         region: settings.get('region')!,

@@ -3,6 +3,7 @@ import type { RootOfTrust } from '../root/root-of-trust.ts';
 import { accessKeyAad } from '../iam/identities.ts';
 import { materialAad } from '../kms/keys.ts';
 import { serviceKeyAad } from '../s3/sse.ts';
+import { signingKeyAad } from '../trail/signing.ts';
 
 /** Every column that holds a value wrapped by the root of trust, with how to rebuild its AAD. */
 interface WrappedColumn {
@@ -49,6 +50,13 @@ const COLUMNS: WrappedColumn[] = [
     update: 'UPDATE s3_service_keys SET wrapped = ? WHERE service_key_id = ? AND wrapped = ?',
     aad: (r) => serviceKeyAad(String(r['service_key_id'])),
     key: (r) => [String(r['service_key_id'])],
+  },
+  {
+    name: 'CloudTrail digest signing keys',
+    select: 'SELECT fingerprint, private_wrapped AS wrapped FROM ct_signing_keys WHERE substr(private_wrapped, 1, 1) = ? LIMIT ?',
+    update: 'UPDATE ct_signing_keys SET private_wrapped = ? WHERE fingerprint = ? AND private_wrapped = ?',
+    aad: (r) => signingKeyAad(String(r['fingerprint'])),
+    key: (r) => [String(r['fingerprint'])],
   },
 ];
 

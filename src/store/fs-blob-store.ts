@@ -19,11 +19,14 @@ export class FsBlobStore implements BlobStore {
     this.#tmp = join(root, '.tmp');
   }
 
-  /** Opens the store and removes temp files a crash left behind (they were never visible). */
-  static async open(root: string): Promise<FsBlobStore> {
+  /**
+   * Opens the store and removes temp files a crash left behind (they were never visible). A second
+   * process opening the store beside a running server passes `sweep: false`: the server's temp files are live.
+   */
+  static async open(root: string, opts: { sweep?: boolean } = {}): Promise<FsBlobStore> {
     const store = new FsBlobStore(root);
     await mkdir(store.#tmp, { recursive: true, mode: 0o700 });
-    for (const name of await readdir(store.#tmp)) await rm(join(store.#tmp, name), { force: true });
+    if (opts.sweep !== false) for (const name of await readdir(store.#tmp)) await rm(join(store.#tmp, name), { force: true });
     return store;
   }
 

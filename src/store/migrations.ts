@@ -198,4 +198,50 @@ export const migrations: Migration[] = [
       );
     `,
   },
+  {
+    id: 6,
+    name: 'cloudtrail: trails, their delivery cursors and digest chains, digest signing keys',
+    sql: `
+      CREATE TABLE ct_trails (
+        name               TEXT PRIMARY KEY,
+        arn                TEXT NOT NULL,
+        bucket             TEXT NOT NULL,
+        prefix             TEXT,
+        include_global     INTEGER NOT NULL,
+        multi_region       INTEGER NOT NULL,
+        validation         INTEGER NOT NULL,
+        event_selectors    TEXT,
+        created_at         INTEGER NOT NULL,
+        is_logging         INTEGER NOT NULL,
+        start_logging_at   INTEGER,
+        stop_logging_at    INTEGER,
+        cursor_seq         INTEGER NOT NULL,
+        pending_logs       TEXT NOT NULL,
+        last_delivery_at   INTEGER,
+        last_attempt_at    INTEGER,
+        last_delivery_error TEXT,
+        chain_start        INTEGER,
+        digest_bucket      TEXT,
+        digest_key         TEXT,
+        digest_hash        TEXT,
+        digest_signature   TEXT,
+        digest_end         INTEGER,
+        last_digest_at     INTEGER,
+        last_digest_error  TEXT
+      );
+      CREATE TABLE ct_signing_keys (
+        fingerprint     TEXT PRIMARY KEY,
+        region          TEXT NOT NULL,
+        public_der      BLOB NOT NULL,
+        private_wrapped BLOB NOT NULL,
+        valid_from      INTEGER NOT NULL,
+        valid_to        INTEGER
+      );
+      CREATE TABLE ct_delivery_lease (
+        id         INTEGER PRIMARY KEY,
+        holder     TEXT NOT NULL,
+        expires_at INTEGER NOT NULL
+      );
+    `,
+  },
 ];

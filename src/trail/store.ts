@@ -189,6 +189,18 @@ export class TrailStore {
     });
   }
 
+  /** Events after `seq` in recording order (trail delivery), at most `limit`. */
+  async since(seq: number, limit: number): Promise<Array<{ seq: number; eventTime: number; record: string }>> {
+    const rows = await this.#db.all<{ seq: number; event_time: number; record: string }>('SELECT seq, event_time, record FROM trail_events WHERE seq > ? ORDER BY seq LIMIT ?', [seq, limit]);
+    return rows.map((r) => ({ seq: Number(r.seq), eventTime: Number(r.event_time), record: r.record }));
+  }
+
+  /** The sequence number of the newest event (0 when there is none). */
+  async maxSeq(): Promise<number> {
+    const row = await this.#db.get<{ m: number | null }>('SELECT max(seq) AS m FROM trail_events');
+    return Number(row?.m ?? 0);
+  }
+
   /** The newest successful use of a key by one of `operations` (KMS GetKeyLastUsage). */
   async lastUse(resourceArn: string, operations: readonly string[]): Promise<TrailEvent | undefined> {
     const row = await this.#db.get<{ record: string }>(
@@ -203,8 +215,11 @@ export class TrailStore {
   /** Drop lookup records older than `before` (ms). Log files already delivered are not touched. */
   async expire(before: number): Promise<number> {
     return this.#db.transaction(async (tx) => {
-      await tx.run('DELETE FROM trail_event_resources WHERE event_time < ?', [before]);
-      return (await tx.run('DELETE FROM trail_events WHERE event_time < ?', [before])).changes;
+      // The newest event always stays: sequence numbers continue from it, so trail delivery cursors stay valid.
+      const top = await tx.get<{ m: number | null }>('SELECT max(seq) AS m FROM trail_events');
+      const keep = Number(top?.m ?? 0);
+      await tx.run('DELETE FROM trail_event_resources WHERE event_time < ? AND seq < ?', [before, keep]);
+      return (await tx.run('DELETE FROM trail_events WHERE event_time < ? AND seq < ?', [before, keep])).changes;
     });
   }
 
