@@ -215,6 +215,7 @@ export const migrations: Migration[] = [
         is_logging         INTEGER NOT NULL,
         start_logging_at   INTEGER,
         stop_logging_at    INTEGER,
+        stop_seq           INTEGER,
         cursor_seq         INTEGER NOT NULL,
         pending_logs       TEXT NOT NULL,
         last_delivery_at   INTEGER,

@@ -249,7 +249,7 @@ export function cloudTrailService(deps: CloudTrailDeps): JsonService {
         const t = await getTrail(db, nameOf(input));
         touch(ctx, t);
         if (!t.isLogging) return {};
-        await db.run('UPDATE ct_trails SET is_logging = 0, stop_logging_at = ? WHERE name = ?', [now(), t.name]);
+        await db.run('UPDATE ct_trails SET is_logging = 0, stop_logging_at = ?, stop_seq = ? WHERE name = ?', [now(), await store.maxSeq(), t.name]);
         return {};
       },
 
@@ -274,10 +274,10 @@ export function cloudTrailService(deps: CloudTrailDeps): JsonService {
         const start = epochSeconds(input['StartTime'], 'StartTime') ?? end;
         if (start > end) throw new InvalidTimeRangeException();
         const keys = await signer.publicKeys(start, end);
-        // The value is the base64 of the DER key, sent as a blob (so base64 again on the wire): the AWS CLI decodes twice.
+        // A blob: base64 of the PKCS#1 DER on the wire (the AWS CLI keeps blobs as base64 text and decodes it itself).
         return {
           PublicKeyList: keys.map((k) => ({
-            Value: Buffer.from(k.publicDer.toString('base64')).toString('base64'),
+            Value: k.publicDer.toString('base64'),
             ValidityStartTime: k.validFrom / 1000,
             ValidityEndTime: k.validTo / 1000,
             Fingerprint: k.fingerprint,

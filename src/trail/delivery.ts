@@ -160,7 +160,7 @@ export class TrailDelivery {
       const chosen: Array<{ seq: number; eventTime: number; record: string }> = [];
       for (const r of rows) {
         // A stopped trail still delivers what was recorded before it stopped, and nothing after.
-        if (!trail.isLogging && (trail.stopLoggingAt === null || r.eventTime > trail.stopLoggingAt)) continue;
+        if (!trail.isLogging && (trail.stopSeq === null || r.seq > trail.stopSeq)) continue;
         if (selects(trail, JSON.parse(r.record) as TrailEvent)) chosen.push(r);
       }
       const last = rows[rows.length - 1]!.seq;

@@ -32,6 +32,8 @@ export interface TrailRecord {
   isLogging: boolean;
   startLoggingAt: number | null;
   stopLoggingAt: number | null;
+  /** The last event recorded before StopLogging: a stopped trail still delivers up to it. */
+  stopSeq: number | null;
   cursorSeq: number;
   pendingLogs: DeliveredLog[];
   lastDeliveryAt: number | null;
@@ -56,6 +58,7 @@ interface TrailRow {
   is_logging: number;
   start_logging_at: number | null;
   stop_logging_at: number | null;
+  stop_seq: number | null;
   cursor_seq: number;
   pending_logs: string;
   last_delivery_at: number | null;
@@ -87,6 +90,7 @@ function fromRow(r: TrailRow): TrailRecord {
     isLogging: !!r.is_logging,
     startLoggingAt: n(r.start_logging_at),
     stopLoggingAt: n(r.stop_logging_at),
+    stopSeq: n(r.stop_seq),
     cursorSeq: Number(r.cursor_seq),
     pendingLogs: JSON.parse(r.pending_logs) as DeliveredLog[],
     lastDeliveryAt: n(r.last_delivery_at),
