@@ -232,3 +232,30 @@ test('StopLogging: events before the stop are delivered, later ones are not', as
   assert.ok(!descriptions.includes('after-stop'), 'nothing after the stop');
   assert.equal((await validateLogs()).code, 0, 'the chain (with its final digest) is still valid');
 });
+
+test('the server delivers log files and digests on its own schedule', async () => {
+  const own = await startTrent({ env: { TRENT_TRAIL_DELIVERY_SECONDS: '1', TRENT_TRAIL_DIGEST_SECONDS: '2' } });
+  const c = new CloudTrailClient(own.clientConfig());
+  const b = new S3Client(own.clientConfig({ forcePathStyle: true }));
+  try {
+    await b.send(new CreateBucketCommand({ Bucket: 'scheduled' }));
+    await c.send(new CreateTrailCommand({ Name: 'scheduled', S3BucketName: 'scheduled', EnableLogFileValidation: true }));
+    await c.send(new StartLoggingCommand({ Name: 'scheduled' }));
+    await new KMSClient(own.clientConfig()).send(new CreateKeyCommand({ Description: 'scheduled' }));
+    let found: string[] = [];
+    for (let i = 0; i < 40; i++) {
+      await new Promise((r) => setTimeout(r, 250));
+      found = ((await b.send(new ListObjectsV2Command({ Bucket: 'scheduled' }))).Contents ?? []).map((o) => o.Key!);
+      if (found.some((k) => k.includes('/CloudTrail/')) && found.some((k) => k.includes('/CloudTrail-Digest/'))) break;
+    }
+    assert.ok(found.some((k) => k.includes('/CloudTrail/')), `a log file was delivered: ${found.join(', ')}`);
+    assert.ok(found.some((k) => k.includes('/CloudTrail-Digest/')), `a digest was written: ${found.join(', ')}`);
+    const status = await c.send(new GetTrailStatusCommand({ Name: 'scheduled' }));
+    assert.ok(status.LatestDeliveryTime instanceof Date && status.LatestDigestDeliveryTime instanceof Date, 'status shows both deliveries');
+  } finally {
+    c.destroy();
+    b.destroy();
+    await own.stop();
+    await removeDir(own.dataDir);
+  }
+});

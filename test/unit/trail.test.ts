@@ -133,3 +133,43 @@ test('lookups by attribute, time range and pages; last use; retention', async ()
     await removeDir(dir);
   }
 });
+
+test('expiring every old event keeps the newest, so sequence numbers (trail delivery cursors) never restart', async () => {
+  const dir = await tempDir();
+  const { db, store } = await openStore(dir);
+  try {
+    const old = new Date(Date.now() - 200 * 24 * 3600 * 1000);
+    await store.append([event('Encrypt', old), event('Decrypt', old), event('Sign', old)]);
+    const top = await store.maxSeq();
+    assert.equal(top, 3, 'three events');
+    const removed = await store.expire(Date.now());
+    assert.equal(removed, 2, 'all but the newest expired');
+    assert.equal(await store.maxSeq(), top, 'the newest stays');
+    await store.append([event('Verify', new Date())]);
+    const after = await store.since(top, 10);
+    assert.deepEqual(after.map((r) => r.seq), [top + 1], 'numbering continues after the cursor');
+  } finally {
+    await db.close();
+    await removeDir(dir);
+  }
+});
+
+test('data events are stored for delivery but LookupEvents leaves them out', async () => {
+  const dir = await tempDir();
+  const { db, store } = await openStore(dir);
+  try {
+    const now = new Date();
+    await store.append([
+      event('GetObject', now, { eventSource: 's3.amazonaws.com', managementEvent: false, eventCategory: 'Data', resources: [{ ARN: 'arn:aws:s3:::b/k', accountId: '1', type: 'AWS::S3::Object' }] }),
+      event('CreateBucket', now, { eventSource: 's3.amazonaws.com' }),
+    ]);
+    const found = await store.lookup({ startTime: now.getTime() - 5000, endTime: now.getTime() + 5000, limit: 10 });
+    assert.deepEqual(found.map((r) => JSON.parse(r.record).eventName), ['CreateBucket'], 'only the management event');
+    const byResource = await store.lookup({ attribute: { key: 'ResourceName', value: 'arn:aws:s3:::b/k' }, startTime: now.getTime() - 5000, endTime: now.getTime() + 5000, limit: 10 });
+    assert.equal(byResource.length, 0, 'data event resources are not indexed');
+    assert.equal((await store.since(0, 10)).length, 2, 'both are there for delivery');
+  } finally {
+    await db.close();
+    await removeDir(dir);
+  }
+});
