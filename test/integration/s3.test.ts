@@ -374,3 +374,23 @@ test('bad input: content MD5 mismatch, bad checksum, missing key and bucket, uns
   await fails(() => s3.send(new GetObjectCommand({ Bucket: 'trent-no-such-bucket', Key: 'x' })), 'NoSuchBucket');
   await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: 'bad/none' }));
 });
+
+test('virtual-host addressing: bucket.<endpoint host> with a wildcard certificate name', async () => {
+  const { Agent } = await import('node:https');
+  const { NodeHttpHandler } = await import('@smithy/node-http-handler');
+  const v = await startTrent({ args: ['--tls-san', 's3.trent.test', '--tls-san', '*.s3.trent.test'] });
+  // No DNS here: every name resolves to the loopback address, as a wildcard DNS record would.
+  const agent = new Agent({ ca: v.ca, lookup: (_h: string, opts: { all?: boolean }, cb: (...a: unknown[]) => void) => (opts?.all ? cb(null, [{ address: '127.0.0.1', family: 4 }]) : cb(null, '127.0.0.1', 4)) } as never);
+  const client = new S3Client({ ...v.clientConfig(), endpoint: `https://s3.trent.test:${v.port}`, forcePathStyle: false, requestHandler: new NodeHttpHandler({ httpsAgent: agent }) });
+  try {
+    await client.send(new CreateBucketCommand({ Bucket: 'vhost-bucket' }));
+    await client.send(new PutObjectCommand({ Bucket: 'vhost-bucket', Key: 'dir/a b.txt', Body: 'virtual host' }));
+    assert.equal((await body(await client.send(new GetObjectCommand({ Bucket: 'vhost-bucket', Key: 'dir/a b.txt' })))).toString(), 'virtual host');
+    const listed = await client.send(new ListObjectsV2Command({ Bucket: 'vhost-bucket' }));
+    assert.deepEqual(listed.Contents!.map((c) => c.Key), ['dir/a b.txt']);
+  } finally {
+    client.destroy();
+    await v.stop();
+    await removeDir(v.dataDir);
+  }
+});
