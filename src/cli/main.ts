@@ -10,6 +10,8 @@ const TRAIL_USAGE = `trent trail deliver [--data-dir DIR]
   delivers trail log files and writes digests now (server running or not)
 trent trail validate --trail NAME|ARN [--start-time TIME] [--data-dir DIR]
   checks a trail's digest chain and log files offline`;
+const ADMIN_USAGE = `trent admin COMMAND [--data-dir DIR] [--option value ...]
+  IAM administration without the AWS CLI (create-user, create-access-key, put-user-policy, create-role, ...)`;
 const ENV_USAGE = `trent env [--data-dir DIR] [--endpoint URL]
   prints export lines for the AWS CLI, boto3 and the JS SDK: eval "$(npx trent env)"`;
 
@@ -23,6 +25,8 @@ ${ROOT_USAGE}
 
 ${TRAIL_USAGE}
 
+${ADMIN_USAGE}
+
 trent version`;
 
 export async function main(argv: string[]): Promise<number> {
@@ -35,6 +39,8 @@ export async function main(argv: string[]): Promise<number> {
         return await (await import('./env.ts')).env(rest);
       case 'root':
         return await (await import('./root.ts')).root(rest);
+      case 'admin':
+        return await (await import('./admin.ts')).admin(rest);
       case 'trail':
         return await (await import('./trail.ts')).trail(rest);
       case 'version':

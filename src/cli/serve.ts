@@ -10,6 +10,8 @@ import { kmsService } from '../kms/api.ts';
 import { KeyStore } from '../kms/keys.ts';
 import { KmsJobs } from '../kms/jobs.ts';
 import { KmsServiceClient } from '../kms/service-client.ts';
+import { Authorizer } from '../iam/authorizer.ts';
+import { iamService } from '../iam/api.ts';
 import { reapOrphans, s3Service } from '../s3/api.ts';
 import { BENCH_PLAINTEXT } from '../s3/packages.ts';
 import { ObjectKeys } from '../s3/sse.ts';
@@ -101,7 +103,8 @@ export async function serve(argv: string[]): Promise<number> {
   await jobs.runOnce();
   jobs.start(Number(process.env['TRENT_KMS_SWEEP_SECONDS'] ?? 60) * 1000);
 
-  const kms = kmsService({ keys, trail, trailRetentionDays: retentionDays });
+  const authorizer = new Authorizer(instance.identities);
+  const kms = kmsService({ keys, trail, trailRetentionDays: retentionDays, authorizer });
   const kmsClient = new KmsServiceClient(kms, keys, recorder);
   if (BENCH_PLAINTEXT) log.warn('TRENT_BENCH_S3_PLAINTEXT=1: S3 object bodies are stored UNENCRYPTED. This switch exists for benchmarks only; never use it to serve real clients.');
   const reaped = await reapOrphans(instance.db, instance.blobs);
@@ -128,14 +131,16 @@ export async function serve(argv: string[]): Promise<number> {
     region: instance.region,
     virtualHosts: virtualHostNames(host, values['tls-san'] ?? []),
     log,
+    authorizer,
   });
 
   let stopping = false;
   const pipeline = new Pipeline({
     recorder,
     accountId: instance.accountId,
-    services: [stsService, kms, cloudTrailService({ store: trail, db: instance.db, objects: systemObjects, signer, accountId: instance.accountId, region: instance.region }), s3],
+    services: [stsService({ db: instance.db, identities: instance.identities, accountId: instance.accountId }), iamService({ db: instance.db, identities: instance.identities, authorizer, accountId: instance.accountId }), kms, cloudTrailService({ store: trail, db: instance.db, objects: systemObjects, signer, accountId: instance.accountId, region: instance.region }), s3],
     identities: instance.identities,
+    authorizer,
     region: instance.region,
     log,
     health: () => (stopping ? { status: 503, body: { status: 'stopping' } } : { status: 200, body: { status: 'ok', service: 'trent', version: VERSION } }),

@@ -8,6 +8,7 @@ import { SystemObjects } from '../s3/system.ts';
 import { KeyStore } from '../kms/keys.ts';
 import { KmsServiceClient } from '../kms/service-client.ts';
 import { kmsService } from '../kms/api.ts';
+import { Authorizer } from '../iam/authorizer.ts';
 import { Recorder } from '../trail/recorder.ts';
 import { TrailDelivery } from '../trail/delivery.ts';
 import { DigestSigner } from '../trail/signing.ts';
@@ -33,7 +34,7 @@ async function open(values: Record<string, string | boolean | string[] | undefin
   const log = createLogger(setting(undefined, 'TRENT_LOG_LEVEL', 'warn'));
   const events = new TrailStore(instance.trailDb);
   const keys = new KeyStore(instance.db, instance.root, instance.accountId, instance.region);
-  const kms = kmsService({ keys, trail: events, trailRetentionDays: 90 });
+  const kms = kmsService({ keys, trail: events, trailRetentionDays: 90, authorizer: new Authorizer(instance.identities) });
   const objectKeys = new ObjectKeys({ db: instance.db, root: instance.root, kms: new KmsServiceClient(kms, keys, new Recorder(events, log)) });
   const objects = new SystemObjects(instance.db, instance.blobs, objectKeys);
   const signer = new DigestSigner(instance.db, instance.root, instance.region);

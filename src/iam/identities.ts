@@ -1,3 +1,4 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Database, Queryable } from '../store/database.ts';
 import type { RootOfTrust } from '../root/root-of-trust.ts';
 import { awsId, randomBytes } from '../crypto/random.ts';
@@ -21,6 +22,19 @@ interface KeyRow {
 /** How long an unwrapped secret may serve from memory; bounds how late a deactivated key keeps working. */
 const CACHE_TTL_MS = 5_000;
 const CACHE_MAX = 10_000;
+/** IAM is eventually consistent on AWS too: a policy change reaches other processes within this. */
+const POLICY_CACHE_MS = 1_000;
+
+/** The admin user's inline policy: everything, as AWS's AdministratorAccess. */
+export const ADMINISTRATOR_ACCESS = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}';
+
+export function sessionAad(accessKeyId: string): Buffer {
+  return Buffer.from(`trent:sts:session:${accessKeyId}`);
+}
+
+function tokenHash(token: string): Buffer {
+  return createHash('sha256').update(token, 'utf8').digest();
+}
 
 export function accessKeyAad(accessKeyId: string): Buffer {
   return Buffer.from(`trent:iam:access-key:${accessKeyId}`);
@@ -40,6 +54,7 @@ export class IdentityStore {
   readonly #db: Database;
   readonly #root: RootOfTrust;
   readonly #cache = new Map<string, { value: ResolvedKey | undefined; until: number }>();
+  readonly #policies = new Map<string, { texts: string[]; until: number }>();
 
   constructor(db: Database, root: RootOfTrust) {
     this.#db = db;
@@ -102,6 +117,80 @@ export class IdentityStore {
       new Date().toISOString(),
     ]);
     return { accessKeyId, secretAccessKey };
+  }
+
+  /**
+   * Temporary credentials from STS AssumeRole: the access key (ASIA...) and its session token must
+   * match (the token is kept only as a SHA-256, compared in constant time), and the session must not
+   * have expired. 'expired' lets the caller answer ExpiredToken rather than an unknown key.
+   */
+  async resolveSession(accessKeyId: string, sessionToken: string, now = Date.now()): Promise<ResolvedKey | 'expired' | undefined> {
+    const row = await this.#db.get<{ secret_wrapped: Buffer; token_hash: string; role_id: string; session_name: string; arn: string; account_id: string; expires_at: number; role_arn: string | null }>(
+      `SELECT s.secret_wrapped, s.token_hash, s.role_id, s.session_name, s.arn, s.account_id, s.expires_at, r.arn AS role_arn
+         FROM sts_sessions s LEFT JOIN iam_roles r ON r.role_id = s.role_id WHERE s.access_key_id = ?`,
+      [accessKeyId],
+    );
+    if (!row || row.role_arn === null) return undefined;
+    const expected = Buffer.from(row.token_hash, 'hex');
+    const given = tokenHash(sessionToken);
+    if (expected.length !== given.length || !timingSafeEqual(expected, given)) return undefined;
+    if (Number(row.expires_at) <= now) return 'expired';
+    const secret = await this.#root.unwrap(row.secret_wrapped, sessionAad(accessKeyId));
+    try {
+      return {
+        secretAccessKey: secret.toString('utf8'),
+        principal: {
+          type: 'AssumedRole',
+          accountId: row.account_id,
+          arn: row.arn,
+          principalId: `${row.role_id}:${row.session_name}`,
+          accessKeyId,
+          roleArn: row.role_arn,
+          roleId: row.role_id,
+          sessionName: row.session_name,
+        },
+      };
+    } finally {
+      secret.fill(0);
+    }
+  }
+
+  /** New temporary credentials for a role session. */
+  async createSession(role: { roleId: string; roleName: string; accountId: string }, sessionName: string, expiresAt: number): Promise<{ accessKeyId: string; secretAccessKey: string; sessionToken: string; arn: string }> {
+    const accessKeyId = awsId('ASIA', 16);
+    const secretAccessKey = newSecretAccessKey();
+    const sessionToken = randomBytes(96).toString('base64');
+    const arn = `arn:aws:sts::${role.accountId}:assumed-role/${role.roleName}/${sessionName}`;
+    const wrapped = await this.#root.wrap(Buffer.from(secretAccessKey, 'utf8'), sessionAad(accessKeyId));
+    const now = Date.now();
+    await this.#db.run(
+      'INSERT INTO sts_sessions (access_key_id, secret_wrapped, token_hash, role_id, session_name, arn, account_id, expires_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+      [accessKeyId, wrapped, tokenHash(sessionToken).toString('hex'), role.roleId, sessionName, arn, role.accountId, expiresAt, now],
+    );
+    // Sessions that ended more than a day ago are of no further use.
+    await this.#db.run('DELETE FROM sts_sessions WHERE expires_at < ?', [now - 24 * 3600 * 1000]);
+    return { accessKeyId, secretAccessKey, sessionToken, arn };
+  }
+
+  /** The principal's identity-based policies (user or role inline policies), as JSON texts. Cached for a second. */
+  async policyTexts(principal: Principal, now = Date.now()): Promise<string[]> {
+    const id = principal.type === 'AssumedRole' ? `role:${principal.roleId}` : `user:${principal.principalId}`;
+    const hit = this.#policies.get(id);
+    if (hit && hit.until > now) return hit.texts;
+    const rows =
+      principal.type === 'AssumedRole'
+        ? await this.#db.all<{ document: string }>('SELECT document FROM iam_role_policies WHERE role_id = ? ORDER BY policy_name', [principal.roleId!])
+        : await this.#db.all<{ document: string }>('SELECT document FROM iam_user_policies WHERE user_id = ? ORDER BY policy_name', [principal.principalId]);
+    const texts = rows.map((r) => r.document);
+    if (this.#policies.size >= CACHE_MAX) this.#policies.clear();
+    this.#policies.set(id, { texts, until: now + POLICY_CACHE_MS });
+    return texts;
+  }
+
+  /** Forget cached keys and policies after an IAM change, so it takes effect at once in this process. */
+  invalidate(): void {
+    this.#cache.clear();
+    this.#policies.clear();
   }
 
   /** Reads an access key's secret, for writing the admin credentials file. */

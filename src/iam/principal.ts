@@ -7,4 +7,8 @@ export interface Principal {
   principalId: string;
   userName?: string;
   accessKeyId: string;
+  /** Assumed roles: the role's ARN and id, and the session name. */
+  roleArn?: string;
+  roleId?: string;
+  sessionName?: string;
 }

@@ -27,6 +27,10 @@ import {
 } from './errors.ts';
 import { ANY_STATE, DAY_MS, decodeMarker, encodeMarker, MANAGEABLE, requireState, TOGGLEABLE, USABLE, type KeyRecord, type KeyState, type KeyStore } from './keys.ts';
 import { defaultKeyPolicy, POLICY_NAME, validateKeyPolicy } from './policy.ts';
+import type { Authorizer } from '../iam/authorizer.ts';
+import { allowsPutKeyPolicy } from '../iam/policy.ts';
+import { checkPrincipalArn, GRANT_OPERATIONS, GrantStore, principalMatches, readConstraints, type GrantRecord } from './grants.ts';
+import { InvalidGrantIdException, InvalidGrantTokenException, MalformedPolicyDocumentException } from './errors.ts';
 import { KEY_SPECS, maxRsaPlaintext, type KeySpecInfo } from './key-specs.ts';
 import { checkImportedMaterial, generateWrappingKey, tokenHash, unwrapImportedMaterial, WRAPPING_ALGORITHMS, WRAPPING_KEY_SPECS } from './import.ts';
 import {
@@ -61,6 +65,8 @@ const seconds = (ms: number | null | undefined): number | undefined => (ms === n
 
 export interface KmsDeps {
   keys: KeyStore;
+  /** Identity policies for PutKeyPolicy's lockout safety check; key policies and grants are enforced through ctx.authorize. */
+  authorizer: Authorizer;
   /** GetKeyLastUsage is answered from the audit records. */
   trail: TrailStore;
   trailRetentionDays: number;
@@ -74,7 +80,8 @@ const AUDITED_FIELDS = new Set([
   'SourceEncryptionContext', 'DestinationEncryptionContext', 'SourceEncryptionAlgorithm', 'DestinationEncryptionAlgorithm', 'Limit',
   'Marker', 'DryRun', 'TagKeys', 'BypassPolicyLockoutSafetyCheck', 'MultiRegion', 'CustomerMasterKeySpec', 'GrantTokens',
   'SigningAlgorithm', 'MessageType', 'MacAlgorithm', 'KeyPairSpec', 'KeyAgreementAlgorithm',
-  'WrappingAlgorithm', 'WrappingKeySpec', 'ValidTo', 'ExpirationModel', 'ImportType',
+  'WrappingAlgorithm', 'WrappingKeySpec', 'ValidTo', 'ExpirationModel', 'ImportType', 'GranteePrincipal', 'RetiringPrincipal', 'Operations',
+  'Constraints', 'Name', 'GrantId',
 ]);
 /** Operations whose responses carry key material or data: their responseElements are null, as on AWS. */
 /** AWS's enum values: anything else is a ValidationException before any key is looked up. */
@@ -179,10 +186,25 @@ function checkAliasName(name: string): void {
  * AWS KMS symmetric keys. Every handler takes the SDK's request shape in its awsJson form and returns
  * the SDK's response shape; key-state rules come from keys.ts, the ciphertext from envelope.ts.
  */
+function grantShape(g: GrantRecord, keyArn: string): W<K.GrantListEntry> {
+  return {
+    KeyId: keyArn,
+    GrantId: g.grantId,
+    ...(g.name ? { Name: g.name } : {}),
+    CreationDate: g.createdAt / 1000,
+    GranteePrincipal: g.granteePrincipal,
+    ...(g.retiringPrincipal ? { RetiringPrincipal: g.retiringPrincipal } : {}),
+    IssuingAccount: g.issuingAccount,
+    Operations: g.operations as K.GrantOperation[],
+    ...(g.constraints ? { Constraints: g.constraints } : {}),
+  };
+}
+
 export function kmsService(deps: KmsDeps): JsonService {
   const { keys, trail } = deps;
   const now = deps.now ?? Date.now;
   const db = keys.db;
+  const grants = new GrantStore(db);
 
   function limitOf(input: In): number {
     return int(input, 'Limit', { min: 1, max: 1000 }) ?? 100;
@@ -194,8 +216,84 @@ export function kmsService(deps: KmsDeps): JsonService {
     return { items: shown, Truncated: truncated, ...(truncated ? { NextMarker: encodeMarker(sortKey(shown[shown.length - 1]!)) } : {}) };
   }
 
-  async function usableKey(id: string, ctx: CallContext, usage = 'ENCRYPT_DECRYPT', symmetricOnly = true): Promise<KeyRecord> {
-    const key = touched(ctx, await keys.resolve(id, { aliases: true }));
+  /** Operations a grant can allow (ReEncrypt's sides are ReEncryptFrom / ReEncryptTo). */
+  const GRANTABLE = new Set<string>(GRANT_OPERATIONS);
+
+  function policyMentions(texts: string[], key: string): boolean {
+    const k = key.toLowerCase();
+    return texts.some((t) => t.toLowerCase().includes(k));
+  }
+
+  /**
+   * The caller may use this key for this operation: the key policy (authoritative; it may delegate to IAM
+   * policies through the account principal), identity policies and grants, evaluated as AWS does, with
+   * KMS's condition keys. Records the key as the event's resource either way.
+   */
+  async function authorizedKey(ctx: CallContext, key: KeyRecord, opts: { action?: string; side?: 'Source' | 'Destination' } = {}): Promise<KeyRecord> {
+    touched(ctx, key);
+    const op = opts.action ?? (ctx.operation === 'ReEncrypt' ? (opts.side === 'Source' ? 'ReEncryptFrom' : 'ReEncryptTo') : ctx.operation);
+    const input = (ctx.input ?? {}) as In;
+    const ecRaw = input[opts.side ? `${opts.side}EncryptionContext` : 'EncryptionContext'];
+    const ec = ecRaw && typeof ecRaw === 'object' && !Array.isArray(ecRaw) ? (ecRaw as Record<string, string>) : undefined;
+    const context: Record<string, string | string[] | undefined> = {
+      'kms:CallerAccount': ctx.principal.accountId,
+      'kms:ViaService': ctx.viaService,
+      'kms:KeySpec': key.keySpec,
+      'kms:KeyUsage': key.keyUsage,
+      'kms:KeyOrigin': key.origin,
+      'kms:KeyManager': key.keyManager,
+    };
+    if (ec) {
+      for (const [k, v] of Object.entries(ec)) context[`kms:EncryptionContext:${k}`] = v;
+      context['kms:EncryptionContextKeys'] = Object.keys(ec);
+    }
+    const requested = input[opts.side === 'Destination' ? 'DestinationKeyId' : opts.side === 'Source' ? 'SourceKeyId' : 'KeyId'];
+    if (typeof requested === 'string') {
+      const alias = /^(?:arn:aws:kms:[^:]+:\d{12}:)?(alias\/.+)$/.exec(requested);
+      if (alias) context['kms:RequestAlias'] = alias[1];
+    }
+    if (op === 'CreateGrant') {
+      context['kms:GrantOperations'] = Array.isArray(input['Operations']) ? (input['Operations'] as string[]) : [];
+      context['kms:GrantIsForAWSResource'] = ctx.viaService ? 'true' : 'false';
+      if (typeof input['GranteePrincipal'] === 'string') context['kms:GranteePrincipal'] = input['GranteePrincipal'];
+      if (typeof input['RetiringPrincipal'] === 'string') context['kms:RetiringPrincipal'] = input['RetiringPrincipal'];
+    }
+    // Aliases and tags cost a lookup: only when some policy in play asks about them.
+    const texts = [key.policy, ...(await deps.authorizer.identityPolicyTexts(ctx.principal))];
+    if (policyMentions(texts, 'kms:ResourceAliases')) context['kms:ResourceAliases'] = (await keys.aliases(key.keyId, 100, undefined)).map((a) => a.aliasName);
+    if (policyMentions(texts, 'aws:ResourceTag/')) {
+      for (const t of await db.all<{ tag_key: string; tag_value: string }>('SELECT tag_key, tag_value FROM kms_tags WHERE key_id = ?', [key.keyId])) context[`aws:ResourceTag/${t.tag_key}`] = t.tag_value;
+    }
+    const grantAllows = GRANTABLE.has(op) && (await grants.allows(key.keyId, ctx.principal, op, ec));
+    await ctx.authorize({ action: `kms:${op}`, resource: key.arn, resourcePolicy: key.policy, resourceAccount: key.accountId, mode: 'key-policy', context, grantAllows });
+    return key;
+  }
+
+  /** Actions that name no key: identity policies only. */
+  async function authorizedAccount(ctx: CallContext, resource = '*', context: Record<string, string | string[] | undefined> = {}): Promise<void> {
+    await ctx.authorize({ action: `kms:${ctx.operation}`, resource, mode: 'identity', context: { 'kms:CallerAccount': ctx.principal.accountId, ...context } });
+  }
+
+  /** PutKeyPolicy's safety check: refuse a policy under which the caller could no longer call PutKeyPolicy. */
+  async function lockoutCheck(ctx: CallContext, policyText: string, keyArn: string): Promise<void> {
+    let doc;
+    try {
+      doc = deps.authorizer.parseResourcePolicy(policyText);
+    } catch (err) {
+      throw new MalformedPolicyDocumentException((err as Error).message);
+    }
+    const identity = await deps.authorizer.identityPolicies(ctx.principal);
+    const p = ctx.principal;
+    const principal = { arn: p.arn, accountId: p.accountId, type: p.type, ...(p.userName ? { userName: p.userName } : {}), ...(p.roleArn ? { roleArn: p.roleArn } : {}) };
+    if (!allowsPutKeyPolicy(doc, principal, identity, keyArn)) {
+      throw new MalformedPolicyDocumentException(
+        'The new key policy will not allow you to update the key policy in the future. Set BypassPolicyLockoutSafetyCheck to true to bypass this safety check.',
+      );
+    }
+  }
+
+  async function usableKey(id: string, ctx: CallContext, usage = 'ENCRYPT_DECRYPT', symmetricOnly = true, side?: 'Source' | 'Destination'): Promise<KeyRecord> {
+    const key = await authorizedKey(ctx, await keys.resolve(id, { aliases: true }), side ? { side } : {});
     requireState(key, USABLE);
     if (key.keyUsage !== usage) throw new InvalidKeyUsageException(`${key.arn} key usage is ${key.keyUsage} which is not valid for this operation.`);
     if (symmetricOnly && usage === 'ENCRYPT_DECRYPT' && specOf(key).kind !== 'symmetric') {
@@ -228,7 +326,7 @@ export function kmsService(deps: KmsDeps): JsonService {
   ): Promise<{ key: KeyRecord; plaintext: Buffer; algorithm: string }> {
     if (requestedKeyId !== undefined) {
       // An asymmetric ciphertext names no key: the KeyId says which RSA key to use.
-      const candidate = touched(ctx, await keys.resolve(requestedKeyId, { aliases: true }));
+      const candidate = await authorizedKey(ctx, await keys.resolve(requestedKeyId, { aliases: true }), ctx.operation === 'ReEncrypt' ? { side: 'Source' } : {});
       if (specOf(candidate).kind === 'rsa') {
         requireState(candidate, USABLE);
         if (candidate.keyUsage !== 'ENCRYPT_DECRYPT') throw new InvalidKeyUsageException(`${candidate.arn} key usage is ${candidate.keyUsage} which is not valid for this operation.`);
@@ -297,7 +395,7 @@ export function kmsService(deps: KmsDeps): JsonService {
     const key = await keys.get(parsed.keyId);
     // A ciphertext naming a key that does not (or no longer) exist cannot be decrypted.
     if (!key) throw new InvalidCiphertextException();
-    touched(ctx, key);
+    await authorizedKey(ctx, key, ctx.operation === 'ReEncrypt' ? { side: 'Source' } : {});
     requireState(key, USABLE);
     const material = await keys.backingKey(key, parsed.version);
     if (!material) throw new InvalidCiphertextException();
@@ -333,6 +431,8 @@ export function kmsService(deps: KmsDeps): JsonService {
   }
 
   async function mutate(ctx: CallContext, id: string, allowed: readonly KeyState[], fn: (key: KeyRecord, q: Parameters<Parameters<typeof db.transaction>[0]>[0]) => Promise<void>): Promise<KeyRecord> {
+    // Authorised before the transaction: the check reads policies and grants, which a transaction would serialise behind itself.
+    await authorizedKey(ctx, await keys.resolve(id, { aliases: false }));
     try {
       return await db.transaction(async (tx) => {
         const key = touched(ctx, await keys.resolve(id, { aliases: false }, tx));
@@ -418,6 +518,11 @@ export function kmsService(deps: KmsDeps): JsonService {
       validateKeyPolicy(policy);
       const tags = readTags(input);
       if (tags.length > MAX_TAGS) throw new TagException(`A key can have at most ${MAX_TAGS} tags.`);
+      const requestTags: Record<string, string | string[]> = { 'aws:TagKeys': tags.map((t) => t.TagKey), 'kms:KeySpec': keySpec, 'kms:KeyUsage': keyUsage, 'kms:KeyOrigin': origin };
+      for (const t of tags) requestTags[`aws:RequestTag/${t.TagKey}`] = t.TagValue;
+      await authorizedAccount(ctx, '*', requestTags);
+      // AWS's lockout safety check applies to the policy a key is created with, too.
+      if (input['Policy'] !== undefined && !bool(input, 'BypassPolicyLockoutSafetyCheck')) await lockoutCheck(ctx, policy, `arn:aws:kms:${keys.region}:${keys.accountId}:key/*`);
       const external = origin === 'EXTERNAL';
       const material = external ? Buffer.alloc(0) : await generateMaterialAsync(spec);
       const key = await db.transaction(async (tx) => {
@@ -431,12 +536,13 @@ export function kmsService(deps: KmsDeps): JsonService {
     },
 
     async DescribeKey(ctx, input): Promise<W<K.DescribeKeyResponse>> {
-      const key = touched(ctx, await keys.resolve(str(input, 'KeyId', { required: true, min: 1, max: 2048 }), { aliases: true }));
+      const key = await authorizedKey(ctx, await keys.resolve(str(input, 'KeyId', { required: true, min: 1, max: 2048 }), { aliases: true }));
       stringList(input, 'GrantTokens', 10);
       return { KeyMetadata: keyMetadata(key) };
     },
 
-    async ListKeys(_ctx, input): Promise<W<K.ListKeysResponse>> {
+    async ListKeys(ctx, input): Promise<W<K.ListKeysResponse>> {
+      await authorizedAccount(ctx);
       const limit = limitOf(input);
       const p = page(await keys.list(limit, decodeMarker(str(input, 'Marker', { min: 1, max: 1024 }))), limit, (k) => k.keyId);
       return { Keys: p.items.map((k) => ({ KeyId: k.keyId, KeyArn: k.arn })), Truncated: p.Truncated, ...(p.NextMarker ? { NextMarker: p.NextMarker } : {}) };
@@ -487,6 +593,7 @@ export function kmsService(deps: KmsDeps): JsonService {
       const aliasName = str(input, 'AliasName', { required: true, min: 1, max: 256 });
       const target = str(input, 'TargetKeyId', { required: true, min: 1, max: 2048 });
       checkAliasName(aliasName);
+      await authorizedAccount(ctx, keys.aliasArn(aliasName));
       try {
         await mutate(ctx, target, MANAGEABLE, async (k, tx) => {
           const count = await tx.get<{ n: number }>('SELECT count(*) AS n FROM kms_aliases WHERE target_key_id = ?', [k.keyId]);
@@ -511,6 +618,10 @@ export function kmsService(deps: KmsDeps): JsonService {
       const aliasName = str(input, 'AliasName', { required: true, min: 1, max: 256 });
       const target = str(input, 'TargetKeyId', { required: true, min: 1, max: 2048 });
       checkAliasName(aliasName);
+      await authorizedAccount(ctx, keys.aliasArn(aliasName));
+      const current = await keys.resolve(aliasName, { aliases: true }).catch(() => undefined);
+      // UpdateAlias needs the permission on the key the alias leaves as well as on its new key.
+      if (current) await authorizedKey(ctx, current);
       await mutate(ctx, target, MANAGEABLE, async (k, tx) => {
         const r = await tx.run('UPDATE kms_aliases SET target_key_id = ?, updated_at = ? WHERE account_id = ? AND region = ? AND alias_name = ?', [
           k.keyId,
@@ -523,9 +634,12 @@ export function kmsService(deps: KmsDeps): JsonService {
       });
     },
 
-    async DeleteAlias(_ctx, input): Promise<void> {
+    async DeleteAlias(ctx, input): Promise<void> {
       const aliasName = str(input, 'AliasName', { required: true, min: 1, max: 256 });
       checkAliasName(aliasName);
+      await authorizedAccount(ctx, keys.aliasArn(aliasName));
+      const current = await keys.resolve(aliasName, { aliases: true }).catch(() => undefined);
+      if (current) await authorizedKey(ctx, current);
       await db.transaction(async (tx) => {
         const row = await tx.get<{ target_key_id: string }>('SELECT target_key_id FROM kms_aliases WHERE account_id = ? AND region = ? AND alias_name = ?', [
           keys.accountId,
@@ -539,7 +653,8 @@ export function kmsService(deps: KmsDeps): JsonService {
       keys.invalidate();
     },
 
-    async ListAliases(_ctx, input): Promise<W<K.ListAliasesResponse>> {
+    async ListAliases(ctx, input): Promise<W<K.ListAliasesResponse>> {
+      await authorizedAccount(ctx);
       const limit = limitOf(input);
       const keyIdIn = str(input, 'KeyId', { min: 1, max: 2048 });
       const keyId = keyIdIn !== undefined ? (await keys.resolve(keyIdIn, { aliases: false })).keyId : undefined;
@@ -598,7 +713,7 @@ export function kmsService(deps: KmsDeps): JsonService {
       const algorithms = ['SYMMETRIC_DEFAULT', 'RSAES_OAEP_SHA_1', 'RSAES_OAEP_SHA_256', 'SM2PKE'] as const;
       const sourceAlgorithm = oneOf(input, 'SourceEncryptionAlgorithm', algorithms);
       const destinationAlgorithm = oneOf(input, 'DestinationEncryptionAlgorithm', algorithms);
-      const destination = await usableKey(destinationKeyId, ctx, 'ENCRYPT_DECRYPT', false);
+      const destination = await usableKey(destinationKeyId, ctx, 'ENCRYPT_DECRYPT', false, 'Destination');
       const source = await decryptAny(ctx, ciphertext, sourceEc, sourceKeyId, sourceAlgorithm, 'SourceEncryptionContext');
       try {
         const out = await encryptAny(destination, source.plaintext, destEc, destinationAlgorithm, 'DestinationEncryptionContext', input);
@@ -623,7 +738,91 @@ export function kmsService(deps: KmsDeps): JsonService {
       return generateDataKey(ctx, input, false);
     },
 
-    async GenerateRandom(_ctx, input): Promise<W<K.GenerateRandomResponse>> {
+    async CreateGrant(ctx, input): Promise<W<K.CreateGrantResponse>> {
+      const keyId = str(input, 'KeyId', { required: true, min: 1, max: 2048 });
+      const grantee = str(input, 'GranteePrincipal', { required: true, min: 1, max: 256 });
+      const retiring = str(input, 'RetiringPrincipal', { min: 1, max: 256 });
+      checkPrincipalArn(grantee, 'GranteePrincipal');
+      if (retiring !== undefined) checkPrincipalArn(retiring, 'RetiringPrincipal');
+      const ops = input['Operations'];
+      if (!Array.isArray(ops) || ops.length === 0 || ops.some((o) => typeof o !== 'string' || !(GRANT_OPERATIONS as readonly string[]).includes(o))) {
+        throw new ValidationException(`Operations must be a non-empty list of ${GRANT_OPERATIONS.join(', ')}.`);
+      }
+      const constraints = readConstraints(input['Constraints']);
+      const name = str(input, 'Name', { min: 1, max: 256 });
+      if (name !== undefined && !/^[a-zA-Z0-9:/_-]+$/.test(name)) throw new ValidationException('Name may hold letters, digits and : / _ - only.');
+      stringList(input, 'GrantTokens', 10);
+      const key = await authorizedKey(ctx, await keys.resolve(keyId, { aliases: false }));
+      requireState(key, MANAGEABLE);
+      const operations = [...new Set(ops as string[])];
+      const kind = specOf(key).kind;
+      const symmetricOnly = ['Encrypt', 'Decrypt', 'GenerateDataKey', 'GenerateDataKeyWithoutPlaintext', 'ReEncryptFrom', 'ReEncryptTo', 'GenerateDataKeyPair', 'GenerateDataKeyPairWithoutPlaintext'];
+      if (constraints && operations.some((o) => !symmetricOnly.includes(o) && o !== 'CreateGrant' && o !== 'RetireGrant')) {
+        throw new ValidationException('Encryption context constraints apply only to grants for cryptographic operations that take an encryption context.');
+      }
+      if (kind !== 'symmetric' && constraints) throw new ValidationException('Grant constraints are not supported for asymmetric or HMAC keys.');
+      dryRun(input);
+      const out = await grants.create(db, { keyId: key.keyId, name: name ?? null, granteePrincipal: grantee, retiringPrincipal: retiring ?? null, issuingAccount: `arn:aws:iam::${ctx.principal.accountId}:root`, operations, constraints }, now());
+      return { GrantId: out.grantId, GrantToken: out.grantToken };
+    },
+
+    async ListGrants(ctx, input): Promise<W<K.ListGrantsResponse>> {
+      const key = await authorizedKey(ctx, await keys.resolve(str(input, 'KeyId', { required: true, min: 1, max: 2048 }), { aliases: false }));
+      const limit = limitOf(input);
+      const grantId = str(input, 'GrantId', { min: 1, max: 128 });
+      const grantee = str(input, 'GranteePrincipal', { min: 1, max: 256 });
+      const marker = decodeMarker(str(input, 'Marker', { min: 1, max: 1024 }));
+      const all = (await grants.forKey(key.keyId)).filter((g) => (!grantId || g.grantId === grantId) && (!grantee || g.granteePrincipal === grantee) && (!marker || g.grantId > marker));
+      all.sort((a, b) => (a.grantId < b.grantId ? -1 : 1));
+      const p = page(all, limit, (g) => g.grantId);
+      return { Grants: p.items.map((g) => grantShape(g, key.arn)), Truncated: p.Truncated, ...(p.NextMarker ? { NextMarker: p.NextMarker } : {}) };
+    },
+
+    async ListRetirableGrants(ctx, input): Promise<W<K.ListGrantsResponse>> {
+      const retiring = str(input, 'RetiringPrincipal', { required: true, min: 1, max: 256 });
+      checkPrincipalArn(retiring, 'RetiringPrincipal');
+      await authorizedAccount(ctx);
+      const limit = limitOf(input);
+      const marker = decodeMarker(str(input, 'Marker', { min: 1, max: 1024 }));
+      const all = (await grants.retirable(retiring)).filter((g) => !marker || g.grantId > marker).sort((a, b) => (a.grantId < b.grantId ? -1 : 1));
+      const p = page(all, limit, (g) => g.grantId);
+      return { Grants: p.items.map((g) => grantShape(g, keys.keyArn(g.keyId))), Truncated: p.Truncated, ...(p.NextMarker ? { NextMarker: p.NextMarker } : {}) };
+    },
+
+    async RetireGrant(ctx, input): Promise<void> {
+      const token = str(input, 'GrantToken', { min: 1, max: 8192 });
+      const keyIdIn = str(input, 'KeyId', { min: 1, max: 2048 });
+      const grantId = str(input, 'GrantId', { min: 1, max: 128 });
+      let grant: GrantRecord | undefined;
+      if (token !== undefined) {
+        grant = await grants.byToken(token);
+        if (!grant) throw new InvalidGrantTokenException();
+      } else {
+        if (keyIdIn === undefined || grantId === undefined) throw new ValidationException('Specify GrantToken, or KeyId and GrantId.');
+        const key = await keys.resolve(keyIdIn, { aliases: false });
+        grant = await grants.get(grantId);
+        if (!grant || grant.keyId !== key.keyId) throw new NotFoundException(`Grant ${grantId} does not exist for ${key.arn}.`);
+      }
+      touched(ctx, (await keys.get(grant.keyId))!);
+      dryRun(input);
+      // AWS: the retiring principal, or the grantee when the grant includes RetireGrant, may retire a grant; otherwise kms:RetireGrant must be allowed.
+      const p = ctx.principal;
+      const mayRetire = (grant.retiringPrincipal !== null && principalMatches(grant.retiringPrincipal, p) && grant.retiringPrincipal !== `arn:aws:iam::${p.accountId}:root`) || (principalMatches(grant.granteePrincipal, p) && grant.operations.includes('RetireGrant'));
+      if (!mayRetire) await authorizedKey(ctx, (await keys.get(grant.keyId))!);
+      await grants.delete(grant.grantId);
+    },
+
+    async RevokeGrant(ctx, input): Promise<void> {
+      const key = await authorizedKey(ctx, await keys.resolve(str(input, 'KeyId', { required: true, min: 1, max: 2048 }), { aliases: false }));
+      const grantId = str(input, 'GrantId', { required: true, min: 1, max: 128 });
+      dryRun(input);
+      const grant = await grants.get(grantId);
+      if (!grant || grant.keyId !== key.keyId) throw new InvalidGrantIdException(`Grant ${grantId} does not exist for ${key.arn}.`);
+      await grants.delete(grantId);
+    },
+
+    async GenerateRandom(ctx, input): Promise<W<K.GenerateRandomResponse>> {
+      await authorizedAccount(ctx);
       const count = int(input, 'NumberOfBytes', { min: 1, max: 1024 });
       if (count === undefined) throw new ValidationException('NumberOfBytes is required.');
       if (input['CustomKeyStoreId'] !== undefined) throw new UnsupportedOperationException('Custom key stores are not supported.');
@@ -650,7 +849,7 @@ export function kmsService(deps: KmsDeps): JsonService {
     },
 
     async GetKeyRotationStatus(ctx, input): Promise<W<K.GetKeyRotationStatusResponse>> {
-      const key = touched(ctx, await keys.resolve(str(input, 'KeyId', { required: true, min: 1, max: 2048 }), { aliases: false }));
+      const key = await authorizedKey(ctx, await keys.resolve(str(input, 'KeyId', { required: true, min: 1, max: 2048 }), { aliases: false }));
       requireState(key, ANY_STATE);
       return {
         KeyId: key.arn,
@@ -674,7 +873,7 @@ export function kmsService(deps: KmsDeps): JsonService {
     },
 
     async ListKeyRotations(ctx, input): Promise<W<K.ListKeyRotationsResponse>> {
-      const key = touched(ctx, await keys.resolve(str(input, 'KeyId', { required: true, min: 1, max: 2048 }), { aliases: false }));
+      const key = await authorizedKey(ctx, await keys.resolve(str(input, 'KeyId', { required: true, min: 1, max: 2048 }), { aliases: false }));
       const limit = limitOf(input);
       const after = decodeMarker(str(input, 'Marker', { min: 1, max: 1024 }));
       const all = (await keys.rotations(key.keyId)).filter((r) => after === undefined || r.version > Number(after));
@@ -710,7 +909,7 @@ export function kmsService(deps: KmsDeps): JsonService {
     },
 
     async ListResourceTags(ctx, input): Promise<W<K.ListResourceTagsResponse>> {
-      const key = touched(ctx, await keys.resolve(str(input, 'KeyId', { required: true, min: 1, max: 2048 }), { aliases: false }));
+      const key = await authorizedKey(ctx, await keys.resolve(str(input, 'KeyId', { required: true, min: 1, max: 2048 }), { aliases: false }));
       const limit = int(input, 'Limit', { min: 1, max: 50 }) ?? 50;
       const after = decodeMarker(str(input, 'Marker', { min: 1, max: 1024 }));
       const all = (await keys.tags(key.keyId)).filter((t) => after === undefined || t.TagKey > after);
@@ -719,7 +918,7 @@ export function kmsService(deps: KmsDeps): JsonService {
     },
 
     async GetKeyPolicy(ctx, input): Promise<W<K.GetKeyPolicyResponse>> {
-      const key = touched(ctx, await keys.resolve(str(input, 'KeyId', { required: true, min: 1, max: 2048 }), { aliases: false }));
+      const key = await authorizedKey(ctx, await keys.resolve(str(input, 'KeyId', { required: true, min: 1, max: 2048 }), { aliases: false }));
       const name = str(input, 'PolicyName', { min: 1, max: 128 }) ?? POLICY_NAME;
       if (name !== POLICY_NAME) throw new NotFoundException(`No such policy exists: ${name}`);
       return { Policy: key.policy, PolicyName: POLICY_NAME };
@@ -728,23 +927,25 @@ export function kmsService(deps: KmsDeps): JsonService {
     async PutKeyPolicy(ctx, input): Promise<void> {
       const policy = str(input, 'Policy', { required: true, min: 1, max: 131072 });
       const name = str(input, 'PolicyName', { min: 1, max: 128 }) ?? POLICY_NAME;
-      bool(input, 'BypassPolicyLockoutSafetyCheck');
+      const bypass = bool(input, 'BypassPolicyLockoutSafetyCheck') ?? false;
       if (name !== POLICY_NAME) throw new NotFoundException(`No such policy exists: ${name}`);
       validateKeyPolicy(policy);
-      await mutate(ctx, str(input, 'KeyId', { required: true, min: 1, max: 2048 }), ANY_STATE, async (k, tx) => {
+      const target = await keys.resolve(str(input, 'KeyId', { required: true, min: 1, max: 2048 }), { aliases: false });
+      if (!bypass) await lockoutCheck(ctx, policy, target.arn);
+      await mutate(ctx, target.keyId, ANY_STATE, async (k, tx) => {
         if (k.keyManager === 'AWS') throw new UnsupportedOperationException(`${k.arn} is an AWS managed key: its policy cannot be changed.`);
         await tx.run('UPDATE kms_keys SET policy = ? WHERE key_id = ?', [policy, k.keyId]);
       });
     },
 
     async ListKeyPolicies(ctx, input): Promise<W<K.ListKeyPoliciesResponse>> {
-      touched(ctx, await keys.resolve(str(input, 'KeyId', { required: true, min: 1, max: 2048 }), { aliases: false }));
+      await authorizedKey(ctx, await keys.resolve(str(input, 'KeyId', { required: true, min: 1, max: 2048 }), { aliases: false }));
       limitOf(input);
       return { PolicyNames: [POLICY_NAME], Truncated: false };
     },
 
     async GetPublicKey(ctx, input): Promise<W<K.GetPublicKeyResponse>> {
-      const key = touched(ctx, await keys.resolve(str(input, 'KeyId', { required: true, min: 1, max: 2048 }), { aliases: true }));
+      const key = await authorizedKey(ctx, await keys.resolve(str(input, 'KeyId', { required: true, min: 1, max: 2048 }), { aliases: true }));
       stringList(input, 'GrantTokens', 10);
       requireState(key, USABLE);
       const spec = specOf(key);
@@ -845,7 +1046,7 @@ export function kmsService(deps: KmsDeps): JsonService {
       if (algorithm === 'RSAES_PKCS1_V1_5' || algorithm === 'SM2PKE' || wrappingSpec === 'SM2') {
         throw new UnsupportedOperationException(`${algorithm} with ${wrappingSpec} is not offered: use RSAES_OAEP_SHA_1/256 or RSA_AES_KEY_WRAP_SHA_1/256 with an RSA wrapping key.`);
       }
-      const key = touched(ctx, await keys.resolve(str(input, 'KeyId', { required: true, min: 1, max: 2048 }), { aliases: false }));
+      const key = await authorizedKey(ctx, await keys.resolve(str(input, 'KeyId', { required: true, min: 1, max: 2048 }), { aliases: false }));
       if (key.origin !== 'EXTERNAL') throw new UnsupportedOperationException(`${key.arn} has origin ${key.origin}: only EXTERNAL keys take imported material.`);
       requireState(key, ['Enabled', 'Disabled', 'PendingImport']);
       const wrapping = await generateWrappingKey(wrappingSpec);
@@ -876,7 +1077,7 @@ export function kmsService(deps: KmsDeps): JsonService {
       if (expiration === 'KEY_MATERIAL_EXPIRES' && (validTo === null || !Number.isFinite(validTo))) throw new ValidationException('ValidTo is required when ExpirationModel is KEY_MATERIAL_EXPIRES.');
       if (expiration === 'KEY_MATERIAL_DOES_NOT_EXPIRE' && validTo !== null) throw new ValidationException('ValidTo must be omitted when ExpirationModel is KEY_MATERIAL_DOES_NOT_EXPIRE.');
       if (validTo !== null && (validTo <= now() || validTo > now() + 365 * DAY_MS)) throw new ValidationException('ValidTo must be in the future and within 365 days.');
-      const key = touched(ctx, await keys.resolve(str(input, 'KeyId', { required: true, min: 1, max: 2048 }), { aliases: false }));
+      const key = await authorizedKey(ctx, await keys.resolve(str(input, 'KeyId', { required: true, min: 1, max: 2048 }), { aliases: false }));
       if (key.origin !== 'EXTERNAL') throw new UnsupportedOperationException(`${key.arn} has origin ${key.origin}: only EXTERNAL keys take imported material.`);
       requireState(key, ['Enabled', 'Disabled', 'PendingImport']);
       const params = await db.get<{ key_id: string; wrapping_algorithm: string; wrapping_key_wrapped: Uint8Array; valid_until: number }>(
@@ -914,7 +1115,7 @@ export function kmsService(deps: KmsDeps): JsonService {
     },
 
     async GetKeyLastUsage(ctx, input): Promise<W<K.GetKeyLastUsageResponse>> {
-      const key = touched(ctx, await keys.resolve(str(input, 'KeyId', { required: true, min: 1, max: 2048 }), { aliases: true }));
+      const key = await authorizedKey(ctx, await keys.resolve(str(input, 'KeyId', { required: true, min: 1, max: 2048 }), { aliases: true }));
       const last = await trail.lastUse(key.arn, TRACKED_USES);
       // Every call is recorded from the key's creation; lookups reach back as far as retention keeps them.
       const trackingStart = Math.max(key.createdAt, now() - deps.trailRetentionDays * DAY_MS);
@@ -943,9 +1144,12 @@ export function kmsService(deps: KmsDeps): JsonService {
     targetPrefixes: ['TrentService'],
     maxBodyBytes: 64 * 1024,
     operations,
+    authorization: 'handler',
     audit: {
       requestParameters: (_op, input) => auditedRequest(input),
-      responseElements: (op, output) => (CRYPTOGRAPHIC.has(op) || READ_ONLY_OPS.test(op) || !output ? null : (lowerCamel(output) as Record<string, unknown>)),
+      // A grant token is a bearer credential for RetireGrant: events show the grant id only.
+      responseElements: (op, output) =>
+        op === 'CreateGrant' && output ? { grantId: (output as { GrantId?: string }).GrantId } : CRYPTOGRAPHIC.has(op) || READ_ONLY_OPS.test(op) || !output ? null : (lowerCamel(output) as Record<string, unknown>),
       readOnly: (op) => READ_ONLY_OPS.test(op),
     },
   };

@@ -106,3 +106,18 @@ export class IncorrectKeyMaterialException extends AwsError {
     super('IncorrectKeyMaterialException', 400, message);
   }
 }
+export class InvalidGrantTokenException extends AwsError {
+  constructor(message = 'The grant token is not valid.') {
+    super('InvalidGrantTokenException', 400, message);
+  }
+}
+export class InvalidGrantIdException extends AwsError {
+  constructor(message = 'The grant ID is not valid.') {
+    super('InvalidGrantIdException', 400, message);
+  }
+}
+export class InvalidArnException extends AwsError {
+  constructor(message: string) {
+    super('InvalidArnException', 400, message);
+  }
+}

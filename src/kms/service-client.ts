@@ -6,6 +6,7 @@ import { AwsError } from '../wire/errors.ts';
 import type { KeyRecord, KeyStore } from './keys.ts';
 import { requireState, USABLE } from './keys.ts';
 import { awsManagedKey } from './managed-keys.ts';
+import { AccessDeniedError } from '../iam/authorizer.ts';
 
 /** The services that call KMS on a caller's behalf, as CloudTrail names them in `invokedBy`. */
 export type CallingService = 's3' | 'secretsmanager' | 'ssm' | 'rekognition';
@@ -69,14 +70,15 @@ export class KmsServiceClient {
 
   async #call(ctx: CallContext, service: CallingService, operation: string, input: Record<string, unknown>): Promise<unknown> {
     const handler = this.#kms.operations[operation]!;
-    const kctx: CallContext = { ...ctx, requestId: randomUUID(), resources: [] };
+    const kctx: CallContext = { ...ctx, requestId: randomUUID(), resources: [], operation, input, viaService: `${service}.${ctx.region}.amazonaws.com` };
     let output: unknown;
     let error: AwsError | undefined;
     try {
       output = await handler(kctx, input);
     } catch (err) {
-      if (!(err instanceof AwsError)) throw err;
-      error = err;
+      if (err instanceof AccessDeniedError) error = new AwsError('AccessDeniedException', 400, err.message);
+      else if (!(err instanceof AwsError)) throw err;
+      else error = err;
     }
     const invokedBy = `${service}.amazonaws.com`;
     const event: TrailEvent = {
@@ -88,7 +90,7 @@ export class KmsServiceClient {
       awsRegion: ctx.region,
       sourceIPAddress: invokedBy,
       userAgent: invokedBy,
-      ...(error ? { errorCode: error.code, errorMessage: error.message } : {}),
+      ...(error ? { errorCode: error.code === 'AccessDeniedException' ? 'AccessDenied' : error.code, errorMessage: error.message } : {}),
       requestParameters: this.#kms.audit?.requestParameters?.(operation, input) ?? null,
       responseElements: null,
       requestID: kctx.requestId,

@@ -10,6 +10,7 @@ import { algorithmForHeader, checksumHeaderName, createChecksummer, parseChecksu
 import { buildXml, parseXml, type XmlObject, type XmlValue } from '../wire/xml.ts';
 import { BLOCK_ALL, checkBucketName, findBucket, getBucket, listBuckets, setBucketField, type BucketRecord, type PublicAccessBlock } from './buckets.ts';
 import {
+  AccessDenied,
   BucketAlreadyOwnedByYou,
   BucketNotEmpty,
   EntityTooLarge,
@@ -43,6 +44,7 @@ import {
 } from './objects.ts';
 import { PackageIntegrityError } from './packages.ts';
 import { route, type S3Route } from './routing.ts';
+import { AccessDeniedError, type Authorizer } from '../iam/authorizer.ts';
 import { objectArn, parseCustomerKey, parseSseHeaders, type BucketEncryption, type CustomerKey, type KeyProtection, type ObjectKeys, type SseRequest } from './sse.ts';
 
 const XMLNS = 'http://s3.amazonaws.com/doc/2006-03-01/';
@@ -61,7 +63,62 @@ export interface S3Deps {
   /** Endpoint host names under which `bucket.<host>` virtual-host addressing is accepted. */
   virtualHosts: string[];
   log: Logger;
+  /** Validates bucket policies (they are enforced through ctx.authorize on every request). */
+  authorizer: Authorizer;
   now?: () => number;
+}
+
+/** The IAM action each S3 operation needs (DeleteObjects is checked per key; copies also need s3:GetObject on the source). */
+const ACTIONS: Record<string, string> = {
+  ListBuckets: 's3:ListAllMyBuckets',
+  CreateBucket: 's3:CreateBucket',
+  HeadBucket: 's3:ListBucket',
+  DeleteBucket: 's3:DeleteBucket',
+  GetBucketLocation: 's3:GetBucketLocation',
+  PutBucketEncryption: 's3:PutEncryptionConfiguration',
+  GetBucketEncryption: 's3:GetEncryptionConfiguration',
+  DeleteBucketEncryption: 's3:PutEncryptionConfiguration',
+  PutBucketPolicy: 's3:PutBucketPolicy',
+  GetBucketPolicy: 's3:GetBucketPolicy',
+  GetBucketPolicyStatus: 's3:GetBucketPolicyStatus',
+  DeleteBucketPolicy: 's3:DeleteBucketPolicy',
+  PutPublicAccessBlock: 's3:PutBucketPublicAccessBlock',
+  GetPublicAccessBlock: 's3:GetBucketPublicAccessBlock',
+  DeletePublicAccessBlock: 's3:PutBucketPublicAccessBlock',
+  PutBucketTagging: 's3:PutBucketTagging',
+  GetBucketTagging: 's3:GetBucketTagging',
+  DeleteBucketTagging: 's3:PutBucketTagging',
+  GetBucketVersioning: 's3:GetBucketVersioning',
+  PutBucketVersioning: 's3:PutBucketVersioning',
+  ListObjects: 's3:ListBucket',
+  ListObjectsV2: 's3:ListBucket',
+  ListMultipartUploads: 's3:ListBucketMultipartUploads',
+  PutObject: 's3:PutObject',
+  CopyObject: 's3:PutObject',
+  CreateMultipartUpload: 's3:PutObject',
+  UploadPart: 's3:PutObject',
+  UploadPartCopy: 's3:PutObject',
+  CompleteMultipartUpload: 's3:PutObject',
+  GetObject: 's3:GetObject',
+  HeadObject: 's3:GetObject',
+  DeleteObject: 's3:DeleteObject',
+  AbortMultipartUpload: 's3:AbortMultipartUpload',
+  ListParts: 's3:ListMultipartUploadParts',
+};
+
+/** S3's condition keys from the request. */
+function s3Context(req: Pick<RestRequest, 'headers' | 'query'>): Record<string, string | undefined> {
+  return {
+    's3:x-amz-server-side-encryption': req.headers['x-amz-server-side-encryption'],
+    's3:x-amz-server-side-encryption-aws-kms-key-id': req.headers['x-amz-server-side-encryption-aws-kms-key-id'],
+    's3:x-amz-server-side-encryption-customer-algorithm': req.headers['x-amz-server-side-encryption-customer-algorithm'],
+    's3:x-amz-content-sha256': req.headers['x-amz-content-sha256'],
+    's3:prefix': req.query.get('prefix'),
+    's3:delimiter': req.query.get('delimiter'),
+    's3:max-keys': req.query.get('max-keys'),
+    's3:authType': req.query.has('X-Amz-Signature') ? 'REST-QUERY-STRING' : 'REST-HEADER',
+    's3:signatureversion': 'AWS4-HMAC-SHA256',
+  };
 }
 
 /** S3 operations whose CloudTrail events are data events (object-level), not management events. */
@@ -566,7 +623,8 @@ export function s3Service(deps: S3Deps): RestXmlService<S3Route> {
 
   async function copySourceObject(ctx: CallContext, req: RestRequest): Promise<{ src: ObjectRecord; customer: CustomerKey | undefined }> {
     const { bucket, key } = copySource(req.headers['x-amz-copy-source']!);
-    await bucketOf(bucket);
+    const srcBucket = await bucketOf(bucket);
+    await ctx.authorize({ action: 's3:GetObject', resource: objectArn(bucket, key), resourcePolicy: srcBucket.policy, mode: 'resource-or-identity', context: s3Context(req) });
     const src = await getObject(db, bucket, key);
     if (!src) throw new NoSuchKey(key);
     touchObject(ctx, bucket, key);
@@ -700,28 +758,42 @@ export function s3Service(deps: S3Deps): RestXmlService<S3Route> {
       return empty(204);
     },
 
-    async PutBucketPolicy(ctx, r) {
+    async PutBucketPolicy(ctx, r, req) {
       touchBucket(ctx, r.bucket!);
-      await bucketOf(r.bucket!);
-      // A stored policy that nothing enforces would only pretend to protect: refused until the policy engine exists.
-      throw new NotImplemented('bucket policies (they arrive with the access-control engine; Trent does not store a policy it cannot enforce)');
+      const b = await bucketOf(r.bucket!);
+      const text = (await readSmallBody(req.body, 20 * 1024 + 1)).toString('utf8');
+      if (Buffer.byteLength(text) > 20 * 1024) throw new AwsError('PolicyTooLarge', 400, 'Policy exceeds the maximum allowed document size of 20 KB.');
+      if (!text.trim().startsWith('{')) throw new AwsError('MalformedPolicy', 400, "Policies must be valid JSON and the first byte must be '{'");
+      try {
+        deps.authorizer.parseResourcePolicy(text);
+      } catch (err) {
+        throw new AwsError('MalformedPolicy', 400, (err as Error).message);
+      }
+      // Block Public Access: a policy that would let anyone in is refused while BlockPublicPolicy is on.
+      if (b.publicAccessBlock?.BlockPublicPolicy && grantsPublicAccess(text)) throw new AccessDenied('Access Denied: the bucket blocks public bucket policies (BlockPublicPolicy).');
+      await setBucketField(db, b.name, 'policy', text);
+      return empty(204);
     },
 
     async GetBucketPolicy(ctx, r) {
       touchBucket(ctx, r.bucket!);
-      await bucketOf(r.bucket!);
-      throw new NoSuchBucketPolicy(r.bucket!);
+      const b = await bucketOf(r.bucket!);
+      if (!b.policy) throw new NoSuchBucketPolicy(b.name);
+      const body = Buffer.from(b.policy);
+      return { status: 200, headers: { 'content-type': 'application/json', 'content-length': body.length }, body };
     },
 
     async GetBucketPolicyStatus(ctx, r) {
       touchBucket(ctx, r.bucket!);
-      await bucketOf(r.bucket!);
-      throw new NoSuchBucketPolicy(r.bucket!);
+      const b = await bucketOf(r.bucket!);
+      if (!b.policy) throw new NoSuchBucketPolicy(b.name);
+      return xmlResponse({ PolicyStatus: { '@_xmlns': XMLNS, IsPublic: grantsPublicAccess(b.policy) } });
     },
 
     async DeleteBucketPolicy(ctx, r) {
       touchBucket(ctx, r.bucket!);
       await bucketOf(r.bucket!);
+      await setBucketField(db, r.bucket!, 'policy', null);
       return empty(204);
     },
 
@@ -980,6 +1052,19 @@ export function s3Service(deps: S3Deps): RestXmlService<S3Route> {
       if (objects.length === 0) throw new MalformedXML();
       if (objects.length > 1000) throw new MalformedXML('The Delete request may name at most 1000 objects.');
       const quiet = boolText(child(del, 'Quiet'), 'Quiet') ?? false;
+      // Each key needs s3:DeleteObject; checked before the transaction (checks read policies).
+      const denied = new Map<string, string>();
+      const bucketRecord = await bucketOf(r.bucket!);
+      for (const o of objects) {
+        const key = text(child(o, 'Key'));
+        if (!key) continue;
+        try {
+          await ctx.authorize({ action: 's3:DeleteObject', resource: objectArn(r.bucket!, key), resourcePolicy: bucketRecord.policy, mode: 'resource-or-identity', context: s3Context(req) });
+        } catch (err) {
+          if (!(err instanceof AccessDeniedError)) throw err;
+          denied.set(key, err.message);
+        }
+      }
       const deleted: XmlObject[] = [];
       const errors: XmlObject[] = [];
       const orphans: string[] = [];
@@ -992,6 +1077,10 @@ export function s3Service(deps: S3Deps): RestXmlService<S3Route> {
           }
           if (text(child(o, 'VersionId')) !== undefined && text(child(o, 'VersionId')) !== 'null') {
             errors.push({ Key: key, Code: 'NotImplemented', Message: 'Versioning is not supported.' });
+            continue;
+          }
+          if (denied.has(key)) {
+            errors.push({ Key: key, Code: 'AccessDenied', Message: denied.get(key)! });
             continue;
           }
           const existing = await getObject(tx, r.bucket!, key);
@@ -1392,6 +1481,12 @@ export function s3Service(deps: S3Deps): RestXmlService<S3Route> {
       if (r.error) throw r.error;
       const handler = handlers[r.operation];
       if (!handler) throw new NotImplemented(r.operation);
+      const action = ACTIONS[r.operation];
+      if (action) {
+        const bucket = r.bucket !== undefined && r.operation !== 'CreateBucket' ? await findBucket(db, r.bucket) : undefined;
+        const resource = r.bucket === undefined ? '*' : r.key !== undefined && action !== 's3:ListBucket' ? objectArn(r.bucket, r.key) : `arn:aws:s3:::${r.bucket}`;
+        await ctx.authorize({ action, resource, resourcePolicy: bucket?.policy ?? null, mode: bucket ? 'resource-or-identity' : 'identity', context: s3Context(req) });
+      }
       return handler(ctx, r, req);
     },
     audit: {
@@ -1409,6 +1504,22 @@ export function s3Service(deps: S3Deps): RestXmlService<S3Route> {
       category: (op) => (DATA_EVENTS.has(op) ? 'Data' : 'Management'),
     },
   };
+}
+
+/** Whether a bucket policy lets anyone in: an Allow for principal "*" with no condition (AWS's notion of public, simplified). */
+function grantsPublicAccess(text: string): boolean {
+  try {
+    const doc = JSON.parse(text) as { Statement?: unknown };
+    const statements = Array.isArray(doc.Statement) ? doc.Statement : [doc.Statement];
+    return statements.some((st) => {
+      const s = (st ?? {}) as Record<string, unknown>;
+      const p = s['Principal'];
+      const everyone = p === '*' || (p && typeof p === 'object' && ([] as unknown[]).concat((p as Record<string, unknown>)['AWS'] ?? []).includes('*'));
+      return s['Effect'] === 'Allow' && everyone && s['Condition'] === undefined;
+    });
+  } catch {
+    return false;
+  }
 }
 
 function sseAudit(p: KeyProtection): Record<string, unknown> {

@@ -16,6 +16,8 @@ export interface BucketRecord {
   encryption: BucketEncryption | null;
   publicAccessBlock: PublicAccessBlock | null;
   tags: Array<{ Key: string; Value: string }> | null;
+  /** The bucket policy (JSON text), enforced on every request. */
+  policy: string | null;
 }
 
 interface BucketRow {
@@ -25,6 +27,7 @@ interface BucketRow {
   encryption: string | null;
   public_access_block: string | null;
   tags: string | null;
+  policy: string | null;
 }
 
 /** New buckets block all public access, as AWS's have since April 2023. */
@@ -57,6 +60,7 @@ function fromRow(r: BucketRow): BucketRecord {
     encryption: r.encryption ? (JSON.parse(r.encryption) as BucketEncryption) : null,
     publicAccessBlock: r.public_access_block ? (JSON.parse(r.public_access_block) as PublicAccessBlock) : null,
     tags: r.tags ? (JSON.parse(r.tags) as Array<{ Key: string; Value: string }>) : null,
+    policy: r.policy,
   };
 }
 
@@ -75,7 +79,8 @@ export async function listBuckets(q: Queryable): Promise<BucketRecord[]> {
   return (await q.all<BucketRow>('SELECT * FROM s3_buckets ORDER BY bucket_name')).map(fromRow);
 }
 
-export async function setBucketField(q: Queryable, name: string, field: 'encryption' | 'public_access_block' | 'tags', value: unknown): Promise<void> {
-  const r = await q.run(`UPDATE s3_buckets SET ${field} = ? WHERE bucket_name = ?`, [value === null ? null : JSON.stringify(value), name]);
+export async function setBucketField(q: Queryable, name: string, field: 'encryption' | 'public_access_block' | 'tags' | 'policy', value: unknown): Promise<void> {
+  const text = value === null ? null : field === 'policy' ? String(value) : JSON.stringify(value);
+  const r = await q.run(`UPDATE s3_buckets SET ${field} = ? WHERE bucket_name = ?`, [text, name]);
   if (r.changes === 0) throw new NoSuchBucket(name);
 }

@@ -125,8 +125,8 @@ export class InvalidObjectState extends AwsError {
  */
 export function kmsError(err: unknown): unknown {
   if (err instanceof KmsAuditUnavailable) return err;
-  if (err instanceof AwsError && !err.code.startsWith('KMS.') && err.status < 500) {
-    return new AwsError(`KMS.${err.code}`, err.code === 'AccessDeniedException' ? 403 : 400, err.message);
-  }
+  // A caller without kms:Decrypt / kms:GenerateDataKey on the key is refused by S3 as AccessDenied, with KMS's explanation.
+  if (err instanceof AwsError && err.code === 'AccessDeniedException') return new AwsError('AccessDenied', 403, err.message);
+  if (err instanceof AwsError && !err.code.startsWith('KMS.') && err.status < 500) return new AwsError(`KMS.${err.code}`, 400, err.message);
   return err;
 }

@@ -1,7 +1,7 @@
 import { mkdir, stat, chmod, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { accountId as newAccountId } from '../crypto/random.ts';
-import { IdentityStore } from '../iam/identities.ts';
+import { ADMINISTRATOR_ACCESS, IdentityStore } from '../iam/identities.ts';
 import { KeyFileRoot } from '../root/keyfile.ts';
 import { RootKeyError, type RootOfTrust } from '../root/root-of-trust.ts';
 import { Pkcs11Root, type Pkcs11Options } from '../root/pkcs11.ts';
@@ -109,6 +109,7 @@ export class Instance {
           const accountId = newAccountId();
           const region = opts.region ?? 'us-east-1';
           const { userId } = await identities.createUser(tx, accountId, ADMIN_USER);
+          await tx.run('INSERT INTO iam_user_policies (user_id, policy_name, document) VALUES (?, ?, ?)', [userId, 'AdministratorAccess', ADMINISTRATOR_ACCESS]);
           const { accessKeyId } = await identities.createAccessKey(tx, userId);
           for (const [name, value] of [
             ['account_id', accountId],

@@ -31,6 +31,7 @@ import type { TLSSocket } from 'node:tls';
 import { eventTime, userIdentity, type AuditResource, type TrailEvent } from '../trail/event.ts';
 import type { Recorder } from '../trail/recorder.ts';
 import { RootUnavailableError } from '../root/root-of-trust.ts';
+import { AccessDeniedError, type AccessCheck, type Authorizer } from '../iam/authorizer.ts';
 
 /** The protocol AWS uses for each signing name, so that errors are shaped right even before a service exists here. */
 const KNOWN_PROTOCOLS: Record<string, WireProtocol> = {
@@ -58,6 +59,7 @@ export interface PipelineOptions {
   /** Every call is recorded here before its response is sent. */
   recorder: Recorder;
   accountId: string;
+  authorizer: Authorizer;
 }
 
 interface Exchange {
@@ -188,7 +190,8 @@ export class Pipeline {
       awsRegion: this.#opts.region,
       sourceIPAddress: (socket.remoteAddress ?? '').replace(/^::ffff:/, ''),
       userAgent: header(ex.sreq, 'user-agent') ?? '',
-      ...(err ? { errorCode: err.code, errorMessage: err.message } : {}),
+      // CloudTrail records every authorisation failure as AccessDenied, whatever the protocol calls it.
+      ...(err ? { errorCode: err.code === 'AccessDeniedException' ? 'AccessDenied' : err.code, errorMessage: err.message } : {}),
       requestParameters,
       responseElements,
       requestID: ex.requestId,
@@ -258,12 +261,14 @@ export class Pipeline {
     checkTime(parsed, now);
     ex.accessKeyId = parsed.accessKeyId;
     ex.signingRegion = parsed.region;
-    const identity = await this.#opts.identities.resolveAccessKey(parsed.accessKeyId);
+    let identity: ResolvedKey | undefined;
+    if (parsed.sessionToken !== undefined || parsed.accessKeyId.startsWith('ASIA')) {
+      // Temporary credentials (STS AssumeRole): the key, its session token and its expiry must all hold.
+      const session = parsed.sessionToken ? await this.#opts.identities.resolveSession(parsed.accessKeyId, parsed.sessionToken, now.getTime()) : undefined;
+      if (session === 'expired') throw new AuthFailure('token-expired', 'the session has expired');
+      identity = session;
+    } else identity = await this.#opts.identities.resolveAccessKey(parsed.accessKeyId);
     if (!identity) throw new AuthFailure('unknown-key', 'unknown access key', { AWSAccessKeyId: parsed.accessKeyId });
-    if (parsed.sessionToken !== undefined) {
-      // Permanent keys carry no session token; temporary credentials arrive with STS AssumeRole.
-      throw new AuthFailure('unknown-key', 'unexpected session token');
-    }
     if (body === undefined) return this.#restXml(ex, parsed, identity, now);
     await this.#verifyBuffered(ex, parsed, identity, body);
     ex.principal = identity.principal;
@@ -363,7 +368,8 @@ export class Pipeline {
   }
 
   #context(ex: Exchange, parsed: ParsedSigV4, identity: ResolvedKey, now: Date): CallContext {
-    return {
+    const authorizer = this.#opts.authorizer;
+    const ctx: CallContext = {
       requestId: ex.requestId,
       principal: identity.principal,
       region: this.#opts.region,
@@ -372,7 +378,14 @@ export class Pipeline {
       userAgent: header(ex.sreq, 'user-agent') ?? '',
       receivedAt: now,
       resources: ex.resources,
+      get operation() {
+        return ex.operation ?? 'Unknown';
+      },
+      authorize(check: AccessCheck) {
+        return authorizer.check({ principal: this.principal, sourceIp: this.sourceIp, receivedAt: this.receivedAt, region: this.region, ...(this.viaService ? { viaService: this.viaService } : {}) }, check);
+      },
     };
+    return ctx;
   }
 
   async #json(ex: Exchange, ctx: CallContext, body: Buffer): Promise<WireResponse> {
@@ -386,6 +399,8 @@ export class Pipeline {
     if (!handler) throw new AwsError('UnknownOperationException', 400, `Trent does not implement ${target.operation}.`);
     const input = parseJsonBody(body);
     ex.input = input;
+    ctx.input = input;
+    if (service.authorization !== 'handler') await ctx.authorize({ action: `${service.authorization.prefix}:${target.operation}`, resource: '*', mode: 'identity' });
     await this.#preflight(ex);
     const output = await handler(ctx, input);
     ex.output = output;
@@ -420,6 +435,8 @@ export class Pipeline {
           : err.reason === 'too-large'
             ? new AwsError('EntityTooLarge', 400, 'Your proposed upload exceeds the maximum allowed size.')
             : new AwsError('IncompleteBody', 400, err.message);
+    } else if (err instanceof AccessDeniedError) {
+      awsErr = ex.protocol === 'json' ? new AwsError('AccessDeniedException', 400, err.message) : new AwsError('AccessDenied', 403, err.message);
     } else if (err instanceof RootUnavailableError) {
       this.#opts.log.error({ err: err.message, requestId: ex.requestId }, 'root of trust unavailable');
       awsErr = new AwsError('ServiceUnavailable', 503, `The root of trust is unavailable: ${err.message}`);

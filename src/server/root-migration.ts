@@ -1,6 +1,6 @@
 import type { Database, SqlValue } from '../store/database.ts';
 import type { RootOfTrust } from '../root/root-of-trust.ts';
-import { accessKeyAad } from '../iam/identities.ts';
+import { accessKeyAad, sessionAad } from '../iam/identities.ts';
 import { materialAad } from '../kms/keys.ts';
 import { serviceKeyAad } from '../s3/sse.ts';
 import { signingKeyAad } from '../trail/signing.ts';
@@ -20,6 +20,13 @@ const COLUMNS: WrappedColumn[] = [
     select: 'SELECT access_key_id, secret_wrapped AS wrapped FROM access_keys WHERE substr(secret_wrapped, 1, 1) = ? LIMIT ?',
     update: 'UPDATE access_keys SET secret_wrapped = ? WHERE access_key_id = ? AND secret_wrapped = ?',
     aad: (r) => accessKeyAad(String(r['access_key_id'])),
+    key: (r) => [String(r['access_key_id'])],
+  },
+  {
+    name: 'STS session keys',
+    select: 'SELECT access_key_id, secret_wrapped AS wrapped FROM sts_sessions WHERE substr(secret_wrapped, 1, 1) = ? LIMIT ?',
+    update: 'UPDATE sts_sessions SET secret_wrapped = ? WHERE access_key_id = ? AND secret_wrapped = ?',
+    aad: (r) => sessionAad(String(r['access_key_id'])),
     key: (r) => [String(r['access_key_id'])],
   },
   {

@@ -1,6 +1,7 @@
 import type { Readable } from 'node:stream';
 import type { Principal } from '../iam/principal.ts';
 import type { AuditResource } from '../trail/event.ts';
+import type { AccessCheck } from '../iam/authorizer.ts';
 
 /** Everything an operation handler may know about its caller. Handlers never see HTTP. */
 export interface CallContext {
@@ -15,6 +16,14 @@ export interface CallContext {
   receivedAt: Date;
   /** Resources the operation acted on (CloudTrail's `resources`), added by handlers once resolved. */
   resources: AuditResource[];
+  /** The operation's name, e.g. 'Encrypt', 'PutObject'. */
+  operation: string;
+  /** The raw request input (JSON services), for services whose condition keys come from it. */
+  input?: unknown;
+  /** Set when a service calls another on the caller's behalf (S3 calling KMS): 's3.us-east-1.amazonaws.com'. */
+  viaService?: string;
+  /** Is the caller allowed this? Throws AccessDenied (in the service's protocol) when not. */
+  authorize(check: AccessCheck): Promise<void>;
 }
 
 // Handlers take the service's typed request (often the AWS SDK's own shape) and return its typed response.
@@ -42,6 +51,11 @@ interface ServiceBase {
 
 export interface JsonService extends ServiceBase {
   protocol: 'json';
+  /**
+   * Where access is checked: 'handler' (the service checks resources itself, as KMS does with key policies),
+   * or an IAM action prefix checked by the pipeline before every operation (identity policies, resource '*').
+   */
+  authorization: 'handler' | { prefix: string };
   /** X-Amz-Target prefixes accepted (the text before the last '.'). */
   targetPrefixes: string[];
   operations: Record<string, Handler>;

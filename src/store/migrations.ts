@@ -245,4 +245,64 @@ export const migrations: Migration[] = [
       );
     `,
   },
+  {
+    id: 7,
+    name: 'iam: inline user and role policies, roles, STS sessions; the admin user gets AdministratorAccess',
+    sql: `
+      CREATE TABLE iam_user_policies (
+        user_id     TEXT NOT NULL REFERENCES iam_users(user_id) ON DELETE CASCADE,
+        policy_name TEXT NOT NULL,
+        document    TEXT NOT NULL,
+        PRIMARY KEY (user_id, policy_name)
+      );
+      CREATE TABLE iam_roles (
+        role_id              TEXT PRIMARY KEY,
+        account_id           TEXT NOT NULL,
+        role_name            TEXT NOT NULL,
+        path                 TEXT NOT NULL,
+        arn                  TEXT NOT NULL,
+        assume_role_policy   TEXT NOT NULL,
+        description          TEXT,
+        max_session_duration INTEGER NOT NULL,
+        created_at           TEXT NOT NULL,
+        UNIQUE (account_id, role_name)
+      );
+      CREATE TABLE iam_role_policies (
+        role_id     TEXT NOT NULL REFERENCES iam_roles(role_id) ON DELETE CASCADE,
+        policy_name TEXT NOT NULL,
+        document    TEXT NOT NULL,
+        PRIMARY KEY (role_id, policy_name)
+      );
+      CREATE TABLE sts_sessions (
+        access_key_id  TEXT PRIMARY KEY,
+        secret_wrapped BLOB NOT NULL,
+        token_hash     TEXT NOT NULL,
+        role_id        TEXT NOT NULL,
+        session_name   TEXT NOT NULL,
+        arn            TEXT NOT NULL,
+        account_id     TEXT NOT NULL,
+        expires_at     INTEGER NOT NULL,
+        created_at     INTEGER NOT NULL
+      );
+      CREATE INDEX sts_sessions_by_expiry ON sts_sessions(expires_at);
+      CREATE TABLE kms_grants (
+        grant_id          TEXT PRIMARY KEY,
+        key_id            TEXT NOT NULL REFERENCES kms_keys(key_id) ON DELETE CASCADE,
+        grant_token_hash  TEXT NOT NULL,
+        name              TEXT,
+        grantee_principal TEXT NOT NULL,
+        retiring_principal TEXT,
+        issuing_account   TEXT NOT NULL,
+        operations        TEXT NOT NULL,
+        constraints       TEXT,
+        created_at        INTEGER NOT NULL
+      );
+      CREATE INDEX kms_grants_by_key ON kms_grants(key_id, grantee_principal);
+      CREATE INDEX kms_grants_by_retiring ON kms_grants(retiring_principal);
+      ALTER TABLE s3_buckets ADD COLUMN policy TEXT;
+      INSERT INTO iam_user_policies (user_id, policy_name, document)
+        SELECT user_id, 'AdministratorAccess', '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}'
+          FROM iam_users WHERE user_name = 'admin';
+    `,
+  },
 ];

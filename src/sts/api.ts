@@ -1,20 +1,81 @@
 import type { GetCallerIdentityResponse } from '@aws-sdk/client-sts';
 import type { CallContext, QueryService } from '../server/service.ts';
+import type { Database } from '../store/database.ts';
+import type { IdentityStore } from '../iam/identities.ts';
+import { AwsError } from '../wire/errors.ts';
 
 async function getCallerIdentity(ctx: CallContext): Promise<Required<Pick<GetCallerIdentityResponse, 'Arn' | 'UserId' | 'Account'>>> {
   const p = ctx.principal;
   return { Arn: p.arn, UserId: p.principalId, Account: p.accountId };
 }
 
-/** AWS STS (awsQuery). AssumeRole and temporary credentials arrive with the access-control work. */
-export const stsService: QueryService = {
-  protocol: 'query',
-  signingName: 'sts',
-  eventSource: 'sts.amazonaws.com',
-  xmlns: 'https://sts.amazonaws.com/doc/2011-06-15/',
-  version: '2011-06-15',
-  maxBodyBytes: 64 * 1024,
-  operations: {
-    GetCallerIdentity: async (ctx) => getCallerIdentity(ctx),
-  },
-};
+export interface StsDeps {
+  db: Database;
+  identities: IdentityStore;
+  accountId: string;
+}
+
+const SESSION_NAME = /^[\w+=,.@-]{2,64}$/;
+
+/** AWS STS (awsQuery): GetCallerIdentity, and AssumeRole issuing temporary credentials that SigV4 verification honours until they expire. */
+export function stsService(deps: StsDeps): QueryService {
+  return {
+    protocol: 'query',
+    signingName: 'sts',
+    eventSource: 'sts.amazonaws.com',
+    xmlns: 'https://sts.amazonaws.com/doc/2011-06-15/',
+    version: '2011-06-15',
+    maxBodyBytes: 64 * 1024,
+    audit: {
+      requestParameters: (_op, input) => {
+        const out: Record<string, unknown> = {};
+        for (const [k, v] of input as Map<string, string>) out[k.charAt(0).toLowerCase() + k.slice(1)] = v;
+        return Object.keys(out).length ? out : null;
+      },
+      // As CloudTrail shows AssumeRole: the new access key id and expiry, never the secret or the session token.
+      responseElements: (op, output) => {
+        if (op !== 'AssumeRole' || !output) return null;
+        const o = output as { Credentials: { AccessKeyId: string; Expiration: string }; AssumedRoleUser: Record<string, string> };
+        return { credentials: { accessKeyId: o.Credentials.AccessKeyId, expiration: o.Credentials.Expiration }, assumedRoleUser: { assumedRoleId: o.AssumedRoleUser['AssumedRoleId'], arn: o.AssumedRoleUser['Arn'] } };
+      },
+    },
+    operations: {
+      // GetCallerIdentity needs no permission, as on AWS.
+      GetCallerIdentity: async (ctx) => getCallerIdentity(ctx),
+
+      async AssumeRole(ctx, p) {
+        const roleArn = p.get('RoleArn');
+        const sessionName = p.get('RoleSessionName');
+        if (!roleArn) throw new AwsError('ValidationError', 400, "1 validation error detected: Value null at 'roleArn' failed to satisfy constraint: Member must not be null");
+        if (!sessionName || !SESSION_NAME.test(sessionName)) {
+          throw new AwsError('ValidationError', 400, "1 validation error detected: Value at 'roleSessionName' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\w+=,.@-]*, length 2 to 64");
+        }
+        if (p.has('Policy') || [...p.keys()].some((k) => k.startsWith('PolicyArns.'))) {
+          throw new AwsError('ValidationError', 400, 'Session policies (Policy, PolicyArns) are not supported by Trent: grant the role only what its sessions need.');
+        }
+        const role = await deps.db.get<{ role_id: string; role_name: string; arn: string; assume_role_policy: string; max_session_duration: number; account_id: string }>(
+          'SELECT role_id, role_name, arn, assume_role_policy, max_session_duration, account_id FROM iam_roles WHERE arn = ?',
+          [roleArn],
+        );
+        ctx.resources.push({ ARN: roleArn, accountId: deps.accountId, type: 'AWS::IAM::Role' });
+        // The trust policy decides, as a resource policy: it may name the caller, or trust the account and leave it to IAM policies.
+        if (!role) {
+          await ctx.authorize({ action: 'sts:AssumeRole', resource: roleArn, mode: 'identity' });
+          throw new AwsError('AccessDenied', 403, `User: ${ctx.principal.arn} is not authorized to perform: sts:AssumeRole on resource: ${roleArn}`);
+        }
+        await ctx.authorize({ action: 'sts:AssumeRole', resource: role.arn, resourcePolicy: role.assume_role_policy, resourceAccount: role.account_id, mode: 'key-policy' });
+        const duration = Number(p.get('DurationSeconds') ?? 3600);
+        const max = Number(role.max_session_duration);
+        if (!Number.isInteger(duration) || duration < 900 || duration > max) {
+          throw new AwsError('ValidationError', 400, `The requested DurationSeconds exceeds the MaxSessionDuration set for this role (${max}), or is below 900.`);
+        }
+        const expires = Math.floor(ctx.receivedAt.getTime() / 1000) * 1000 + duration * 1000;
+        const s = await deps.identities.createSession({ roleId: role.role_id, roleName: role.role_name, accountId: role.account_id }, sessionName, expires);
+        return {
+          Credentials: { AccessKeyId: s.accessKeyId, SecretAccessKey: s.secretAccessKey, SessionToken: s.sessionToken, Expiration: new Date(expires).toISOString().replace(/\.\d{3}Z$/, 'Z') },
+          AssumedRoleUser: { AssumedRoleId: `${role.role_id}:${sessionName}`, Arn: s.arn },
+        };
+      },
+    },
+  };
+}

@@ -132,6 +132,7 @@ export function cloudTrailService(deps: CloudTrailDeps): JsonService {
     // JS v3 sends the short form; botocore and the CLI the long one.
     targetPrefixes: ['CloudTrail_20131101', 'com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101'],
     maxBodyBytes: 64 * 1024,
+    authorization: { prefix: 'cloudtrail' },
     audit: {
       requestParameters: (_op, input) => (input && typeof input === 'object' && Object.keys(input).length ? (lowerCamel(input) as Record<string, unknown>) : null),
       responseElements: (op, output) => (/^(Create|Update|PutEventSelectors)/.test(op) && output ? (lowerCamel(output) as Record<string, unknown>) : null),

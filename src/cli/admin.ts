@@ -1,0 +1,150 @@
+import { randomUUID } from 'node:crypto';
+import { readFileSync, existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { Instance } from '../server/instance.ts';
+import { createLogger } from '../server/log.ts';
+import type { CallContext } from '../server/service.ts';
+import { AccessDeniedError, Authorizer } from '../iam/authorizer.ts';
+import { iamService } from '../iam/api.ts';
+import { Recorder } from '../trail/recorder.ts';
+import { TrailStore } from '../trail/store.ts';
+import { eventTime, userIdentity } from '../trail/event.ts';
+import { AwsError } from '../wire/errors.ts';
+import { DEFAULT_DATA_DIR, pkcs11Settings, rootPassphrase, setting } from './options.ts';
+
+const OPERATIONS: Record<string, string> = {
+  'create-user': 'CreateUser',
+  'get-user': 'GetUser',
+  'list-users': 'ListUsers',
+  'delete-user': 'DeleteUser',
+  'create-access-key': 'CreateAccessKey',
+  'list-access-keys': 'ListAccessKeys',
+  'update-access-key': 'UpdateAccessKey',
+  'delete-access-key': 'DeleteAccessKey',
+  'put-user-policy': 'PutUserPolicy',
+  'get-user-policy': 'GetUserPolicy',
+  'list-user-policies': 'ListUserPolicies',
+  'delete-user-policy': 'DeleteUserPolicy',
+  'create-role': 'CreateRole',
+  'get-role': 'GetRole',
+  'delete-role': 'DeleteRole',
+  'put-role-policy': 'PutRolePolicy',
+  'get-role-policy': 'GetRolePolicy',
+  'list-role-policies': 'ListRolePolicies',
+  'delete-role-policy': 'DeleteRolePolicy',
+};
+
+export const ADMIN_USAGE = `trent admin COMMAND [--data-dir DIR] [--option value ...]
+  IAM administration without the AWS CLI, acting as the account's admin user (audited like API calls).
+  Commands and their options are IAM's, in the AWS CLI's spelling:
+    ${Object.keys(OPERATIONS).join(', ')}
+  e.g. trent admin create-user --user-name app
+       trent admin put-user-policy --user-name app --policy-name kms-use --policy-document file://policy.json
+       trent admin create-access-key --user-name app      (prints the secret once)
+  Root options (--root pkcs11 ..., --root-passphrase-file) as for trent serve.`;
+
+const ROOT_FLAGS = new Set(['root', 'pkcs11-module', 'pkcs11-token', 'pkcs11-pin-file', 'pkcs11-key-label', 'root-passphrase-file', 'data-dir']);
+
+/** --user-name app --policy-document file://p.json -> UserName=app, PolicyDocument=<file content>. */
+function parseOptions(args: string[]): { params: Map<string, string>; flags: Record<string, string> } {
+  const params = new Map<string, string>();
+  const flags: Record<string, string> = {};
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (!a.startsWith('--')) throw new Error(`unexpected argument '${a}'`);
+    const name = a.slice(2);
+    const value = args[++i];
+    if (value === undefined) throw new Error(`--${name} needs a value`);
+    if (ROOT_FLAGS.has(name)) {
+      flags[name] = value;
+      continue;
+    }
+    const pascal = name.split('-').map((w) => w.charAt(0).toUpperCase() + w.slice(1)).join('');
+    params.set(pascal, value.startsWith('file://') ? readFileSync(value.slice(7), 'utf8') : value);
+  }
+  return { params, flags };
+}
+
+export async function admin(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (!command || command === '--help' || command === 'help' || !OPERATIONS[command]) {
+    process.stdout.write(ADMIN_USAGE + '\n');
+    return command && command !== '--help' && command !== 'help' ? 2 : 0;
+  }
+  const operation = OPERATIONS[command]!;
+  const { params, flags } = parseOptions(rest);
+  const dataDir = resolve(setting(flags['data-dir'], 'TRENT_DATA_DIR', DEFAULT_DATA_DIR)!);
+  if (!existsSync(join(dataDir, 'trent.db'))) throw new Error(`${dataDir} is not a Trent data directory`);
+  const pkcs11 = pkcs11Settings(flags);
+  const passphrase = rootPassphrase(flags['root-passphrase-file']);
+  const instance = await Instance.open({ dataDir, beside: true, ...(pkcs11 ? { pkcs11 } : {}), ...(passphrase !== undefined ? { rootPassphrase: passphrase } : {}) });
+  try {
+    const log = createLogger(setting(undefined, 'TRENT_LOG_LEVEL', 'warn'));
+    const recorder = new Recorder(new TrailStore(instance.trailDb), log);
+    const authorizer = new Authorizer(instance.identities);
+    const service = iamService({ db: instance.db, identities: instance.identities, authorizer, accountId: instance.accountId });
+    const admin = await instance.identities.resolveAccessKey(instance.adminAccessKeyId);
+    if (!admin) throw new Error('the admin access key is missing or inactive');
+    const receivedAt = new Date();
+    const ctx: CallContext = {
+      requestId: randomUUID(),
+      principal: admin.principal,
+      region: instance.region,
+      signingRegion: instance.region,
+      sourceIp: '127.0.0.1',
+      userAgent: 'trent-admin',
+      receivedAt,
+      resources: [],
+      operation,
+      authorize(check) {
+        return authorizer.check({ principal: this.principal, sourceIp: this.sourceIp, receivedAt: this.receivedAt, region: this.region }, check);
+      },
+    };
+    let result: unknown;
+    let error: AwsError | undefined;
+    try {
+      result = await service.operations[operation]!(ctx, params);
+    } catch (err) {
+      if (err instanceof AccessDeniedError) error = new AwsError('AccessDenied', 403, err.message);
+      else if (err instanceof AwsError) error = err;
+      else throw err;
+    }
+    await recorder.record({
+      eventVersion: '1.11',
+      userIdentity: userIdentity(admin.principal, admin.principal.accessKeyId),
+      eventTime: eventTime(receivedAt),
+      eventSource: service.eventSource,
+      eventName: operation,
+      awsRegion: instance.region,
+      sourceIPAddress: '127.0.0.1',
+      userAgent: 'trent-admin',
+      ...(error ? { errorCode: error.code, errorMessage: error.message } : {}),
+      requestParameters: service.audit?.requestParameters?.(operation, params) ?? null,
+      responseElements: error ? null : (service.audit?.responseElements?.(operation, result) ?? null),
+      requestID: ctx.requestId,
+      eventID: randomUUID(),
+      readOnly: /^(Get|List)/.test(operation),
+      ...(ctx.resources.length ? { resources: ctx.resources } : {}),
+      eventType: 'AwsApiCall',
+      managementEvent: true,
+      recipientAccountId: instance.accountId,
+      eventCategory: 'Management',
+    });
+    await recorder.drained();
+    if (error) {
+      process.stderr.write(`trent admin ${command}: ${error.code}: ${error.message}\n`);
+      return 1;
+    }
+    process.stdout.write(JSON.stringify(result ?? {}, decodePolicies, 2) + '\n');
+    return 0;
+  } finally {
+    await instance.close();
+  }
+}
+
+/** IAM returns policy documents URL-encoded; print them readable. */
+function decodePolicies(key: string, value: unknown): unknown {
+  if ((key === 'PolicyDocument' || key === 'AssumeRolePolicyDocument') && typeof value === 'string') return JSON.parse(decodeURIComponent(value));
+  if (key === 'member' && Array.isArray(value)) return value;
+  return value;
+}

@@ -1,0 +1,122 @@
+import type { IdentityStore } from './identities.ts';
+import type { Principal } from './principal.ts';
+import { authorize, parsePolicy, type PolicyDocument, type RequestContext } from './policy.ts';
+
+/** One access decision a service asks for. */
+export interface AccessCheck {
+  /** 'kms:Decrypt', 's3:GetObject', 'iam:CreateUser' ... */
+  action: string;
+  /** The resource ARN, or '*' for actions that name none. */
+  resource: string;
+  /** The resource's own policy (key policy, bucket policy, role trust policy), as JSON text. */
+  resourcePolicy?: string | null;
+  resourceAccount?: string;
+  mode: 'key-policy' | 'resource-or-identity' | 'identity';
+  /** Service-specific condition keys (names case-insensitive). */
+  context?: Record<string, string | string[] | undefined>;
+  /** A KMS grant allows this call (its constraints already checked). */
+  grantAllows?: boolean;
+}
+
+/** Facts about the call that feed the global condition keys. */
+export interface CallFacts {
+  principal: Principal;
+  sourceIp: string;
+  receivedAt: Date;
+  region: string;
+  /** Set when a service calls on the caller's behalf, e.g. 's3.us-east-1.amazonaws.com'. */
+  viaService?: string;
+}
+
+export class AccessDeniedError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'AccessDeniedError';
+  }
+}
+
+const PARSED_MAX = 2000;
+
+/**
+ * Evaluates access checks the way AWS does (src/iam/policy.ts), with the principal's identity policies,
+ * the resource's policy and the global condition keys of the request. Parsed policy documents are kept
+ * by their text, so a policy is parsed once however often it is evaluated.
+ */
+export class Authorizer {
+  readonly #identities: IdentityStore;
+  readonly #parsed = new Map<string, PolicyDocument>();
+
+  constructor(identities: IdentityStore) {
+    this.#identities = identities;
+  }
+
+  #parse(text: string, kind: 'identity' | 'resource'): PolicyDocument {
+    const key = `${kind}\u0000${text}`;
+    let doc = this.#parsed.get(key);
+    if (!doc) {
+      doc = parsePolicy(text, kind);
+      if (this.#parsed.size >= PARSED_MAX) this.#parsed.clear();
+      this.#parsed.set(key, doc);
+    }
+    return doc;
+  }
+
+  /** The identity policy texts of a principal, for checks that need them elsewhere (the key policy lockout check). */
+  async identityPolicies(principal: Principal): Promise<PolicyDocument[]> {
+    return (await this.#identities.policyTexts(principal)).map((t) => this.#parse(t, 'identity'));
+  }
+
+  identityPolicyTexts(principal: Principal): Promise<string[]> {
+    return this.#identities.policyTexts(principal);
+  }
+
+  /** Parse (and cache) a policy; throws PolicyDocumentError with what is wrong. */
+  parsePolicy(text: string, kind: 'identity' | 'resource'): PolicyDocument {
+    return this.#parse(text, kind);
+  }
+
+  parseResourcePolicy(text: string): PolicyDocument {
+    return this.#parse(text, 'resource');
+  }
+
+  /** Throws AccessDeniedError with AWS's wording when the call is not allowed. */
+  async check(facts: CallFacts, c: AccessCheck): Promise<void> {
+    const p = facts.principal;
+    const context: Record<string, string | string[] | undefined> = {
+      'aws:securetransport': 'true',
+      'aws:sourceip': facts.viaService ? undefined : facts.sourceIp,
+      'aws:currenttime': facts.receivedAt.toISOString().replace(/\.\d{3}Z$/, 'Z'),
+      'aws:epochtime': String(Math.floor(facts.receivedAt.getTime() / 1000)),
+      'aws:principalarn': p.type === 'AssumedRole' ? p.roleArn : p.arn,
+      'aws:principalaccount': p.accountId,
+      'aws:principaltype': p.type === 'IAMUser' ? 'User' : p.type === 'AssumedRole' ? 'AssumedRole' : 'Account',
+      'aws:userid': p.principalId,
+      'aws:username': p.type === 'IAMUser' ? p.userName : undefined,
+      'aws:requestedregion': facts.region,
+      'aws:viaawsservice': facts.viaService ? 'true' : 'false',
+      'aws:calledvia': facts.viaService ? [facts.viaService.replace(/^([a-z0-9-]+)\..*$/, '$1.amazonaws.com')] : undefined,
+    };
+    for (const [k, v] of Object.entries(c.context ?? {})) context[k.toLowerCase()] = v;
+    const request: RequestContext = {
+      principal: {
+        arn: p.arn,
+        accountId: p.accountId,
+        type: p.type,
+        ...(p.userName ? { userName: p.userName } : {}),
+        ...(p.roleArn ? { roleArn: p.roleArn } : {}),
+      },
+      action: c.action,
+      resource: c.resource,
+      context,
+    };
+    const result = authorize({
+      request,
+      identityPolicies: await this.identityPolicies(p),
+      ...(c.resourcePolicy ? { resourcePolicy: this.#parse(c.resourcePolicy, 'resource') } : {}),
+      resourceAccount: c.resourceAccount ?? p.accountId,
+      mode: c.mode,
+      ...(c.grantAllows ? { grantAllows: true } : {}),
+    });
+    if (!result.allowed) throw new AccessDeniedError(result.message ?? `User: ${p.arn} is not authorized to perform: ${c.action} on resource: ${c.resource}`);
+  }
+}

@@ -1,0 +1,171 @@
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { Database, Queryable } from '../store/database.ts';
+import type { Principal } from '../iam/principal.ts';
+import { InvalidArnException, ValidationException } from './errors.ts';
+
+/** Operations a grant may allow (AWS's GrantOperation enum). */
+export const GRANT_OPERATIONS = [
+  'Decrypt', 'Encrypt', 'GenerateDataKey', 'GenerateDataKeyWithoutPlaintext', 'ReEncryptFrom', 'ReEncryptTo', 'Sign', 'Verify', 'GetPublicKey',
+  'CreateGrant', 'RetireGrant', 'DescribeKey', 'GenerateDataKeyPair', 'GenerateDataKeyPairWithoutPlaintext', 'GenerateMac', 'VerifyMac', 'DeriveSharedSecret',
+] as const;
+
+export interface GrantConstraints {
+  EncryptionContextEquals?: Record<string, string>;
+  EncryptionContextSubset?: Record<string, string>;
+}
+
+export interface GrantRecord {
+  grantId: string;
+  keyId: string;
+  name: string | null;
+  granteePrincipal: string;
+  retiringPrincipal: string | null;
+  issuingAccount: string;
+  operations: string[];
+  constraints: GrantConstraints | null;
+  createdAt: number;
+}
+
+interface GrantRow {
+  grant_id: string;
+  key_id: string;
+  grant_token_hash: string;
+  name: string | null;
+  grantee_principal: string;
+  retiring_principal: string | null;
+  issuing_account: string;
+  operations: string;
+  constraints: string | null;
+  created_at: number;
+}
+
+function fromRow(r: GrantRow): GrantRecord {
+  return {
+    grantId: r.grant_id,
+    keyId: r.key_id,
+    name: r.name,
+    granteePrincipal: r.grantee_principal,
+    retiringPrincipal: r.retiring_principal,
+    issuingAccount: r.issuing_account,
+    operations: JSON.parse(r.operations) as string[],
+    constraints: r.constraints ? (JSON.parse(r.constraints) as GrantConstraints) : null,
+    createdAt: Number(r.created_at),
+  };
+}
+
+function tokenHash(token: string): string {
+  return createHash('sha256').update(token).digest('hex');
+}
+
+/** A grantee or retiring principal: an IAM user or role ARN, an assumed-role session ARN, an account root ARN, or a service principal. */
+export function checkPrincipalArn(value: string, field: string): void {
+  if (!/^arn:aws:(iam::\d{12}:(user|role)\/.+|iam::\d{12}:root|sts::\d{12}:assumed-role\/.+)$/.test(value) && !/^[a-z0-9-]+\.amazonaws\.com$/.test(value)) {
+    throw new InvalidArnException(`${field} ${value} is not a valid principal ARN.`);
+  }
+}
+
+/** Whether a grant's grantee (or retiring principal) names this caller: the exact ARN, the role behind a session, or the caller's account root. */
+export function principalMatches(named: string, p: Principal): boolean {
+  if (named === p.arn) return true;
+  if (p.roleArn && named === p.roleArn) return true;
+  return named === `arn:aws:iam::${p.accountId}:root`;
+}
+
+/** The grant's constraints hold for this request's encryption context (AWS: Equals is exact, Subset means the request holds at least these pairs). */
+export function constraintsHold(c: GrantConstraints | null, ec: Record<string, string> | undefined): boolean {
+  if (!c) return true;
+  const given = ec ?? {};
+  if (c.EncryptionContextEquals) {
+    const want = c.EncryptionContextEquals;
+    const wk = Object.keys(want);
+    const gk = Object.keys(given);
+    if (wk.length !== gk.length || wk.some((k) => given[k] !== want[k])) return false;
+  }
+  if (c.EncryptionContextSubset) {
+    for (const [k, v] of Object.entries(c.EncryptionContextSubset)) if (given[k] !== v) return false;
+  }
+  return true;
+}
+
+/** KMS grants: delegations of specific operations on one key to one principal, effective at once. */
+export class GrantStore {
+  readonly #db: Database;
+
+  constructor(db: Database) {
+    this.#db = db;
+  }
+
+  async create(q: Queryable, g: Omit<GrantRecord, 'grantId' | 'createdAt'>, now: number): Promise<{ grantId: string; grantToken: string; existing: boolean }> {
+    if (g.name) {
+      // AWS: a CreateGrant retried with the same name and parameters returns the same grant.
+      const same = (await q.all<GrantRow>('SELECT * FROM kms_grants WHERE key_id = ? AND name = ?', [g.keyId, g.name])).map(fromRow).find(
+        (x) =>
+          x.granteePrincipal === g.granteePrincipal &&
+          x.retiringPrincipal === g.retiringPrincipal &&
+          JSON.stringify([...x.operations].sort()) === JSON.stringify([...g.operations].sort()) &&
+          JSON.stringify(x.constraints) === JSON.stringify(g.constraints),
+      );
+      if (same) {
+        const grantToken = randomBytes(48).toString('base64url');
+        await q.run('UPDATE kms_grants SET grant_token_hash = ? WHERE grant_id = ?', [tokenHash(grantToken), same.grantId]);
+        return { grantId: same.grantId, grantToken: `${same.grantId}.${grantToken}`, existing: true };
+      }
+    }
+    const grantId = randomBytes(32).toString('hex');
+    const secret = randomBytes(48).toString('base64url');
+    await q.run(
+      `INSERT INTO kms_grants (grant_id, key_id, grant_token_hash, name, grantee_principal, retiring_principal, issuing_account, operations, constraints, created_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      [grantId, g.keyId, tokenHash(secret), g.name, g.granteePrincipal, g.retiringPrincipal, g.issuingAccount, JSON.stringify(g.operations), g.constraints ? JSON.stringify(g.constraints) : null, now],
+    );
+    return { grantId, grantToken: `${grantId}.${secret}`, existing: false };
+  }
+
+  async forKey(keyId: string): Promise<GrantRecord[]> {
+    return (await this.#db.all<GrantRow>('SELECT * FROM kms_grants WHERE key_id = ? ORDER BY created_at, grant_id', [keyId])).map(fromRow);
+  }
+
+  async get(grantId: string): Promise<GrantRecord | undefined> {
+    const row = await this.#db.get<GrantRow>('SELECT * FROM kms_grants WHERE grant_id = ?', [grantId]);
+    return row ? fromRow(row) : undefined;
+  }
+
+  /** The grant a token stands for; undefined when the token is malformed or names no grant (retired or revoked). */
+  async byToken(token: string): Promise<GrantRecord | undefined> {
+    const dot = token.indexOf('.');
+    if (dot <= 0) return undefined;
+    const row = await this.#db.get<GrantRow>('SELECT * FROM kms_grants WHERE grant_id = ?', [token.slice(0, dot)]);
+    if (!row) return undefined;
+    const a = Buffer.from(row.grant_token_hash, 'hex');
+    const b = Buffer.from(tokenHash(token.slice(dot + 1)), 'hex');
+    return a.length === b.length && timingSafeEqual(a, b) ? fromRow(row) : undefined;
+  }
+
+  async retirable(retiringPrincipal: string): Promise<GrantRecord[]> {
+    return (await this.#db.all<GrantRow>('SELECT * FROM kms_grants WHERE retiring_principal = ? ORDER BY created_at, grant_id', [retiringPrincipal])).map(fromRow);
+  }
+
+  async delete(grantId: string): Promise<boolean> {
+    return (await this.#db.run('DELETE FROM kms_grants WHERE grant_id = ?', [grantId])).changes > 0;
+  }
+
+  /** Does a grant on this key let this caller do `operation` with this encryption context? */
+  async allows(keyId: string, p: Principal, operation: string, ec: Record<string, string> | undefined): Promise<boolean> {
+    const grants = await this.forKey(keyId);
+    return grants.some((g) => principalMatches(g.granteePrincipal, p) && g.operations.includes(operation) && constraintsHold(g.constraints, ec));
+  }
+}
+
+export function readConstraints(v: unknown): GrantConstraints | null {
+  if (v === undefined || v === null) return null;
+  if (typeof v !== 'object' || Array.isArray(v)) throw new ValidationException('Constraints must be an object.');
+  const out: GrantConstraints = {};
+  for (const [k, val] of Object.entries(v as Record<string, unknown>)) {
+    if (k !== 'EncryptionContextEquals' && k !== 'EncryptionContextSubset') throw new ValidationException(`Unknown grant constraint ${k}.`);
+    if (!val || typeof val !== 'object' || Array.isArray(val) || Object.values(val).some((x) => typeof x !== 'string')) {
+      throw new ValidationException(`${k} must map strings to strings.`);
+    }
+    out[k] = val as Record<string, string>;
+  }
+  return Object.keys(out).length ? out : null;
+}
