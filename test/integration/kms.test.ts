@@ -90,10 +90,17 @@ async function decrypt(blob: Uint8Array, ctx?: Record<string, string>, keyId?: s
 }
 
 test('CreateKey with Description, Tags and Policy; invalid policy, RSA_2048 and MultiRegion are refused', async () => {
+  const account = (await newKey('probe')).AWSAccountId!;
   const policy = JSON.stringify({
     Version: '2012-10-17',
-    Statement: [{ Sid: 'root', Effect: 'Allow', Principal: { AWS: 'arn:aws:iam::111122223333:root' }, Action: 'kms:*', Resource: '*' }],
+    Statement: [
+      { Sid: 'root', Effect: 'Allow', Principal: { AWS: `arn:aws:iam::${account}:root` }, Action: 'kms:*', Resource: '*' },
+      { Sid: 'partner', Effect: 'Allow', Principal: { AWS: 'arn:aws:iam::111122223333:root' }, Action: 'kms:Decrypt', Resource: '*' },
+    ],
   });
+  // A policy naming only another account would lock the caller out: AWS's safety check refuses it unless bypassed.
+  const foreign = JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { AWS: 'arn:aws:iam::111122223333:root' }, Action: 'kms:*', Resource: '*' }] });
+  await fails(kms.send(new CreateKeyCommand({ Policy: foreign })), 'MalformedPolicyDocumentException');
   const before = Date.now();
   const k = await newKey('with tags and policy', { Tags: [{ TagKey: 'team', TagValue: 'crypto' }, { TagKey: 'env', TagValue: 'test' }], Policy: policy });
   assert.equal(k.Description, 'with tags and policy');

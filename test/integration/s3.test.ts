@@ -21,6 +21,7 @@ import {
   GetBucketTaggingCommand,
   PutBucketPolicyCommand,
   GetBucketPolicyCommand,
+  DeleteBucketPolicyCommand,
   PutObjectCommand,
   GetObjectCommand,
   HeadObjectCommand,
@@ -112,7 +113,12 @@ test('bucket lifecycle: create, head, list, location, default encryption and pub
   await s3.send(new PutBucketTaggingCommand({ Bucket: 'trent-lifecycle', Tagging: { TagSet: [{ Key: 'team', Value: 'library' }] } }));
   assert.deepEqual((await s3.send(new GetBucketTaggingCommand({ Bucket: 'trent-lifecycle' }))).TagSet, [{ Key: 'team', Value: 'library' }]);
   await fails(() => s3.send(new GetBucketPolicyCommand({ Bucket: 'trent-lifecycle' })), 'NoSuchBucketPolicy');
-  await fails(() => s3.send(new PutBucketPolicyCommand({ Bucket: 'trent-lifecycle', Policy: '{"Version":"2012-10-17","Statement":[]}' })), 'NotImplemented');
+  await fails(() => s3.send(new PutBucketPolicyCommand({ Bucket: 'trent-lifecycle', Policy: '{"Version":"2012-10-17","Statement":[{"Effect":"Allow"}]}' })), 'MalformedPolicy');
+  const policy = '{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Principal":"*","Action":"s3:DeleteBucket","Resource":"arn:aws:s3:::trent-lifecycle"}]}';
+  await s3.send(new PutBucketPolicyCommand({ Bucket: 'trent-lifecycle', Policy: policy }));
+  assert.equal((await s3.send(new GetBucketPolicyCommand({ Bucket: 'trent-lifecycle' }))).Policy, policy);
+  await fails(() => s3.send(new DeleteBucketCommand({ Bucket: 'trent-lifecycle' })), 'AccessDenied');
+  await s3.send(new DeleteBucketPolicyCommand({ Bucket: 'trent-lifecycle' }));
   await s3.send(new PutObjectCommand({ Bucket: 'trent-lifecycle', Key: 'x', Body: 'x' }));
   await fails(() => s3.send(new DeleteBucketCommand({ Bucket: 'trent-lifecycle' })), 'BucketNotEmpty');
   await s3.send(new DeleteObjectCommand({ Bucket: 'trent-lifecycle', Key: 'x' }));
