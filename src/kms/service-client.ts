@@ -62,6 +62,12 @@ export class KmsServiceClient {
     return { keyArn: out.KeyId, plaintext: Buffer.from(out.Plaintext, 'base64'), ciphertext: Buffer.from(out.CiphertextBlob, 'base64') };
   }
 
+  async encrypt(ctx: CallContext, service: CallingService, keyId: string, plaintext: Buffer, encryptionContext: Record<string, string>): Promise<{ keyArn: string; ciphertext: Buffer }> {
+    const input = { KeyId: keyId, Plaintext: plaintext.toString('base64'), EncryptionContext: encryptionContext };
+    const out = (await this.#call(ctx, service, 'Encrypt', input)) as { KeyId: string; CiphertextBlob: string };
+    return { keyArn: out.KeyId, ciphertext: Buffer.from(out.CiphertextBlob, 'base64') };
+  }
+
   async decrypt(ctx: CallContext, service: CallingService, ciphertext: Buffer, encryptionContext: Record<string, string>, keyId?: string): Promise<{ keyArn: string; plaintext: Buffer }> {
     const input = { CiphertextBlob: ciphertext.toString('base64'), EncryptionContext: encryptionContext, ...(keyId ? { KeyId: keyId } : {}) };
     const out = (await this.#call(ctx, service, 'Decrypt', input)) as { KeyId: string; Plaintext: string };

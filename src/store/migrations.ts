@@ -305,4 +305,87 @@ export const migrations: Migration[] = [
           FROM iam_users WHERE user_name = 'admin';
     `,
   },
+  {
+    id: 8,
+    name: 'secrets manager: secrets, versions (encrypted under KMS data keys), staging labels, rotation functions',
+    sql: `
+      CREATE TABLE sm_secrets (
+        arn                TEXT PRIMARY KEY,
+        name               TEXT NOT NULL UNIQUE,
+        description        TEXT,
+        kms_key_id         TEXT,
+        created_at         INTEGER NOT NULL,
+        last_changed_at    INTEGER NOT NULL,
+        last_accessed_at   INTEGER,
+        deleted_at         INTEGER,
+        delete_after       INTEGER,
+        rotation_enabled   INTEGER NOT NULL DEFAULT 0,
+        rotation_lambda    TEXT,
+        rotation_rules     TEXT,
+        last_rotated_at    INTEGER,
+        next_rotation_at   INTEGER,
+        tags               TEXT NOT NULL DEFAULT '[]',
+        policy             TEXT
+      );
+      CREATE INDEX sm_secrets_by_next_rotation ON sm_secrets(next_rotation_at);
+      CREATE TABLE sm_versions (
+        arn          TEXT NOT NULL REFERENCES sm_secrets(arn) ON DELETE CASCADE,
+        version_id   TEXT NOT NULL,
+        created_at   INTEGER NOT NULL,
+        kms_key_arn  TEXT NOT NULL,
+        data_key     BLOB NOT NULL,
+        ciphertext   BLOB NOT NULL,
+        kind         TEXT NOT NULL,
+        request_hash TEXT NOT NULL,
+        last_accessed_at INTEGER,
+        PRIMARY KEY (arn, version_id)
+      );
+      CREATE TABLE sm_stages (
+        arn        TEXT NOT NULL REFERENCES sm_secrets(arn) ON DELETE CASCADE,
+        stage      TEXT NOT NULL,
+        version_id TEXT NOT NULL,
+        PRIMARY KEY (arn, stage)
+      );
+      CREATE TABLE sm_rotation_functions (
+        arn        TEXT PRIMARY KEY,
+        kind       TEXT NOT NULL,
+        target     TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+      );
+    `,
+  },
+  {
+    id: 9,
+    name: 'ssm parameter store: parameters, their versions (SecureString values encrypted under KMS), labels, tags',
+    sql: `
+      CREATE TABLE ssm_parameters (
+        name               TEXT PRIMARY KEY,
+        arn                TEXT NOT NULL,
+        type               TEXT NOT NULL,
+        tier               TEXT NOT NULL,
+        data_type          TEXT NOT NULL,
+        current_version    INTEGER NOT NULL,
+        tags               TEXT NOT NULL DEFAULT '[]',
+        last_modified_at   INTEGER NOT NULL,
+        last_modified_user TEXT NOT NULL,
+        expires_at         INTEGER
+      );
+      CREATE TABLE ssm_parameter_versions (
+        name               TEXT NOT NULL REFERENCES ssm_parameters(name) ON DELETE CASCADE,
+        version            INTEGER NOT NULL,
+        type               TEXT NOT NULL,
+        tier               TEXT NOT NULL,
+        data_type          TEXT NOT NULL,
+        value              BLOB NOT NULL,
+        key_id             TEXT,
+        description        TEXT,
+        allowed_pattern    TEXT,
+        policies           TEXT,
+        labels             TEXT NOT NULL DEFAULT '[]',
+        last_modified_at   INTEGER NOT NULL,
+        last_modified_user TEXT NOT NULL,
+        PRIMARY KEY (name, version)
+      );
+    `,
+  },
 ];
