@@ -12,6 +12,8 @@ trent trail validate --trail NAME|ARN [--start-time TIME] [--data-dir DIR]
   checks a trail's digest chain and log files offline`;
 const ADMIN_USAGE = `trent admin COMMAND [--data-dir DIR] [--option value ...]
   IAM administration without the AWS CLI (create-user, create-access-key, put-user-policy, create-role, ...)`;
+const SECRETS_USAGE = `trent secrets register-rotation-function --name NAME (--command PATH [--role ROLE_ARN] | --url URL)
+  registers a rotation function (no Lambda) for Secrets Manager's RotateSecret`;
 const ENV_USAGE = `trent env [--data-dir DIR] [--endpoint URL]
   prints export lines for the AWS CLI, boto3 and the JS SDK: eval "$(npx trent env)"`;
 
@@ -27,6 +29,8 @@ ${TRAIL_USAGE}
 
 ${ADMIN_USAGE}
 
+${SECRETS_USAGE}
+
 trent version`;
 
 export async function main(argv: string[]): Promise<number> {
@@ -39,6 +43,8 @@ export async function main(argv: string[]): Promise<number> {
         return await (await import('./env.ts')).env(rest);
       case 'root':
         return await (await import('./root.ts')).root(rest);
+      case 'secrets':
+        return await (await import('./secrets.ts')).secrets(rest);
       case 'admin':
         return await (await import('./admin.ts')).admin(rest);
       case 'trail':

@@ -17,6 +17,8 @@ import { BENCH_PLAINTEXT } from '../s3/packages.ts';
 import { ObjectKeys } from '../s3/sse.ts';
 import { SystemObjects } from '../s3/system.ts';
 import { TrailDelivery } from '../trail/delivery.ts';
+import { secretsService } from '../secrets/api.ts';
+import { RotationInvoker } from '../secrets/rotation.ts';
 import { DigestSigner } from '../trail/signing.ts';
 import { cloudTrailService } from '../trail/api.ts';
 import { Recorder } from '../trail/recorder.ts';
@@ -134,11 +136,27 @@ export async function serve(argv: string[]): Promise<number> {
     authorizer,
   });
 
+  let endpoint = '';
+  const secrets = secretsService({
+    db: instance.db,
+    kms: kmsClient,
+    authorizer,
+    invoker: new RotationInvoker({ db: instance.db, identities: instance.identities, endpoint: () => endpoint, caPath: tls.caPath, region: instance.region, log }),
+    accountId: instance.accountId,
+    region: instance.region,
+    log,
+  });
+  const secretsTimer = setInterval(
+    () => void secrets.sweep().catch((err) => log.error({ err: (err as Error).message }, 'secrets sweep failed')),
+    Number(process.env['TRENT_SECRETS_SWEEP_SECONDS'] ?? 60) * 1000,
+  );
+  secretsTimer.unref();
+
   let stopping = false;
   const pipeline = new Pipeline({
     recorder,
     accountId: instance.accountId,
-    services: [stsService({ db: instance.db, identities: instance.identities, accountId: instance.accountId }), iamService({ db: instance.db, identities: instance.identities, authorizer, accountId: instance.accountId }), kms, cloudTrailService({ store: trail, db: instance.db, objects: systemObjects, signer, accountId: instance.accountId, region: instance.region }), s3],
+    services: [stsService({ db: instance.db, identities: instance.identities, accountId: instance.accountId }), iamService({ db: instance.db, identities: instance.identities, authorizer, accountId: instance.accountId }), kms, cloudTrailService({ store: trail, db: instance.db, objects: systemObjects, signer, accountId: instance.accountId, region: instance.region }), s3, secrets],
     identities: instance.identities,
     authorizer,
     region: instance.region,
@@ -149,7 +167,9 @@ export async function serve(argv: string[]): Promise<number> {
   await listener.listen();
 
   const urlHost = host.includes(':') ? `[${host}]` : host;
-  const endpoint = `https://${urlHost === '0.0.0.0' || urlHost === '[::]' ? 'localhost' : urlHost}:${listener.port}`;
+  endpoint = `https://${urlHost === '0.0.0.0' || urlHost === '[::]' ? 'localhost' : urlHost}:${listener.port}`;
+  // Deletions whose recovery window ended while Trent was down, and rotations that fell due, happen now.
+  await secrets.sweep();
   await writeFileAtomic(
     instance.paths.endpointFile,
     JSON.stringify({ endpoint, region: instance.region, accountId: instance.accountId, caBundle: tls.caPath, credentials: instance.paths.credentials }, null, 2) + '\n',
@@ -181,6 +201,8 @@ export async function serve(argv: string[]): Promise<number> {
   await listener.close();
   await recorder.drained();
   await delivery.stop();
+  clearInterval(secretsTimer);
+  await secrets.idle();
   await jobs.stop();
   retention.stop();
   await instance.close();
