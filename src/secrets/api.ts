@@ -74,6 +74,17 @@ function requestHash(kind: string, value: Buffer): string {
   return createHash('sha256').update(kind).update('\0').update(value).digest('hex');
 }
 
+/** KMS failures as Secrets Manager reports them: no permission is AccessDeniedException; an unusable key is Encryption/DecryptionFailure. */
+function kmsFailure(err: unknown, writing: boolean): unknown {
+  if (err instanceof AwsError && err.code === 'AccessDeniedException') return new AwsError('AccessDeniedException', 400, `Access to KMS is not allowed: ${err.message}`);
+  if (err instanceof AwsError && err.status < 500 && err.code !== 'ServiceUnavailable') {
+    return writing
+      ? new AwsError('EncryptionFailure', 400, `Secrets Manager can't encrypt the protected secret text using the provided KMS key: ${err.message}`)
+      : new AwsError('DecryptionFailure', 400, `Secrets Manager can't decrypt the protected secret text using the provided KMS key: ${err.message}`);
+  }
+  return err;
+}
+
 function encodeToken(offset: number): string {
   return Buffer.from(JSON.stringify({ o: offset })).toString('base64url');
 }
@@ -195,7 +206,11 @@ export function secretsService(deps: SecretsDeps): JsonService & { sweep(): Prom
       if (existing.request_hash !== hash) throw new ResourceExistsException(`A version with VersionId ${versionId} already exists with a different value.`);
       return { created: false };
     }
-    const dk = await kms.generateDataKey(ctx, 'secretsmanager', s.kms_key_id ?? (await kms.resolveArn(undefined, 'secretsmanager')), { SecretARN: s.arn, SecretVersionId: versionId });
+    const dk = await kms
+      .generateDataKey(ctx, 'secretsmanager', s.kms_key_id ?? (await kms.resolveArn(undefined, 'secretsmanager')), { SecretARN: s.arn, SecretVersionId: versionId })
+      .catch((err: unknown) => {
+        throw kmsFailure(err, true);
+      });
     let sealed: Buffer;
     try {
       sealed = sealToBytes(dk.plaintext, v.value, valueAad(s.arn, versionId));
@@ -244,7 +259,9 @@ export function secretsService(deps: SecretsDeps): JsonService & { sweep(): Prom
     if (versionId !== undefined && stage !== undefined && !st.includes(stage)) {
       throw new InvalidRequestException(`The requested secret version ${versionId} does not have the staging label ${stage}.`);
     }
-    const dk = await kms.decrypt(ctx, 'secretsmanager', v.data_key, { SecretARN: s.arn, SecretVersionId: id }, v.kms_key_arn);
+    const dk = await kms.decrypt(ctx, 'secretsmanager', v.data_key, { SecretARN: s.arn, SecretVersionId: id }, v.kms_key_arn).catch((err: unknown) => {
+      throw kmsFailure(err, false);
+    });
     try {
       return { v, plaintext: openFromBytes(dk.plaintext, v.ciphertext, valueAad(s.arn, id)), stages: st };
     } catch {

@@ -1,0 +1,267 @@
+// Secrets Manager through @aws-sdk/client-secrets-manager, boto3 and both AWS CLIs: every operation, version
+// stages, idempotent tokens, deletion and restore, resource policies; rotation through a registered rotation
+// function (a local executable run with a role's credentials), including a failing testSecret step; values
+// encrypted under per-version KMS data keys with AWS's encryption context, and never on disk or in the trail.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import {
+  SecretsManagerClient,
+  CreateSecretCommand,
+  GetSecretValueCommand,
+  BatchGetSecretValueCommand,
+  PutSecretValueCommand,
+  UpdateSecretCommand,
+  UpdateSecretVersionStageCommand,
+  DescribeSecretCommand,
+  ListSecretsCommand,
+  ListSecretVersionIdsCommand,
+  DeleteSecretCommand,
+  RestoreSecretCommand,
+  TagResourceCommand,
+  UntagResourceCommand,
+  GetResourcePolicyCommand,
+  PutResourcePolicyCommand,
+  DeleteResourcePolicyCommand,
+  ValidateResourcePolicyCommand,
+  GetRandomPasswordCommand,
+  RotateSecretCommand,
+  CancelRotateSecretCommand,
+} from '@aws-sdk/client-secrets-manager';
+import { KMSClient, CreateKeyCommand, DisableKeyCommand, EnableKeyCommand } from '@aws-sdk/client-kms';
+import { IAMClient, CreateRoleCommand, PutRolePolicyCommand } from '@aws-sdk/client-iam';
+import { CloudTrailClient, LookupEventsCommand } from '@aws-sdk/client-cloudtrail';
+import { startTrent, removeDir, REPO, type RunningTrent } from '../helpers/trent.ts';
+import { aws, skipCliV2, type Cli } from '../helpers/cli.ts';
+import { exec } from '../helpers/assert.ts';
+
+let t: RunningTrent;
+let sm: SecretsManagerClient;
+const CANARY = `canary-${randomBytes(8).toString('hex')}`;
+
+before(async () => {
+  t = await startTrent();
+  sm = new SecretsManagerClient(t.clientConfig());
+});
+after(async () => {
+  sm?.destroy();
+  await t?.stop();
+  if (t) await removeDir(t.dataDir);
+});
+
+async function stagesOf(id: string): Promise<Record<string, string[]>> {
+  return (await sm.send(new DescribeSecretCommand({ SecretId: id }))).VersionIdsToStages ?? {};
+}
+
+test('create, get, idempotent retry, put new versions: AWSCURRENT and AWSPREVIOUS move as on AWS', async () => {
+  const token = randomUUID();
+  const created = await sm.send(new CreateSecretCommand({ Name: 'app/db', SecretString: JSON.stringify({ user: 'app', password: CANARY }), ClientRequestToken: token, Description: 'database' }));
+  assert.match(created.ARN!, /^arn:aws:secretsmanager:us-east-1:\d{12}:secret:app\/db-[A-Za-z0-9]{6}$/);
+  assert.equal(created.VersionId, token);
+  // A retry with the same token and value succeeds; a different value under an existing name does not.
+  assert.equal((await sm.send(new CreateSecretCommand({ Name: 'app/db', SecretString: JSON.stringify({ user: 'app', password: CANARY }), ClientRequestToken: token }))).ARN, created.ARN);
+  await assert.rejects(sm.send(new CreateSecretCommand({ Name: 'app/db', SecretString: 'other' })), { name: 'ResourceExistsException' });
+  const got = await sm.send(new GetSecretValueCommand({ SecretId: 'app/db' }));
+  assert.equal(JSON.parse(got.SecretString!).password, CANARY);
+  assert.deepEqual(got.VersionStages, ['AWSCURRENT']);
+  assert.equal((await sm.send(new GetSecretValueCommand({ SecretId: created.ARN! }))).VersionId, token, 'by full ARN');
+  assert.equal((await sm.send(new GetSecretValueCommand({ SecretId: created.ARN!.slice(0, -7) }))).VersionId, token, 'by partial ARN');
+
+  const v2 = await sm.send(new PutSecretValueCommand({ SecretId: 'app/db', SecretString: 'second' }));
+  let stages = await stagesOf('app/db');
+  assert.deepEqual(stages[v2.VersionId!], ['AWSCURRENT']);
+  assert.deepEqual(stages[token], ['AWSPREVIOUS']);
+  assert.equal((await sm.send(new GetSecretValueCommand({ SecretId: 'app/db', VersionStage: 'AWSPREVIOUS' }))).VersionId, token);
+  // Same token, same value: no new version. Same token, other value: refused.
+  await sm.send(new PutSecretValueCommand({ SecretId: 'app/db', SecretString: 'second', ClientRequestToken: v2.VersionId }));
+  await assert.rejects(sm.send(new PutSecretValueCommand({ SecretId: 'app/db', SecretString: 'changed', ClientRequestToken: v2.VersionId })), { name: 'ResourceExistsException' });
+  const v3 = await sm.send(new UpdateSecretCommand({ SecretId: 'app/db', SecretString: 'third', Description: 'updated' }));
+  stages = await stagesOf('app/db');
+  assert.deepEqual(stages[v3.VersionId!], ['AWSCURRENT']);
+  assert.deepEqual(stages[v2.VersionId!], ['AWSPREVIOUS']);
+  assert.deepEqual(stages[token] ?? [], [], 'the oldest lost its label');
+  // Moving AWSCURRENT back by hand.
+  await assert.rejects(sm.send(new UpdateSecretVersionStageCommand({ SecretId: 'app/db', VersionStage: 'AWSCURRENT', MoveToVersionId: token })), { name: 'InvalidParameterException' });
+  await sm.send(new UpdateSecretVersionStageCommand({ SecretId: 'app/db', VersionStage: 'AWSCURRENT', MoveToVersionId: token, RemoveFromVersionId: v3.VersionId }));
+  assert.equal(JSON.parse((await sm.send(new GetSecretValueCommand({ SecretId: 'app/db' }))).SecretString!).password, CANARY);
+  const versions = await sm.send(new ListSecretVersionIdsCommand({ SecretId: 'app/db', IncludeDeprecated: true }));
+  assert.equal(versions.Versions!.length, 3);
+  await assert.rejects(sm.send(new GetSecretValueCommand({ SecretId: 'app/none' })), { name: 'ResourceNotFoundException' });
+  await assert.rejects(sm.send(new GetSecretValueCommand({ SecretId: 'app/db', VersionStage: 'NOPE' })), { name: 'ResourceNotFoundException' });
+});
+
+test('describe, list with filters, tags, batch get, random passwords, resource policies', async () => {
+  await sm.send(new CreateSecretCommand({ Name: 'team/a', SecretString: 'a', Tags: [{ Key: 'team', Value: 'library' }] }));
+  await sm.send(new CreateSecretCommand({ Name: 'team/b', SecretString: 'b' }));
+  const d = await sm.send(new DescribeSecretCommand({ SecretId: 'team/a' }));
+  assert.deepEqual(d.Tags, [{ Key: 'team', Value: 'library' }]);
+  assert.equal(d.RotationEnabled, false);
+  const byName = await sm.send(new ListSecretsCommand({ Filters: [{ Key: 'name', Values: ['team/'] }] }));
+  assert.deepEqual(byName.SecretList!.map((s) => s.Name).sort(), ['team/a', 'team/b']);
+  const byTag = await sm.send(new ListSecretsCommand({ Filters: [{ Key: 'tag-value', Values: ['library'] }] }));
+  assert.deepEqual(byTag.SecretList!.map((s) => s.Name), ['team/a']);
+  const paged = await sm.send(new ListSecretsCommand({ MaxResults: 1 }));
+  assert.equal(paged.SecretList!.length, 1);
+  assert.ok(paged.NextToken, 'a next page');
+  await sm.send(new TagResourceCommand({ SecretId: 'team/b', Tags: [{ Key: 'x', Value: 'y' }] }));
+  await sm.send(new UntagResourceCommand({ SecretId: 'team/b', TagKeys: ['x'] }));
+  assert.deepEqual((await sm.send(new DescribeSecretCommand({ SecretId: 'team/b' }))).Tags, []);
+  const batch = await sm.send(new BatchGetSecretValueCommand({ SecretIdList: ['team/a', 'team/b', 'team/none'] }));
+  assert.deepEqual(batch.SecretValues!.map((v) => v.SecretString).sort(), ['a', 'b']);
+  assert.deepEqual(batch.Errors!.map((e) => e.ErrorCode), ['ResourceNotFoundException']);
+  const pw = await sm.send(new GetRandomPasswordCommand({ PasswordLength: 40, ExcludePunctuation: true }));
+  assert.match(pw.RandomPassword!, /^[A-Za-z0-9]{40}$/);
+  assert.ok(/[a-z]/.test(pw.RandomPassword!) && /[A-Z]/.test(pw.RandomPassword!) && /\d/.test(pw.RandomPassword!), 'each type included');
+  const policy = JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Deny', Principal: '*', Action: 'secretsmanager:DeleteSecret', Resource: '*' }] });
+  assert.equal((await sm.send(new ValidateResourcePolicyCommand({ ResourcePolicy: policy }))).PolicyValidationPassed, true);
+  assert.equal((await sm.send(new ValidateResourcePolicyCommand({ ResourcePolicy: '{"Statement":[{"Effect":"Allow"}]}' }))).PolicyValidationPassed, false);
+  await sm.send(new PutResourcePolicyCommand({ SecretId: 'team/a', ResourcePolicy: policy }));
+  assert.equal((await sm.send(new GetResourcePolicyCommand({ SecretId: 'team/a' }))).ResourcePolicy, policy);
+  await assert.rejects(sm.send(new DeleteSecretCommand({ SecretId: 'team/a' })), { name: 'AccessDeniedException' });
+  await sm.send(new DeleteResourcePolicyCommand({ SecretId: 'team/a' }));
+  await assert.rejects(sm.send(new PutResourcePolicyCommand({ SecretId: 'team/a', ResourcePolicy: JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: '*', Action: 'secretsmanager:GetSecretValue', Resource: '*' }] }) })), {
+    name: 'PublicPolicyException',
+  });
+});
+
+test('DeleteSecret with a recovery window, RestoreSecret, ForceDeleteWithoutRecovery', async () => {
+  await sm.send(new CreateSecretCommand({ Name: 'temp/one', SecretString: 'one' }));
+  const del = await sm.send(new DeleteSecretCommand({ SecretId: 'temp/one', RecoveryWindowInDays: 7 }));
+  assert.ok(del.DeletionDate!.getTime() > Date.now() + 6 * 24 * 3600 * 1000, 'seven days from now');
+  await assert.rejects(sm.send(new GetSecretValueCommand({ SecretId: 'temp/one' })), { name: 'InvalidRequestException' });
+  await assert.rejects(sm.send(new CreateSecretCommand({ Name: 'temp/one', SecretString: 'x' })), { name: 'InvalidRequestException' });
+  assert.ok((await sm.send(new DescribeSecretCommand({ SecretId: 'temp/one' }))).DeletedDate, 'DeletedDate');
+  assert.equal((await sm.send(new ListSecretsCommand({ Filters: [{ Key: 'name', Values: ['temp/'] }] }))).SecretList!.length, 0, 'hidden from ListSecrets');
+  await sm.send(new RestoreSecretCommand({ SecretId: 'temp/one' }));
+  assert.equal((await sm.send(new GetSecretValueCommand({ SecretId: 'temp/one' }))).SecretString, 'one');
+  await assert.rejects(sm.send(new DeleteSecretCommand({ SecretId: 'temp/one', RecoveryWindowInDays: 7, ForceDeleteWithoutRecovery: true })), { name: 'InvalidParameterException' });
+  await sm.send(new DeleteSecretCommand({ SecretId: 'temp/one', ForceDeleteWithoutRecovery: true }));
+  await assert.rejects(sm.send(new DescribeSecretCommand({ SecretId: 'temp/one' })), { name: 'ResourceNotFoundException' });
+});
+
+test('rotation through a registered function moves the stages; a failing testSecret leaves AWSCURRENT, and the next RotateSecret reattempts', async () => {
+  const iam = new IAMClient(t.clientConfig());
+  const account = (await sm.send(new CreateSecretCommand({ Name: 'rotate/me', SecretString: JSON.stringify({ generation: 0 }) }))).ARN!.split(':')[4]!;
+  const trust = JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { Service: 'secretsmanager.amazonaws.com' }, Action: 'sts:AssumeRole' }] });
+  const role = await iam.send(new CreateRoleCommand({ RoleName: 'rotator', AssumeRolePolicyDocument: trust }));
+  await iam.send(new PutRolePolicyCommand({ RoleName: 'rotator', PolicyName: 'rotate', PolicyDocument: JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'secretsmanager:*', Resource: `arn:aws:secretsmanager:us-east-1:${account}:secret:rotate/*` }] }) }));
+  iam.destroy();
+  const register = async (name: string, extra: string[]) => {
+    const r = await exec(process.execPath, [join(REPO, 'bin/trent.mjs'), 'secrets', 'register-rotation-function', '--data-dir', t.dataDir, '--name', name, '--command', process.execPath, '--arg', join(REPO, 'test/fixtures/rotation-function.mjs'), ...extra, '--role', role.Role!.Arn!]);
+    assert.equal(r.code, 0, r.stderr);
+    return r.stdout.trim();
+  };
+  const good = await register('rotate-good', []);
+  const failing = await register('rotate-failing', ['--arg=--fail-test']);
+  assert.equal(good, `arn:aws:lambda:us-east-1:${account}:function:rotate-good`);
+
+  const first = (await stagesOf('rotate/me'));
+  const original = Object.keys(first)[0]!;
+  const rotated = await sm.send(new RotateSecretCommand({ SecretId: 'rotate/me', RotationLambdaARN: good, RotationRules: { AutomaticallyAfterDays: 30 } }));
+  const waitFor = async (pred: (s: Record<string, string[]>) => boolean, label: string) => {
+    for (let i = 0; i < 120; i++) {
+      const s = await stagesOf('rotate/me');
+      if (pred(s)) return s;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.fail(`${label}: stages never settled: ${JSON.stringify(await stagesOf('rotate/me'))}`);
+  };
+  const settled = (x: Record<string, string[]>, v: string) => x[v]?.includes('AWSCURRENT') === true && !Object.values(x).some((st) => st.includes('AWSPENDING'));
+  let s = await waitFor((x) => settled(x, rotated.VersionId!), 'good rotation');
+  assert.deepEqual(s[rotated.VersionId!], ['AWSCURRENT'], 'AWSPENDING removed after finishSecret');
+  assert.deepEqual(s[original], ['AWSPREVIOUS']);
+  assert.equal(JSON.parse((await sm.send(new GetSecretValueCommand({ SecretId: 'rotate/me' }))).SecretString!).generation, 1);
+  const d = await sm.send(new DescribeSecretCommand({ SecretId: 'rotate/me' }));
+  assert.equal(d.RotationEnabled, true);
+  assert.ok(d.LastRotatedDate && d.NextRotationDate && d.NextRotationDate.getTime() > Date.now() + 29 * 24 * 3600 * 1000, 'next rotation in 30 days');
+
+  // A failing testSecret: AWSPENDING stays on the new version, AWSCURRENT does not move.
+  const failed = await sm.send(new RotateSecretCommand({ SecretId: 'rotate/me', RotationLambdaARN: failing }));
+  s = await waitFor((x) => x[failed.VersionId!]?.includes('AWSPENDING') === true, 'failing rotation creates AWSPENDING');
+  await new Promise((r) => setTimeout(r, 1500));
+  s = await stagesOf('rotate/me');
+  assert.deepEqual(s[rotated.VersionId!], ['AWSCURRENT'], 'AWSCURRENT unchanged after the failed testSecret');
+  assert.deepEqual(s[failed.VersionId!], ['AWSPENDING']);
+  // The next RotateSecret sees the unfinished rotation, says so, and reattempts it (now with the good function).
+  await assert.rejects(sm.send(new RotateSecretCommand({ SecretId: 'rotate/me', RotationLambdaARN: good })), { name: 'InvalidRequestException', message: /previous rotation isn't complete/ });
+  s = await waitFor((x) => settled(x, failed.VersionId!), 'reattempted rotation');
+  assert.deepEqual(s[failed.VersionId!], ['AWSCURRENT']);
+  assert.deepEqual(s[rotated.VersionId!], ['AWSPREVIOUS']);
+  assert.equal(JSON.parse((await sm.send(new GetSecretValueCommand({ SecretId: 'rotate/me' }))).SecretString!).generation, 2);
+  await sm.send(new CancelRotateSecretCommand({ SecretId: 'rotate/me' }));
+  assert.equal((await sm.send(new DescribeSecretCommand({ SecretId: 'rotate/me' }))).RotationEnabled, false);
+  await assert.rejects(sm.send(new RotateSecretCommand({ SecretId: 'rotate/me', RotationLambdaARN: `arn:aws:lambda:us-east-1:${account}:function:unregistered` })), { name: 'InvalidRequestException' });
+});
+
+test('a customer managed key: disabling it makes GetSecretValue fail, enabling restores it', async () => {
+  const kms = new KMSClient(t.clientConfig());
+  const key = (await kms.send(new CreateKeyCommand({ Description: 'secrets' }))).KeyMetadata!.KeyId!;
+  await sm.send(new CreateSecretCommand({ Name: 'cmk/secret', SecretString: 'under my key', KmsKeyId: key }));
+  assert.equal((await sm.send(new DescribeSecretCommand({ SecretId: 'cmk/secret' }))).KmsKeyId, key);
+  await kms.send(new DisableKeyCommand({ KeyId: key }));
+  await assert.rejects(sm.send(new GetSecretValueCommand({ SecretId: 'cmk/secret' })), { name: 'DecryptionFailure', message: /is disabled/ });
+  await assert.rejects(sm.send(new PutSecretValueCommand({ SecretId: 'cmk/secret', SecretString: 'x' })), { name: 'EncryptionFailure' });
+  await kms.send(new EnableKeyCommand({ KeyId: key }));
+  assert.equal((await sm.send(new GetSecretValueCommand({ SecretId: 'cmk/secret' }))).SecretString, 'under my key');
+  kms.destroy();
+});
+
+for (const cli of ['v1', 'v2'] as Cli[]) {
+  test(`the AWS CLI ${cli}: create-secret, get-secret-value, put-secret-value, describe-secret`, { skip: cli === 'v2' && skipCliV2 }, async () => {
+    const name = `cli/${cli}`;
+    const run = async (args: string[]) => {
+      const r = await aws(t, cli, ['secretsmanager', ...args, '--output', 'json']);
+      assert.equal(r.code, 0, `${args[0]}: ${r.stderr}`);
+      return JSON.parse(r.stdout || '{}') as Record<string, unknown>;
+    };
+    await run(['create-secret', '--name', name, '--secret-string', `value-${cli}`]);
+    assert.equal((await run(['get-secret-value', '--secret-id', name])).SecretString, `value-${cli}`);
+    await run(['put-secret-value', '--secret-id', name, '--secret-string', 'next']);
+    const d = await run(['describe-secret', '--secret-id', name]);
+    assert.equal(Object.keys(d['VersionIdsToStages'] as object).length, 2);
+    const missing = await aws(t, cli, ['secretsmanager', 'get-secret-value', '--secret-id', 'cli/none']);
+    assert.notEqual(missing.code, 0);
+    assert.match(missing.stderr, /ResourceNotFoundException/);
+  });
+}
+
+test('boto3: binary secrets, get_secret_value, list_secrets', async () => {
+  const script = `
+import boto3, sys
+sm = boto3.client('secretsmanager')
+sm.create_secret(Name='boto3/binary', SecretBinary=bytes(range(256)))
+v = sm.get_secret_value(SecretId='boto3/binary')
+assert v['SecretBinary'] == bytes(range(256)), 'binary round trip'
+names = [s['Name'] for s in sm.list_secrets(Filters=[{'Key': 'name', 'Values': ['boto3/']}])['SecretList']]
+assert names == ['boto3/binary'], names
+print('ok')
+`;
+  const r = await exec('python3', ['-c', script], t.cliEnv());
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout.trim(), 'ok');
+});
+
+test('the canary is nowhere on disk or in the trail; the trail shows GenerateDataKey and Decrypt with the SecretARN context', async () => {
+  const hits: string[] = [];
+  const walk = async (dir: string): Promise<void> => {
+    for (const e of await readdir(dir, { withFileTypes: true })) {
+      const p = join(dir, e.name);
+      if (e.isDirectory()) await walk(p);
+      else if ((await readFile(p)).includes(CANARY)) hits.push(p);
+    }
+  };
+  await walk(t.dataDir);
+  assert.deepEqual(hits, [], 'no file holds the canary');
+  const ct = new CloudTrailClient(t.clientConfig());
+  for (const name of ['GenerateDataKey', 'Decrypt']) {
+    const events = ((await ct.send(new LookupEventsCommand({ LookupAttributes: [{ AttributeKey: 'EventName', AttributeValue: name }] }))).Events ?? []).map((e) => JSON.parse(e.CloudTrailEvent!));
+    const viaSm = events.filter((e) => e.userIdentity.invokedBy === 'secretsmanager.amazonaws.com');
+    assert.ok(viaSm.length > 0, `${name} events made by Secrets Manager`);
+    assert.ok(viaSm.every((e) => /^arn:aws:secretsmanager:/.test(e.requestParameters.encryptionContext.SecretARN) && e.requestParameters.encryptionContext.SecretVersionId), `${name} carries SecretARN and SecretVersionId`);
+  }
+  const all = await ct.send(new LookupEventsCommand({ LookupAttributes: [{ AttributeKey: 'EventSource', AttributeValue: 'secretsmanager.amazonaws.com' }], MaxResults: 50 }));
+  assert.ok(!JSON.stringify(all.Events).includes(CANARY), 'no secret value in Secrets Manager events');
+  ct.destroy();
+});
