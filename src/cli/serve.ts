@@ -18,6 +18,7 @@ import { ObjectKeys } from '../s3/sse.ts';
 import { SystemObjects } from '../s3/system.ts';
 import { TrailDelivery } from '../trail/delivery.ts';
 import { secretsService } from '../secrets/api.ts';
+import { ssmService } from '../ssm/api.ts';
 import { RotationInvoker } from '../secrets/rotation.ts';
 import { DigestSigner } from '../trail/signing.ts';
 import { cloudTrailService } from '../trail/api.ts';
@@ -156,7 +157,7 @@ export async function serve(argv: string[]): Promise<number> {
   const pipeline = new Pipeline({
     recorder,
     accountId: instance.accountId,
-    services: [stsService({ db: instance.db, identities: instance.identities, accountId: instance.accountId }), iamService({ db: instance.db, identities: instance.identities, authorizer, accountId: instance.accountId }), kms, cloudTrailService({ store: trail, db: instance.db, objects: systemObjects, signer, accountId: instance.accountId, region: instance.region }), s3, secrets],
+    services: [stsService({ db: instance.db, identities: instance.identities, accountId: instance.accountId }), iamService({ db: instance.db, identities: instance.identities, authorizer, accountId: instance.accountId }), kms, cloudTrailService({ store: trail, db: instance.db, objects: systemObjects, signer, accountId: instance.accountId, region: instance.region }), s3, secrets, ssmService({ db: instance.db, kms: kmsClient, accountId: instance.accountId, region: instance.region })],
     identities: instance.identities,
     authorizer,
     region: instance.region,
