@@ -265,3 +265,45 @@ test('the canary is nowhere on disk or in the trail; the trail shows GenerateDat
   assert.ok(!JSON.stringify(all.Events).includes(CANARY), 'no secret value in Secrets Manager events');
   ct.destroy();
 });
+
+test('scheduled rotation survives a restart: a rotation that fell due while Trent was down runs when it starts', async () => {
+  const { SqliteDatabase } = await import('../../src/store/sqlite.ts');
+  const own = await startTrent();
+  try {
+    const c = new SecretsManagerClient(own.clientConfig());
+    const iam = new IAMClient(own.clientConfig());
+    const arn = (await c.send(new CreateSecretCommand({ Name: 'scheduled/db', SecretString: JSON.stringify({ generation: 0 }) }))).ARN!;
+    const account = arn.split(':')[4]!;
+    const role = await iam.send(new CreateRoleCommand({ RoleName: 'rotator', AssumeRolePolicyDocument: JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { Service: 'secretsmanager.amazonaws.com' }, Action: 'sts:AssumeRole' }] }) }));
+    await iam.send(new PutRolePolicyCommand({ RoleName: 'rotator', PolicyName: 'rotate', PolicyDocument: JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'secretsmanager:*', Resource: '*' }] }) }));
+    iam.destroy();
+    const reg = await exec(process.execPath, [join(REPO, 'bin/trent.mjs'), 'secrets', 'register-rotation-function', '--data-dir', own.dataDir, '--name', 'nightly', '--command', process.execPath, '--arg', join(REPO, 'test/fixtures/rotation-function.mjs'), '--role', role.Role!.Arn!]);
+    assert.equal(reg.code, 0, reg.stderr);
+    await c.send(new RotateSecretCommand({ SecretId: 'scheduled/db', RotationLambdaARN: `arn:aws:lambda:us-east-1:${account}:function:nightly`, RotationRules: { ScheduleExpression: 'cron(0 3 * * ? *)' }, RotateImmediately: false }));
+    const next = (await c.send(new DescribeSecretCommand({ SecretId: 'scheduled/db' }))).NextRotationDate!;
+    assert.equal(next.getUTCHours(), 3, 'the cron schedule: 03:00 UTC');
+    c.destroy();
+    assert.equal(await own.stop(), 0);
+    // Trent is down when the rotation falls due.
+    const db = SqliteDatabase.open(join(own.dataDir, 'trent.db'));
+    await db.run('UPDATE sm_secrets SET next_rotation_at = ? WHERE arn = ?', [Date.now() - 60_000, arn]);
+    await db.close();
+    const again = await startTrent({ dataDir: own.dataDir });
+    const c2 = new SecretsManagerClient(again.clientConfig());
+    try {
+      let generation = 0;
+      for (let i = 0; i < 100 && generation === 0; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        generation = JSON.parse((await c2.send(new GetSecretValueCommand({ SecretId: 'scheduled/db' }))).SecretString!).generation;
+      }
+      assert.equal(generation, 1, 'rotated after the restart');
+      const d = await c2.send(new DescribeSecretCommand({ SecretId: 'scheduled/db' }));
+      assert.ok(d.NextRotationDate!.getTime() > Date.now(), 'the next run is scheduled');
+    } finally {
+      c2.destroy();
+      await again.stop();
+    }
+  } finally {
+    await removeDir(own.dataDir);
+  }
+});
