@@ -400,7 +400,7 @@ test('GetParameters, GetParametersByPath, DescribeParameters: filters, recursion
   const pages: string[] = [];
   let token: string | undefined;
   do {
-    const r = await call<{ Parameters: Json[]; NextToken?: string }>('GetParametersByPath', { Path: '/tree', Recursive: true, MaxResults: 1, ...(token ? { NextToken: token } : {}) });
+    const r: { Parameters: Json[]; NextToken?: string } = await call('GetParametersByPath', { Path: '/tree', Recursive: true, MaxResults: 1, ...(token ? { NextToken: token } : {}) });
     assert.ok(r.Parameters.length <= 1, 'at most MaxResults per page');
     pages.push(...r.Parameters.map((p) => p['Name'] as string));
     token = r.NextToken;
@@ -424,7 +424,7 @@ test('GetParameters, GetParametersByPath, DescribeParameters: filters, recursion
   const seen: string[] = [];
   token = undefined;
   do {
-    const r = await call<{ Parameters: Json[]; NextToken?: string }>('DescribeParameters', { MaxResults: 3, ParameterFilters: [{ Key: 'Path', Option: 'Recursive', Values: ['/tree'] }], ...(token ? { NextToken: token } : {}) });
+    const r: { Parameters: Json[]; NextToken?: string } = await call('DescribeParameters', { MaxResults: 3, ParameterFilters: [{ Key: 'Path', Option: 'Recursive', Values: ['/tree'] }], ...(token ? { NextToken: token } : {}) });
     seen.push(...r.Parameters.map((p) => p['Name'] as string));
     token = r.NextToken;
   } while (token);
