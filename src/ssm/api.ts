@@ -389,7 +389,8 @@ export function ssmService(deps: SsmDeps): JsonService {
         throw new ValidationException('Tags and Overwrite cannot be used together: to change the tags of an existing parameter, use AddTagsToResource and RemoveTagsFromResource.');
       }
       if (tags && tags.length > MAX_TAGS) throw new TooManyTagsError(MAX_TAGS);
-      if (/\{\{.*\}\}/s.test(value)) throw new ValidationException('Parameter values cannot contain references wrapped in double braces ({{ }}).');
+      const braces = value.indexOf('{{');
+      if (braces >= 0 && value.indexOf('}}', braces + 2) >= 0) throw new ValidationException('Parameter values cannot contain references wrapped in double braces ({{ }}).');
       const arn = arnOf(name);
       await authorize(ctx, 'PutParameter', arn, { 'ssm:Overwrite': String(overwrite), ...(tags ? requestTagContext(tags) : {}) });
 
