@@ -388,4 +388,36 @@ export const migrations: Migration[] = [
       );
     `,
   },
+  {
+    id: 10,
+    name: 'rekognition: collections (each sealed under a KMS data key), their face vectors (encrypted), users',
+    sql: `
+      CREATE TABLE rk_collections (
+        collection_id TEXT PRIMARY KEY,
+        arn           TEXT NOT NULL,
+        created_at    INTEGER NOT NULL,
+        kms_key_arn   TEXT NOT NULL,
+        data_key      BLOB NOT NULL,
+        tags          TEXT NOT NULL DEFAULT '{}'
+      );
+      CREATE TABLE rk_faces (
+        collection_id     TEXT NOT NULL REFERENCES rk_collections(collection_id) ON DELETE CASCADE,
+        face_id           TEXT NOT NULL,
+        image_id          TEXT NOT NULL,
+        external_image_id TEXT,
+        box               TEXT NOT NULL,
+        confidence        REAL NOT NULL,
+        vector            BLOB NOT NULL,
+        user_id           TEXT,
+        created_at        INTEGER NOT NULL,
+        PRIMARY KEY (collection_id, face_id)
+      );
+      CREATE TABLE rk_users (
+        collection_id TEXT NOT NULL REFERENCES rk_collections(collection_id) ON DELETE CASCADE,
+        user_id       TEXT NOT NULL,
+        created_at    INTEGER NOT NULL,
+        PRIMARY KEY (collection_id, user_id)
+      );
+    `,
+  },
 ];
