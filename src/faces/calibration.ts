@@ -1,0 +1,26 @@
+// The mapping from the face model's euclidean descriptor distance to Rekognition's 0..100 similarity.
+// The constants were measured with bench/faces-calibrate.ts; docs/faces.md records the method and the figures.
+
+/** Distance at which similarity is 50: the midpoint of the logistic curve. */
+export const SIMILARITY_MIDPOINT = 0.6;
+/** Width of the logistic curve, in distance units: similarity falls from 80 to 50 over ln(4) times this. */
+export const SIMILARITY_SCALE = 0.1;
+
+/** Rekognition's usual match threshold, and the similarity the calibration anchors. */
+export const MATCH_SIMILARITY = 80;
+
+/**
+ * Similarity (0..100) from a descriptor distance: a decreasing logistic curve, 100 at distance 0 in the
+ * limit, 50 at SIMILARITY_MIDPOINT, 80 at distanceForSimilarity(80).
+ */
+export function similarityFromDistance(distance: number): number {
+  if (!Number.isFinite(distance) || distance < 0) throw new RangeError(`not a distance: ${distance}`);
+  const s = 100 / (1 + Math.exp((distance - SIMILARITY_MIDPOINT) / SIMILARITY_SCALE));
+  return Math.min(100, Math.max(0, s));
+}
+
+/** The inverse of similarityFromDistance: the distance below which similarity exceeds `similarity`. */
+export function distanceForSimilarity(similarity: number): number {
+  if (!(similarity > 0 && similarity < 100)) throw new RangeError(`similarity must lie strictly between 0 and 100: ${similarity}`);
+  return SIMILARITY_MIDPOINT + SIMILARITY_SCALE * Math.log(100 / similarity - 1);
+}
