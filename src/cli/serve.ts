@@ -19,6 +19,10 @@ import { SystemObjects } from '../s3/system.ts';
 import { TrailDelivery } from '../trail/delivery.ts';
 import { secretsService } from '../secrets/api.ts';
 import { ssmService } from '../ssm/api.ts';
+import { facesService } from '../faces/api.ts';
+import { createFaceEngine, type FaceEngine } from '../faces/engine.ts';
+import { ObjectReader } from '../s3/reader.ts';
+import { availableParallelism } from 'node:os';
 import { RotationInvoker } from '../secrets/rotation.ts';
 import { DigestSigner } from '../trail/signing.ts';
 import { cloudTrailService } from '../trail/api.ts';
@@ -153,11 +157,18 @@ export async function serve(argv: string[]): Promise<number> {
   );
   secretsTimer.unref();
 
+  // Face models load in worker threads: at start (warm) unless TRENT_FACES_LAZY=1, then on first use.
+  const faceWorkers = Number(process.env['TRENT_FACES_WORKERS'] ?? availableParallelism());
+  let faceEngine: Promise<FaceEngine> | undefined;
+  const engine = (): Promise<FaceEngine> => (faceEngine ??= createFaceEngine({ workers: faceWorkers }));
+  if (process.env['TRENT_FACES_LAZY'] !== '1') void engine().catch((err) => log.error({ err: (err as Error).message }, 'the face model could not be loaded'));
+  const faces = facesService({ db: instance.db, engine, kms: kmsClient, objects: new ObjectReader(instance.db, instance.blobs, objectKeys), accountId: instance.accountId, region: instance.region });
+
   let stopping = false;
   const pipeline = new Pipeline({
     recorder,
     accountId: instance.accountId,
-    services: [stsService({ db: instance.db, identities: instance.identities, accountId: instance.accountId }), iamService({ db: instance.db, identities: instance.identities, authorizer, accountId: instance.accountId }), kms, cloudTrailService({ store: trail, db: instance.db, objects: systemObjects, signer, accountId: instance.accountId, region: instance.region }), s3, secrets, ssmService({ db: instance.db, kms: kmsClient, accountId: instance.accountId, region: instance.region })],
+    services: [stsService({ db: instance.db, identities: instance.identities, accountId: instance.accountId }), iamService({ db: instance.db, identities: instance.identities, authorizer, accountId: instance.accountId }), kms, cloudTrailService({ store: trail, db: instance.db, objects: systemObjects, signer, accountId: instance.accountId, region: instance.region }), s3, secrets, faces, ssmService({ db: instance.db, kms: kmsClient, accountId: instance.accountId, region: instance.region })],
     identities: instance.identities,
     authorizer,
     region: instance.region,
@@ -203,6 +214,7 @@ export async function serve(argv: string[]): Promise<number> {
   await recorder.drained();
   await delivery.stop();
   clearInterval(secretsTimer);
+  if (faceEngine) await (await faceEngine.catch(() => undefined))?.close();
   await secrets.idle();
   await jobs.stop();
   retention.stop();

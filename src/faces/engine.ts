@@ -173,7 +173,8 @@ export class FacePool implements FaceEngine {
     // Refuse what is plainly not a JPEG or PNG here, without holding a worker.
     if (!sniffImageFormat(image)) return Promise.reject(new InvalidImageError());
     const whole = image.buffer instanceof ArrayBuffer && image.byteOffset === 0 && image.byteLength === image.buffer.byteLength;
-    const buffer = whole ? (image.buffer as ArrayBuffer) : (image.slice().buffer as ArrayBuffer);
+    // Uint8Array's slice copies; a Buffer's slice would share Node's pool (whose memory must never be transferred).
+    const buffer = whole ? (image.buffer as ArrayBuffer) : (Uint8Array.prototype.slice.call(image).buffer as ArrayBuffer);
     return new Promise<DetectResult>((resolve, reject) => {
       this.queue.push({ id: this.nextId++, image: buffer, descriptors: opts.descriptors === true, maxFaces, resolve, reject });
       this.dispatch();

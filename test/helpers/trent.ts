@@ -34,7 +34,7 @@ export async function startTrent(opts: { dataDir?: string; args?: string[]; env?
   const dataDir = opts.dataDir ?? (await tempDir());
   const child = spawn(process.execPath, [join(REPO, 'bin/trent.mjs'), 'serve', '--data-dir', dataDir, '--port', '0', ...(opts.args ?? [])], {
     cwd: REPO,
-    env: { ...process.env, TRENT_LOG_LEVEL: 'warn', ...opts.env },
+    env: { ...process.env, TRENT_LOG_LEVEL: 'warn', TRENT_FACES_LAZY: '1', ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
