@@ -9,6 +9,8 @@ import type { JsonWire } from '../wire/aws-json.ts';
 import { AwsError } from '../wire/errors.ts';
 import { int, str } from '../wire/validate.ts';
 import { InvalidImageError, type DetectedFace, type FaceEngine } from './engine.ts';
+import { distanceForSimilarity, similarityFromDistance } from './calibration.ts';
+import { FaceVectors } from './vector-index.ts';
 
 type In = Record<string, unknown>;
 type W<T> = JsonWire<T>;
@@ -51,7 +53,12 @@ interface FaceRow {
 interface Index {
   key: Buffer;
   until: number;
-  faces: Map<string, { vector: Float32Array; row: Omit<FaceRow, 'vector'> }>;
+  faces: FaceVectors<Omit<FaceRow, 'vector'>>;
+}
+
+/** The largest distance whose similarity can reach `threshold` (a hair over, so the exact test below decides). */
+function distanceLimit(threshold: number): number {
+  return threshold <= 0 ? Infinity : threshold >= 100 ? 0 : distanceForSimilarity(threshold) * (1 + 1e-9);
 }
 
 function boxOut(b: { left: number; top: number; width: number; height: number }): W<R.BoundingBox> {
@@ -182,7 +189,7 @@ export function facesService(deps: FacesDeps): JsonService {
     const out = await kms.decrypt(ctx, 'rekognition', c.dataKey, { 'aws:rekognition:collection-arn': c.arn }, c.kmsKeyArn).catch((e: unknown) => {
       throw kmsError(e);
     });
-    indexes.set(c.id, { key: out.plaintext, until: now() + DATA_KEY_CACHE_MS, faces: new Map() });
+    indexes.set(c.id, { key: out.plaintext, until: now() + DATA_KEY_CACHE_MS, faces: new FaceVectors() });
     return out.plaintext;
   }
 
@@ -219,13 +226,12 @@ export function facesService(deps: FacesDeps): JsonService {
   }
 
   async function search(ctx: CallContext, c: Collection, vector: Float32Array, threshold: number, max: number, exclude?: string) {
-    const engine = await deps.engine();
     const faces = await facesOf(ctx, c);
     const matches: Array<{ similarity: number; row: Omit<FaceRow, 'vector'> }> = [];
-    for (const [id, f] of faces) {
+    for (const { id, distance } of faces.within(vector, distanceLimit(threshold))) {
       if (id === exclude) continue;
-      const s = engine.similarity(vector, f.vector);
-      if (s >= threshold) matches.push({ similarity: s, row: f.row });
+      const s = similarityFromDistance(distance);
+      if (s >= threshold) matches.push({ similarity: s, row: faces.get(id)!.row });
     }
     matches.sort((a, b) => b.similarity - a.similarity);
     return matches.slice(0, max);
@@ -256,12 +262,13 @@ export function facesService(deps: FacesDeps): JsonService {
 
   /** Users ranked by their best face's similarity to `vector`. */
   async function searchUsers(ctx: CallContext, c: Collection, vector: Float32Array, thresholdValue: number, max: number) {
-    const engine = await deps.engine();
+    const faces = await facesOf(ctx, c);
     const best = new Map<string, number>();
-    for (const f of (await facesOf(ctx, c)).values()) {
-      if (!f.row.user_id) continue;
-      const s = engine.similarity(vector, f.vector);
-      if (s > (best.get(f.row.user_id) ?? -1)) best.set(f.row.user_id, s);
+    for (const { id, distance } of faces.within(vector, distanceLimit(thresholdValue))) {
+      const userId = faces.get(id)!.row.user_id;
+      if (!userId) continue;
+      const s = similarityFromDistance(distance);
+      if (s > (best.get(userId) ?? -1)) best.set(userId, s);
     }
     return [...best].filter(([, s]) => s >= thresholdValue).sort((a, b) => b[1] - a[1]).slice(0, max).map(([UserId, Similarity]) => ({ Similarity, User: { UserId, UserStatus: 'ACTIVE' as const } }));
   }
