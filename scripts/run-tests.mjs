@@ -1,11 +1,11 @@
 #!/usr/bin/env node
-// Runs the test files under the given folders (default: test/unit then test/integration) with
+// Runs the test files under the given folders (default: test/unit, test/integration, then test/e2e) with
 // node's test runner and tsx. Node 20's runner has no glob support, so the files are listed here.
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 
-const roots = process.argv.slice(2).length ? process.argv.slice(2) : ['test/unit', 'test/integration'];
+const roots = process.argv.slice(2).length ? process.argv.slice(2) : ['test/unit', 'test/integration', 'test/e2e'];
 const files = [];
 const walk = (dir) => {
   for (const name of readdirSync(dir).sort()) {
