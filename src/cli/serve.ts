@@ -31,6 +31,7 @@ import { TrailRetention } from '../trail/retention.ts';
 import { TrailStore } from '../trail/store.ts';
 import { DEFAULT_DATA_DIR, DEFAULT_HOST, DEFAULT_PORT, pkcs11Settings, ROOT_OPTIONS, rootPassphrase, setting } from './options.ts';
 import { rm } from 'node:fs/promises';
+import { Lease } from '../store/lease.ts';
 import { join } from 'node:path';
 import { VERSION } from './version.ts';
 
@@ -101,14 +102,17 @@ export async function serve(argv: string[]): Promise<number> {
   const unaudited = process.env['TRENT_BENCH_UNAUDITED'] === '1';
   if (unaudited) log.warn('TRENT_BENCH_UNAUDITED=1: API calls are NOT recorded. This switch exists for benchmarks only; never use it to serve real clients.');
   const recorder = new Recorder(unaudited ? undefined : trail, log);
-  const retention = new TrailRetention(trail, retentionDays, log);
+  // Background jobs run on one node of a cluster at a time (on one node, these leases are always this node's).
+  const kmsInterval = Number(process.env['TRENT_KMS_SWEEP_SECONDS'] ?? 60) * 1000;
+  const secretsInterval = Number(process.env['TRENT_SECRETS_SWEEP_SECONDS'] ?? 60) * 1000;
+  const retention = new TrailRetention(trail, retentionDays, log, new Lease(instance.db, 'trail-retention', 3 * 3600_000));
   await retention.runOnce();
   retention.start();
   const keys = new KeyStore(instance.db, instance.root, instance.accountId, instance.region);
-  const jobs = new KmsJobs(keys, log);
+  const jobs = new KmsJobs(keys, log, Date.now, new Lease(instance.db, 'kms-jobs', 3 * kmsInterval));
   // Anything that fell due while Trent was down (rotation, end of a deletion window) happens before it serves.
   await jobs.runOnce();
-  jobs.start(Number(process.env['TRENT_KMS_SWEEP_SECONDS'] ?? 60) * 1000);
+  jobs.start(kmsInterval);
 
   const authorizer = new Authorizer(instance.identities);
   const kms = kmsService({ keys, trail, trailRetentionDays: retentionDays, authorizer });
@@ -151,9 +155,10 @@ export async function serve(argv: string[]): Promise<number> {
     region: instance.region,
     log,
   });
+  const secretsLease = new Lease(instance.db, 'secrets-sweep', 3 * secretsInterval);
   const secretsTimer = setInterval(
-    () => void secrets.sweep().catch((err) => log.error({ err: (err as Error).message }, 'secrets sweep failed')),
-    Number(process.env['TRENT_SECRETS_SWEEP_SECONDS'] ?? 60) * 1000,
+    () => void secretsLease.run(() => secrets.sweep()).catch((err) => log.error({ err: (err as Error).message }, 'secrets sweep failed')),
+    secretsInterval,
   );
   secretsTimer.unref();
 
@@ -181,7 +186,7 @@ export async function serve(argv: string[]): Promise<number> {
   const urlHost = host.includes(':') ? `[${host}]` : host;
   endpoint = `https://${urlHost === '0.0.0.0' || urlHost === '[::]' ? 'localhost' : urlHost}:${listener.port}`;
   // Deletions whose recovery window ended while Trent was down, and rotations that fell due, happen now.
-  await secrets.sweep();
+  await secretsLease.run(() => secrets.sweep());
   await writeFileAtomic(
     instance.paths.endpointFile,
     JSON.stringify({ endpoint, region: instance.region, accountId: instance.accountId, caBundle: tls.caPath, credentials: instance.paths.credentials }, null, 2) + '\n',
@@ -216,8 +221,10 @@ export async function serve(argv: string[]): Promise<number> {
   clearInterval(secretsTimer);
   if (faceEngine) await (await faceEngine.catch(() => undefined))?.close();
   await secrets.idle();
+  await secretsLease.release().catch(() => undefined);
   await jobs.stop();
   retention.stop();
+  await new Lease(instance.db, 'trail-retention', 0).release().catch(() => undefined);
   await instance.close();
   await rm(pidFile, { force: true });
   log.info('stopped');

@@ -37,6 +37,8 @@ interface Collection {
   createdAt: number;
   kmsKeyArn: string;
   dataKey: Buffer;
+  /** Bumped by every change to the collection's faces, on any node. */
+  generation: number;
 }
 
 interface FaceRow {
@@ -53,6 +55,10 @@ interface FaceRow {
 interface Index {
   key: Buffer;
   until: number;
+  /** The collection this index was built for (a collection deleted and created again is a new one). */
+  createdAt: number;
+  /** rk_collections.generation the faces below reflect; -1 when they must be read again. */
+  generation: number;
   faces: FaceVectors<Omit<FaceRow, 'vector'>>;
 }
 
@@ -166,14 +172,14 @@ export function facesService(deps: FacesDeps): JsonService {
   }
 
   async function collection(ctx: CallContext, id: string): Promise<Collection> {
-    const row = await db.get<{ collection_id: string; arn: string; created_at: number; kms_key_arn: string; data_key: Buffer }>('SELECT * FROM rk_collections WHERE collection_id = ?', [id]);
+    const row = await db.get<{ collection_id: string; arn: string; created_at: number; kms_key_arn: string; data_key: Buffer; generation: number }>('SELECT * FROM rk_collections WHERE collection_id = ?', [id]);
     if (!row) {
       await authorize(ctx, collectionArn(id));
       throw err.notFound(`The collection id: ${id} does not exist`);
     }
     ctx.resources.push({ ARN: row.arn, accountId, type: 'AWS::Rekognition::Collection' });
     await authorize(ctx, row.arn);
-    return { id: row.collection_id, arn: row.arn, createdAt: Number(row.created_at), kmsKeyArn: row.kms_key_arn, dataKey: row.data_key };
+    return { id: row.collection_id, arn: row.arn, createdAt: Number(row.created_at), kmsKeyArn: row.kms_key_arn, dataKey: row.data_key, generation: Number(row.generation) };
   }
 
   /** The collection's data key, from KMS (an audited Decrypt) or the short-lived cache; the KMS key must be usable either way. */
@@ -185,12 +191,30 @@ export function facesService(deps: FacesDeps): JsonService {
       throw kmsError(e);
     }
     const hit = indexes.get(c.id);
-    if (hit && hit.until > now()) return hit.key;
+    if (hit && hit.until > now() && hit.createdAt === c.createdAt) return hit.key;
     const out = await kms.decrypt(ctx, 'rekognition', c.dataKey, { 'aws:rekognition:collection-arn': c.arn }, c.kmsKeyArn).catch((e: unknown) => {
       throw kmsError(e);
     });
-    indexes.set(c.id, { key: out.plaintext, until: now() + DATA_KEY_CACHE_MS, faces: new FaceVectors() });
+    indexes.set(c.id, { key: out.plaintext, until: now() + DATA_KEY_CACHE_MS, createdAt: c.createdAt, generation: -1, faces: new FaceVectors() });
     return out.plaintext;
+  }
+
+  /**
+   * Records a change to a collection's faces (rk_collections.generation + 1, after the rows changed) and applies it
+   * to this node's index when no other node changed the collection meanwhile; otherwise the index is read again
+   * on next use. Other nodes see the new generation on their next request and read the faces again.
+   */
+  async function changed(c: Collection, apply: (faces: Index['faces']) => void): Promise<void> {
+    const row = await db.get<{ generation: number }>('UPDATE rk_collections SET generation = generation + 1 WHERE collection_id = ? RETURNING generation', [c.id]);
+    const idx = indexes.get(c.id);
+    if (!idx) return;
+    if (row && idx.generation >= 0 && Number(row.generation) === idx.generation + 1) {
+      apply(idx.faces);
+      idx.generation = Number(row.generation);
+    } else {
+      idx.faces.clear();
+      idx.generation = -1;
+    }
   }
 
   function kmsError(e: unknown): unknown {
@@ -202,7 +226,10 @@ export function facesService(deps: FacesDeps): JsonService {
   async function facesOf(ctx: CallContext, c: Collection): Promise<Index['faces']> {
     const key = await dataKey(ctx, c);
     const idx = indexes.get(c.id)!;
-    if (idx.faces.size === 0) {
+    // Another node may have added or removed faces: the collection's generation says so, and the faces are read again.
+    if (idx.generation !== c.generation || idx.faces.size === 0) {
+      idx.faces.clear();
+      idx.generation = c.generation;
       for (const r of await db.all<FaceRow>('SELECT * FROM rk_faces WHERE collection_id = ?', [c.id])) {
         const plain = openFromBytes(key, r.vector, vectorAad(c.arn, r.face_id));
         const { vector: _v, ...row } = r;
@@ -423,7 +450,10 @@ export function facesService(deps: FacesDeps): JsonService {
             sealed,
             t,
           ]);
-          if (idx && idx.faces.size > 0) idx.faces.set(faceId, { vector: new Float32Array(f.descriptor!), row });
+          const vector = new Float32Array(f.descriptor!);
+          await changed(c, (faces) => {
+            if (faces.size > 0) faces.set(faceId, { vector, row });
+          });
           records.push({ Face: faceOut(row), FaceDetail: faceDetail(f) });
         }
         return { FaceRecords: records, FaceModelVersion: FACE_MODEL_VERSION, UnindexedFaces: unindexed };
@@ -450,7 +480,7 @@ export function facesService(deps: FacesDeps): JsonService {
           const r = await db.run('DELETE FROM rk_faces WHERE collection_id = ? AND face_id = ?', [c.id, id]);
           if (r.changes) {
             deleted.push(id);
-            indexes.get(c.id)?.faces.delete(id);
+            await changed(c, (faces) => faces.delete(id));
           } else failed.push({ FaceId: id, Reasons: ['ASSOCIATED_TO_AN_EXISTING_USER'] as R.UnsuccessfulFaceDeletionReason[] });
         }
         return { DeletedFaces: deleted, ...(failed.length ? { UnsuccessfulFaceDeletions: failed.map((f) => ({ FaceId: f.FaceId, Reasons: [] })) } : {}) };
@@ -495,7 +525,9 @@ export function facesService(deps: FacesDeps): JsonService {
         const r = await db.run('DELETE FROM rk_users WHERE collection_id = ? AND user_id = ?', [c.id, userId]);
         if (!r.changes) throw err.notFound(`The user ${userId} does not exist`);
         await db.run('UPDATE rk_faces SET user_id = NULL WHERE collection_id = ? AND user_id = ?', [c.id, userId]);
-        for (const f of indexes.get(c.id)?.faces.values() ?? []) if (f.row.user_id === userId) f.row.user_id = null;
+        await changed(c, (faces) => {
+          for (const f of faces.values()) if (f.row.user_id === userId) f.row.user_id = null;
+        });
         return {};
       },
 
@@ -535,6 +567,10 @@ export function facesService(deps: FacesDeps): JsonService {
           }
           await db.run('UPDATE rk_faces SET user_id = ? WHERE collection_id = ? AND face_id = ?', [userId, c.id, id]);
           f.row.user_id = userId;
+          await changed(c, (faces) => {
+            const cached = faces.get(id);
+            if (cached) cached.row.user_id = userId;
+          });
           associated.push({ FaceId: id });
         }
         return { AssociatedFaces: associated, UnsuccessfulFaceAssociations: failed, UserStatus: 'ACTIVE' };
@@ -551,8 +587,10 @@ export function facesService(deps: FacesDeps): JsonService {
           const r = await db.run('UPDATE rk_faces SET user_id = NULL WHERE collection_id = ? AND face_id = ? AND user_id = ?', [c.id, id, userId]);
           if (r.changes) {
             done.push({ FaceId: id });
-            const f = indexes.get(c.id)?.faces.get(id);
-            if (f) f.row.user_id = null;
+            await changed(c, (faces) => {
+              const f = faces.get(id);
+              if (f) f.row.user_id = null;
+            });
           } else failed.push({ FaceId: id, Reasons: ['FACE_NOT_FOUND'] });
         }
         return { DisassociatedFaces: done, UnsuccessfulFaceDisassociations: failed, UserStatus: 'ACTIVE' };

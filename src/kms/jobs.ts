@@ -1,3 +1,4 @@
+import type { Lease } from '../store/lease.ts';
 import type { Logger } from 'pino';
 import { DAY_MS, type KeyStore } from './keys.ts';
 
@@ -16,11 +17,14 @@ export class KmsJobs {
   readonly #now: () => number;
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<unknown> = Promise.resolve();
+  readonly #lease: Lease | undefined;
 
-  constructor(keys: KeyStore, log: Logger, now: () => number = Date.now) {
+  /** With a lease, rotation and deletion run on one node of a cluster at a time; cache sweeping runs everywhere. */
+  constructor(keys: KeyStore, log: Logger, now: () => number = Date.now, lease?: Lease) {
     this.#keys = keys;
     this.#log = log;
     this.#now = now;
+    this.#lease = lease;
   }
 
   async runOnce(): Promise<{ rotated: string[]; deleted: string[] }> {
@@ -28,6 +32,10 @@ export class KmsJobs {
     const now = this.#now();
     const rotated: string[] = [];
     const deleted: string[] = [];
+    if (this.#lease && !(await this.#lease.acquire(now))) {
+      this.#keys.sweepCache(now);
+      return { rotated, deleted };
+    }
     const due = await db.all<DueRow>("SELECT key_id FROM kms_keys WHERE rotation_enabled = 1 AND key_state = 'Enabled' AND next_rotation_at <= ?", [now]);
     for (const { key_id } of due) {
       await db.transaction(async (tx) => {
@@ -78,5 +86,6 @@ export class KmsJobs {
   async stop(): Promise<void> {
     clearInterval(this.#timer);
     await this.#running;
+    await this.#lease?.release().catch(() => undefined);
   }
 }

@@ -420,4 +420,17 @@ export const migrations: Migration[] = [
       );
     `,
   },
+  {
+    id: 11,
+    name: 'cluster: leases for background jobs, face collection generations',
+    // Written in SQL that SQLite and PostgreSQL both accept.
+    sql: `
+      CREATE TABLE cluster_leases (
+        name       TEXT PRIMARY KEY,
+        holder     TEXT NOT NULL,
+        expires_at BIGINT NOT NULL
+      );
+      ALTER TABLE rk_collections ADD COLUMN generation BIGINT NOT NULL DEFAULT 0;
+    `,
+  },
 ];

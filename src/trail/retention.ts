@@ -1,3 +1,4 @@
+import type { Lease } from '../store/lease.ts';
 import type { Logger } from 'pino';
 import type { TrailStore } from './store.ts';
 
@@ -10,14 +11,18 @@ export class TrailRetention {
   readonly #days: number;
   readonly #log: Logger;
   #timer: NodeJS.Timeout | undefined;
+  readonly #lease: Lease | undefined;
 
-  constructor(store: TrailStore, days: number, log: Logger) {
+  /** With a lease, expiry runs on one node of a cluster at a time. */
+  constructor(store: TrailStore, days: number, log: Logger, lease?: Lease) {
     this.#store = store;
     this.#days = days;
     this.#log = log;
+    this.#lease = lease;
   }
 
   async runOnce(now = Date.now()): Promise<number> {
+    if (this.#lease && !(await this.#lease.acquire(now))) return 0;
     const removed = await this.#store.expire(now - this.#days * 24 * 3600 * 1000);
     if (removed) this.#log.info({ removed, retentionDays: this.#days }, 'expired audit lookup records');
     return removed;
