@@ -5,60 +5,84 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { SqliteDatabase } from '../../src/store/sqlite.ts';
-import { UniqueViolation } from '../../src/store/database.ts';
+import { UniqueViolation, type Database } from '../../src/store/database.ts';
+import { PostgresDatabase } from '../../src/store/postgres.ts';
 import { FsBlobStore } from '../../src/store/fs-blob-store.ts';
 import { BlobNotFound, assertBlobKey } from '../../src/store/blob-store.ts';
 import { tempDir, removeDir, REPO } from '../helpers/trent.ts';
+import { freshPostgres, SKIP_POSTGRES } from '../helpers/postgres.ts';
 
 const M = [{ id: 1, name: 't', sql: 'CREATE TABLE t (k TEXT PRIMARY KEY, v INTEGER NOT NULL)' }];
 
-test('migrations apply once; transactions commit together or not at all', async () => {
-  const dir = await tempDir();
-  const db = SqliteDatabase.open(join(dir, 'x.db'));
-  try {
-    assert.equal(await db.migrate(M), 1);
-    assert.equal(await db.migrate(M), 0);
-    await db.transaction(async (tx) => {
-      await tx.run('INSERT INTO t (k, v) VALUES (?, ?)', ['a', 1]);
-      await tx.run('INSERT INTO t (k, v) VALUES (?, ?)', ['b', 2]);
-    });
-    await assert.rejects(
-      db.transaction(async (tx) => {
-        await tx.run('INSERT INTO t (k, v) VALUES (?, ?)', ['c', 3]);
-        throw new Error('abort');
-      }),
-      /abort/,
-    );
-    assert.deepEqual((await db.all<{ k: string }>('SELECT k FROM t ORDER BY k')).map((r) => r.k), ['a', 'b']);
-    await assert.rejects(db.run('INSERT INTO t (k, v) VALUES (?, ?)', ['a', 9]), UniqueViolation);
-    assert.equal((await db.get<{ v: number }>('SELECT v FROM t WHERE k = ?', ['a']))!.v, 1);
-  } finally {
-    await db.close();
-    await removeDir(dir);
-  }
-});
+/** The metadata database tests run on every backend: SQLite always, PostgreSQL when TRENT_TEST_POSTGRES_URL names a server. */
+const BACKENDS: Array<{ name: string; skip: string | false; open: () => Promise<{ db: Database; done: () => Promise<void> }> }> = [
+  {
+    name: 'sqlite',
+    skip: false,
+    open: async () => {
+      const dir = await tempDir();
+      const db = SqliteDatabase.open(join(dir, 'x.db'));
+      return { db, done: () => removeDir(dir) };
+    },
+  },
+  {
+    name: 'postgres',
+    skip: SKIP_POSTGRES,
+    open: async () => {
+      const pg = await freshPostgres('trent_store');
+      const db = await PostgresDatabase.open(pg.url, { schema: 'trent' });
+      return { db, done: () => pg.drop() };
+    },
+  },
+];
 
-test('concurrent read-modify-write transactions never lose an update', async () => {
-  const dir = await tempDir();
-  const db = SqliteDatabase.open(join(dir, 'x.db'));
-  try {
-    await db.migrate(M);
-    await db.run('INSERT INTO t (k, v) VALUES (?, ?)', ['n', 0]);
-    await Promise.all(
-      Array.from({ length: 50 }, () =>
+for (const backend of BACKENDS) {
+  test(`${backend.name}: migrations apply once; transactions commit together or not at all`, { skip: backend.skip }, async () => {
+    const { db, done } = await backend.open();
+    try {
+      assert.equal(await db.migrate(M), 1);
+      assert.equal(await db.migrate(M), 0);
+      await db.transaction(async (tx) => {
+        await tx.run('INSERT INTO t (k, v) VALUES (?, ?)', ['a', 1]);
+        await tx.run('INSERT INTO t (k, v) VALUES (?, ?)', ['b', 2]);
+      });
+      await assert.rejects(
         db.transaction(async (tx) => {
-          const { v } = (await tx.get<{ v: number }>('SELECT v FROM t WHERE k = ?', ['n']))!;
-          await new Promise((r) => setImmediate(r));
-          await tx.run('UPDATE t SET v = ? WHERE k = ?', [Number(v) + 1, 'n']);
+          await tx.run('INSERT INTO t (k, v) VALUES (?, ?)', ['c', 3]);
+          throw new Error('abort');
         }),
-      ),
-    );
-    assert.equal(Number((await db.get<{ v: number }>('SELECT v FROM t WHERE k = ?', ['n']))!.v), 50);
-  } finally {
-    await db.close();
-    await removeDir(dir);
-  }
-});
+        /abort/,
+      );
+      assert.deepEqual((await db.all<{ k: string }>('SELECT k FROM t ORDER BY k')).map((r) => r.k), ['a', 'b']);
+      await assert.rejects(db.run('INSERT INTO t (k, v) VALUES (?, ?)', ['a', 9]), UniqueViolation);
+      assert.equal((await db.get<{ v: number }>('SELECT v FROM t WHERE k = ?', ['a']))!.v, 1);
+    } finally {
+      await db.close();
+      await done();
+    }
+  });
+
+  test(`${backend.name}: concurrent read-modify-write transactions never lose an update`, { skip: backend.skip }, async () => {
+    const { db, done } = await backend.open();
+    try {
+      await db.migrate(M);
+      await db.run('INSERT INTO t (k, v) VALUES (?, ?)', ['n', 0]);
+      await Promise.all(
+        Array.from({ length: 50 }, () =>
+          db.transaction(async (tx) => {
+            const { v } = (await tx.get<{ v: number }>('SELECT v FROM t WHERE k = ?', ['n']))!;
+            await new Promise((r) => setImmediate(r));
+            await tx.run('UPDATE t SET v = ? WHERE k = ?', [Number(v) + 1, 'n']);
+          }),
+        ),
+      );
+      assert.equal(Number((await db.get<{ v: number }>('SELECT v FROM t WHERE k = ?', ['n']))!.v), 50);
+    } finally {
+      await db.close();
+      await done();
+    }
+  });
+}
 
 test('blob store: put, ranged get, list, delete; keys cannot escape the root', async () => {
   const dir = await tempDir();
