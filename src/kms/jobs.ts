@@ -37,36 +37,47 @@ export class KmsJobs {
       return { rotated, deleted };
     }
     const due = await db.all<DueRow>("SELECT key_id FROM kms_keys WHERE rotation_enabled = 1 AND key_state = 'Enabled' AND next_rotation_at <= ?", [now]);
+    // Each body reports what it did and the caller records it after the commit: on PostgreSQL a body can run
+    // more than once (retried after a serialization failure), so it must not push or log by itself.
     for (const { key_id } of due) {
-      await db.transaction(async (tx) => {
+      const done = await db.transaction(async (tx) => {
         const key = await this.#keys.get(key_id, tx);
         // Re-checked inside the transaction: the key may have changed since the scan.
-        if (!key || !key.rotationEnabled || key.keyState !== 'Enabled' || key.nextRotationAt === null || key.nextRotationAt > now) return;
+        if (!key || !key.rotationEnabled || key.keyState !== 'Enabled' || key.nextRotationAt === null || key.nextRotationAt > now) return undefined;
         const version = await this.#keys.rotate(tx, key, 'AUTOMATIC', now);
         await tx.run('UPDATE kms_keys SET next_rotation_at = ? WHERE key_id = ?', [now + (key.rotationPeriodDays ?? 365) * DAY_MS, key_id]);
-        rotated.push(key.arn);
-        this.#log.info({ keyArn: key.arn, version }, 'key rotated automatically');
+        return { keyArn: key.arn, version };
       });
+      if (done) {
+        rotated.push(done.keyArn);
+        this.#log.info(done, 'key rotated automatically');
+      }
     }
     const expired = await db.all<DueRow>("SELECT key_id FROM kms_keys WHERE key_state = 'PendingDeletion' AND deletion_at <= ?", [now]);
     for (const { key_id } of expired) {
-      await db.transaction(async (tx) => {
+      const keyArn = await db.transaction(async (tx) => {
         const key = await this.#keys.get(key_id, tx);
-        if (!key || key.keyState !== 'PendingDeletion' || key.deletionAt === null || key.deletionAt > now) return;
+        if (!key || key.keyState !== 'PendingDeletion' || key.deletionAt === null || key.deletionAt > now) return undefined;
         await this.#keys.destroy(tx, key_id);
-        deleted.push(key.arn);
-        this.#log.info({ keyArn: key.arn }, 'key deleted: its key material is destroyed');
+        return key.arn;
       });
+      if (keyArn) {
+        deleted.push(keyArn);
+        this.#log.info({ keyArn }, 'key deleted: its key material is destroyed');
+      }
     }
     const lapsed = await db.all<DueRow>("SELECT key_id FROM kms_keys WHERE valid_to IS NOT NULL AND valid_to <= ? AND current_version > 0", [now]);
     for (const { key_id } of lapsed) {
-      await db.transaction(async (tx) => {
+      const keyArn = await db.transaction(async (tx) => {
         const key = await this.#keys.get(key_id, tx);
-        if (!key || key.validTo === null || key.validTo > now) return;
+        if (!key || key.validTo === null || key.validTo > now) return undefined;
         await this.#keys.dropMaterial(tx, key_id);
-        deleted.push(key.arn);
-        this.#log.info({ keyArn: key.arn }, 'imported key material expired and was deleted');
+        return key.arn;
       });
+      if (keyArn) {
+        deleted.push(keyArn);
+        this.#log.info({ keyArn }, 'imported key material expired and was deleted');
+      }
     }
     // Import parameters (with their RSA wrapping keys) are good for a day.
     await db.run('DELETE FROM kms_import_parameters WHERE valid_until <= ?', [now]);

@@ -1069,6 +1069,8 @@ export function s3Service(deps: S3Deps): RestXmlService<S3Route> {
       const errors: XmlObject[] = [];
       const orphans: string[] = [];
       await db.transaction(async (tx) => {
+        // Start clean: on PostgreSQL the body can run again after a serialization failure.
+        deleted.length = errors.length = orphans.length = 0;
         for (const o of objects) {
           const key = text(child(o, 'Key'));
           if (!key) {

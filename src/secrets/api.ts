@@ -131,7 +131,8 @@ export function secretsService(deps: SecretsDeps): JsonService & { sweep(): Prom
       if (exact) return exact;
       // A partial ARN (without the random suffix) names the secret too.
       const m = /^arn:aws:secretsmanager:[^:]+:\d{12}:secret:(.+)$/.exec(id);
-      return m ? q.get<SecretRow>('SELECT * FROM sm_secrets WHERE name = ? AND arn LIKE ?', [m[1]!, `${id}-%`]) : undefined;
+      // A prefix test rather than LIKE: SQLite's LIKE ignores ASCII case and PostgreSQL's does not, and "_" in a name is a LIKE wildcard.
+      return m ? q.get<SecretRow>('SELECT * FROM sm_secrets WHERE name = ? AND substr(arn, 1, ?) = ?', [m[1]!, [...id].length + 1, `${id}-`]) : undefined;
     }
     return q.get<SecretRow>('SELECT * FROM sm_secrets WHERE name = ?', [id]);
   }

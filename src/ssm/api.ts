@@ -651,16 +651,19 @@ export function ssmService(deps: SsmDeps): JsonService {
         }
       }
       for (const n of valid) await authorize(ctx, 'DeleteParameters', arnOf(n));
-      const deleted: string[] = [];
-      await store.db.transaction(async (tx) => {
+      // The body builds its own lists: on PostgreSQL it can run more than once (retried after a serialization failure).
+      const result = await store.db.transaction(async (tx) => {
+        const deleted: string[] = [];
+        const missing: string[] = [];
         for (const n of valid) {
           const p = await store.parameter(n, tx);
           if (p) await store.remove(tx, n);
           if (live(p)) deleted.push(n);
-          else invalid.push(n);
+          else missing.push(n);
         }
+        return { deleted, missing };
       });
-      return { DeletedParameters: deleted, InvalidParameters: invalid };
+      return { DeletedParameters: result.deleted, InvalidParameters: [...invalid, ...result.missing] };
     },
 
     async LabelParameterVersion(ctx, input): Promise<W<S.LabelParameterVersionResult>> {
