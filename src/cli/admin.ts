@@ -10,7 +10,7 @@ import { Recorder } from '../trail/recorder.ts';
 import { TrailStore } from '../trail/store.ts';
 import { eventTime, userIdentity } from '../trail/event.ts';
 import { AwsError } from '../wire/errors.ts';
-import { DEFAULT_DATA_DIR, pkcs11Settings, rootPassphrase, setting } from './options.ts';
+import { DEFAULT_DATA_DIR, pkcs11Settings, rootPassphrase, setting, storeSettings } from './options.ts';
 
 const OPERATIONS: Record<string, string> = {
   'create-user': 'CreateUser',
@@ -43,7 +43,7 @@ export const ADMIN_USAGE = `trent admin COMMAND [--data-dir DIR] [--option value
        trent admin create-access-key --user-name app      (prints the secret once)
   Root options (--root pkcs11 ..., --root-passphrase-file) as for trent serve.`;
 
-const ROOT_FLAGS = new Set(['root', 'pkcs11-module', 'pkcs11-token', 'pkcs11-pin-file', 'pkcs11-key-label', 'root-passphrase-file', 'data-dir']);
+const ROOT_FLAGS = new Set(['root', 'pkcs11-module', 'pkcs11-token', 'pkcs11-pin-file', 'pkcs11-key-label', 'root-passphrase-file', 'data-dir', 'db', 'blobs']);
 
 /** --user-name app --policy-document file://p.json -> UserName=app, PolicyDocument=<file content>. */
 function parseOptions(args: string[]): { params: Map<string, string>; flags: Record<string, string> } {
@@ -74,10 +74,10 @@ export async function admin(argv: string[]): Promise<number> {
   const operation = OPERATIONS[command]!;
   const { params, flags } = parseOptions(rest);
   const dataDir = resolve(setting(flags['data-dir'], 'TRENT_DATA_DIR', DEFAULT_DATA_DIR)!);
-  if (!existsSync(join(dataDir, 'trent.db'))) throw new Error(`${dataDir} is not a Trent data directory`);
+  const stores = storeSettings(dataDir, { db: flags['db'], blobs: flags['blobs'] });
   const pkcs11 = pkcs11Settings(flags);
   const passphrase = rootPassphrase(flags['root-passphrase-file']);
-  const instance = await Instance.open({ dataDir, beside: true, ...(pkcs11 ? { pkcs11 } : {}), ...(passphrase !== undefined ? { rootPassphrase: passphrase } : {}) });
+  const instance = await Instance.open({ dataDir, beside: true, ...stores, ...(pkcs11 ? { pkcs11 } : {}), ...(passphrase !== undefined ? { rootPassphrase: passphrase } : {}) });
   try {
     const log = createLogger(setting(undefined, 'TRENT_LOG_LEVEL', 'warn'));
     const recorder = new Recorder(new TrailStore(instance.trailDb), log);

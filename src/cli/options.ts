@@ -1,4 +1,5 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 
 /** A setting from the command line, else the environment, else a default. */
 export function setting(cli: string | undefined, envName: string, fallback?: string): string | undefined {
@@ -45,4 +46,37 @@ export function pkcs11Settings(values: Record<string, string | boolean | string[
   if (!module || !token || !pinFile) throw new Error('--root pkcs11 needs --pkcs11-module, --pkcs11-token and --pkcs11-pin-file (or TRENT_PKCS11_MODULE, TRENT_PKCS11_TOKEN, TRENT_PKCS11_PIN_FILE)');
   const keyLabel = setting(v('pkcs11-key-label'), 'TRENT_PKCS11_KEY_LABEL');
   return { module, token, pinFile, ...(keyLabel ? { keyLabel } : {}) };
+}
+
+/** `--db` and `--blobs` for the commands that open a data directory beside (or without) a server. */
+export const STORE_OPTIONS = {
+  db: { type: 'string' },
+  blobs: { type: 'string' },
+} as const;
+
+/** What `trent serve` records in a node's data directory when it runs on the distributed backends. */
+export const BACKENDS_FILE = 'backends.json';
+
+/** The backends `trent serve` last ran this data directory on ({} for the embedded ones). */
+export function recordedStores(dataDir: string): { db?: string; blobs?: string } {
+  try {
+    const r = JSON.parse(readFileSync(join(dataDir, BACKENDS_FILE), 'utf8')) as { db?: unknown; blobs?: unknown };
+    return { ...(typeof r.db === 'string' ? { db: r.db } : {}), ...(typeof r.blobs === 'string' ? { blobs: r.blobs } : {}) };
+  } catch {
+    return {};
+  }
+}
+
+/**
+ * The stores a command opens for a data directory: --db / --blobs, else TRENT_DB / TRENT_BLOBS, else what
+ * `trent serve` last recorded in the data directory (backends.json), else the embedded files. Throws when the
+ * directory is not a Trent data directory.
+ */
+export function storeSettings(dataDir: string, flags: { db?: string | undefined; blobs?: string | undefined }): { db?: string; blobs?: string } {
+  const recorded = recordedStores(dataDir);
+  const db = setting(flags.db, 'TRENT_DB') ?? recorded.db;
+  const blobs = setting(flags.blobs, 'TRENT_BLOBS') ?? recorded.blobs;
+  const postgres = db !== undefined && /^postgres(ql)?:\/\//.test(db);
+  if (!postgres && !existsSync(db ? db.replace(/^sqlite:/, '') : join(dataDir, 'trent.db'))) throw new Error(`${dataDir} is not a Trent data directory`);
+  return { ...(db ? { db } : {}), ...(blobs ? { blobs } : {}) };
 }

@@ -2,9 +2,11 @@ import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { SqliteDatabase } from '../store/sqlite.ts';
-import { readSettings } from '../server/instance.ts';
+import { isPostgresUrl, readSettings } from '../server/instance.ts';
+import type { Database } from '../store/database.ts';
+import { PostgresDatabase } from '../store/postgres.ts';
 import { functionArn, registerFunction } from '../secrets/rotation.ts';
-import { DEFAULT_DATA_DIR, setting } from './options.ts';
+import { DEFAULT_DATA_DIR, setting, STORE_OPTIONS, storeSettings } from './options.ts';
 
 export const SECRETS_USAGE = `trent secrets register-rotation-function --name NAME (--command PATH [--arg ARG]... [--role ROLE_ARN] | --url HTTPS_URL) [--data-dir DIR]
   registers a rotation function for RotateSecret's RotationLambdaARN (printed: arn:aws:lambda:REGION:ACCOUNT:function:NAME).
@@ -20,15 +22,15 @@ export async function secrets(argv: string[]): Promise<number> {
   }
   const { values } = parseArgs({
     args: rest,
-    options: { 'data-dir': { type: 'string' }, name: { type: 'string' }, command: { type: 'string' }, arg: { type: 'string', multiple: true }, role: { type: 'string' }, url: { type: 'string' } },
+    options: { 'data-dir': { type: 'string' }, ...STORE_OPTIONS, name: { type: 'string' }, command: { type: 'string' }, arg: { type: 'string', multiple: true }, role: { type: 'string' }, url: { type: 'string' } },
     strict: true,
   });
   const dataDir = resolve(setting(values['data-dir'], 'TRENT_DATA_DIR', DEFAULT_DATA_DIR)!);
-  if (!existsSync(join(dataDir, 'trent.db'))) throw new Error(`${dataDir} is not a Trent data directory`);
+  const stores = storeSettings(dataDir, { db: values.db, blobs: values.blobs });
   if (!values.name || !/^[a-zA-Z0-9_-]{1,64}$/.test(values.name)) throw new Error('--name is required: 1 to 64 letters, digits, - or _');
   if (!!values.command === !!values.url) throw new Error('give exactly one of --command or --url');
   if (values.url && !values.url.startsWith('https://')) throw new Error('--url must be an https:// URL');
-  const db = SqliteDatabase.open(join(dataDir, 'trent.db'));
+  const db: Database = isPostgresUrl(stores.db) ? await PostgresDatabase.open(stores.db!, { schema: 'trent' }) : SqliteDatabase.open(stores.db ? resolve(stores.db.replace(/^sqlite:/, '')) : join(dataDir, 'trent.db'));
   try {
     const s = await readSettings(db);
     const arn = functionArn(s.get('region')!, s.get('account_id')!, values.name);

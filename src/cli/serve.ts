@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import { writeFileAtomic } from '../store/atomic-file.ts';
-import { Instance } from '../server/instance.ts';
+import { describeStore, Instance, isPostgresUrl, isS3Url } from '../server/instance.ts';
 import { Listener } from '../server/listener.ts';
 import { createLogger } from '../server/log.ts';
 import { Pipeline } from '../server/pipeline.ts';
@@ -29,14 +29,18 @@ import { cloudTrailService } from '../trail/api.ts';
 import { Recorder } from '../trail/recorder.ts';
 import { TrailRetention } from '../trail/retention.ts';
 import { TrailStore } from '../trail/store.ts';
-import { DEFAULT_DATA_DIR, DEFAULT_HOST, DEFAULT_PORT, pkcs11Settings, ROOT_OPTIONS, rootPassphrase, setting } from './options.ts';
+import { BACKENDS_FILE, recordedStores, DEFAULT_DATA_DIR, DEFAULT_HOST, DEFAULT_PORT, pkcs11Settings, ROOT_OPTIONS, rootPassphrase, setting } from './options.ts';
 import { rm } from 'node:fs/promises';
-import { Lease } from '../store/lease.ts';
-import { join } from 'node:path';
+import { Lease, NODE_ID } from '../store/lease.ts';
+import { join, resolve } from 'node:path';
 import { VERSION } from './version.ts';
 
 export const SERVE_USAGE = `trent serve [options]
   --data-dir DIR              data directory (TRENT_DATA_DIR, default ./.trent)
+  --db URL                    metadata and audit store: postgres://USER@HOST:PORT/DB shared by a cluster's nodes,
+                              or a SQLite file (TRENT_DB, default DIR/trent.db with DIR/trail.db beside it)
+  --blobs URL                 ciphertext blobs: s3://BUCKET[/PREFIX]?endpoint=https://HOST:PORT shared by a cluster's
+                              nodes, or a directory (TRENT_BLOBS, default DIR/blobs)
   --host HOST                 address to listen on (TRENT_HOST, default localhost: 127.0.0.1 and ::1)
   --port N                    port (TRENT_PORT, default 4566; 0 picks a free port)
   --region REGION             region of a new data directory (TRENT_REGION, default us-east-1)
@@ -61,6 +65,8 @@ export async function serve(argv: string[]): Promise<number> {
     args: argv,
     options: {
       'data-dir': { type: 'string' },
+      db: { type: 'string' },
+      blobs: { type: 'string' },
       host: { type: 'string' },
       port: { type: 'string' },
       region: { type: 'string' },
@@ -84,8 +90,15 @@ export async function serve(argv: string[]): Promise<number> {
   if (!Number.isInteger(retentionDays) || retentionDays < 1) throw new Error(`invalid --trail-retention-days: ${values['trail-retention-days']}`);
 
   const pkcs11 = pkcs11Settings(values);
+  // A node's data directory remembers its backends (backends.json), so a restart without --db / --blobs never
+  // opens a fresh embedded database by mistake.
+  const recorded = recordedStores(resolve(dataDir));
+  const dbUrl = setting(values.db, 'TRENT_DB') ?? recorded.db;
+  const blobsUrl = setting(values.blobs, 'TRENT_BLOBS') ?? recorded.blobs;
   const instance = await Instance.open({
     dataDir,
+    ...(dbUrl ? { db: dbUrl } : {}),
+    ...(blobsUrl ? { blobs: blobsUrl } : {}),
     ...(region ? { region } : {}),
     ...(pkcs11 ? { pkcs11 } : {}),
     ...(rootPassphrase(values['root-passphrase-file']) !== undefined ? { rootPassphrase: rootPassphrase(values['root-passphrase-file'])! } : {}),
@@ -192,6 +205,10 @@ export async function serve(argv: string[]): Promise<number> {
     JSON.stringify({ endpoint, region: instance.region, accountId: instance.accountId, caBundle: tls.caPath, credentials: instance.paths.credentials }, null, 2) + '\n',
     0o600,
   );
+  // The offline commands (trent admin, trent trail, trent secrets) find this node's stores here; mode 0600, as the URL may hold a password.
+  const backendsFile = join(instance.paths.dataDir, BACKENDS_FILE);
+  if (dbUrl || blobsUrl) await writeFileAtomic(backendsFile, JSON.stringify({ ...(dbUrl ? { db: dbUrl } : {}), ...(blobsUrl ? { blobs: blobsUrl } : {}) }, null, 2) + '\n', 0o600);
+  else await rm(backendsFile, { force: true });
   // Lets `trent root migrate` refuse to run under a live server.
   const pidFile = join(instance.paths.dataDir, 'serve.pid');
   await writeFileAtomic(pidFile, `${process.pid}\n`, 0o600);
@@ -201,7 +218,9 @@ export async function serve(argv: string[]): Promise<number> {
   out.write(`  credentials     ${instance.paths.credentials} (admin access key ${instance.adminAccessKeyId})\n`);
   out.write(`  CA certificate  ${tls.caPath}\n`);
   out.write(`  root of trust   ${pkcs11 ? `PKCS#11 token ${pkcs11.token} (key ${pkcs11.keyLabel ?? "trent-root"}, ${instance.root.kind})` : `key file ${instance.paths.rootKey}`}\n`);
-  out.write(`  audit trail     ${unaudited ? 'DISABLED (benchmark switch)' : `${instance.paths.trailDatabase} (lookups kept ${retentionDays} days)`}\n`);
+  out.write(`  audit trail     ${unaudited ? 'DISABLED (benchmark switch)' : `${isPostgresUrl(dbUrl) ? `${describeStore(dbUrl!)} schema trent_trail` : instance.paths.trailDatabase} (lookups kept ${retentionDays} days)`}\n`);
+  if (isPostgresUrl(dbUrl)) out.write(`  metadata        ${describeStore(dbUrl!)} schema trent (node ${NODE_ID})\n`);
+  if (isS3Url(blobsUrl)) out.write(`  blobs           ${describeStore(blobsUrl!)}\n`);
   out.write(`  use it          eval "$(npx trent env${dataDir !== DEFAULT_DATA_DIR ? ` --data-dir ${dataDir}` : ''})"\n`);
   out.write(`Trent ready at ${endpoint}\n`);
 

@@ -15,7 +15,7 @@ import { DigestSigner } from '../trail/signing.ts';
 import { TrailStore } from '../trail/store.ts';
 import { getTrail } from '../trail/trails.ts';
 import { validateTrail } from '../trail/validate.ts';
-import { DEFAULT_DATA_DIR, pkcs11Settings, ROOT_OPTIONS, rootPassphrase, setting } from './options.ts';
+import { DEFAULT_DATA_DIR, pkcs11Settings, ROOT_OPTIONS, rootPassphrase, setting, STORE_OPTIONS, storeSettings } from './options.ts';
 
 export const TRAIL_USAGE = `trent trail deliver [--data-dir DIR] [root options]
   delivers every trail's pending events as log files and writes each validated trail's digest now
@@ -27,10 +27,10 @@ trent trail validate --trail NAME|ARN [--start-time TIME] [--end-time TIME] [--d
 
 async function open(values: Record<string, string | boolean | string[] | undefined>) {
   const dataDir = resolve(setting(values['data-dir'] as string | undefined, 'TRENT_DATA_DIR', DEFAULT_DATA_DIR)!);
-  if (!existsSync(join(dataDir, 'trent.db'))) throw new Error(`${dataDir} is not a Trent data directory`);
+  const stores = storeSettings(dataDir, { db: values['db'] as string | undefined, blobs: values['blobs'] as string | undefined });
   const pkcs11 = pkcs11Settings(values);
   const passphrase = rootPassphrase(values['root-passphrase-file'] as string | undefined);
-  const instance = await Instance.open({ dataDir, beside: true, ...(pkcs11 ? { pkcs11 } : {}), ...(passphrase !== undefined ? { rootPassphrase: passphrase } : {}) });
+  const instance = await Instance.open({ dataDir, beside: true, ...stores, ...(pkcs11 ? { pkcs11 } : {}), ...(passphrase !== undefined ? { rootPassphrase: passphrase } : {}) });
   const log = createLogger(setting(undefined, 'TRENT_LOG_LEVEL', 'warn'));
   const events = new TrailStore(instance.trailDb);
   const keys = new KeyStore(instance.db, instance.root, instance.accountId, instance.region);
@@ -56,7 +56,7 @@ export async function trail(argv: string[]): Promise<number> {
   }
   const { values } = parseArgs({
     args: rest,
-    options: { 'data-dir': { type: 'string' }, trail: { type: 'string' }, 'start-time': { type: 'string' }, 'end-time': { type: 'string' }, ...ROOT_OPTIONS },
+    options: { 'data-dir': { type: 'string' }, trail: { type: 'string' }, 'start-time': { type: 'string' }, 'end-time': { type: 'string' }, ...ROOT_OPTIONS, ...STORE_OPTIONS },
     strict: true,
   });
   const ctx = await open(values);

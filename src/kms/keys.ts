@@ -234,7 +234,8 @@ export class KeyStore {
   }
 
   async #insertVersion(tx: Queryable, keyId: string, arn: string, version: number, rotationType: string | null, now: number, given?: Buffer): Promise<void> {
-    const material = given ?? randomBytes(32);
+    // A copy: the caller keeps its buffer (a PostgreSQL transaction may run this body again after a serialization failure).
+    const material = given ? Buffer.from(given) : randomBytes(32);
     try {
       const wrapped = await this.#root.wrap(material, materialAad(arn, version));
       await tx.run('INSERT INTO kms_key_versions (key_id, version, material_wrapped, created_at, rotation_type) VALUES (?, ?, ?, ?, ?)', [

@@ -536,10 +536,13 @@ export function s3Service(deps: S3Deps): RestXmlService<S3Route> {
     const hi = upperBound(prefix);
     const BATCH = Math.min(1000, maxKeys + 1);
     outer: for (;;) {
-      const lower = cursor > prefix ? cursor : prefix;
+      let lower = cursor > prefix ? cursor : prefix;
+      // "k + NUL" (the first key after k) is sent as "> k": PostgreSQL's text cannot hold a NUL character.
+      const exclusive = lower.endsWith('\u0000');
+      if (exclusive) lower = lower.slice(0, -1);
       const rows = await db.all<{ object_key: string; size: number; etag: string; last_modified: number; checksum_algorithm: string | null }>(
         `SELECT object_key, size, etag, last_modified, checksum_algorithm FROM s3_objects
-          WHERE bucket_name = ? AND object_key >= ? ${hi !== undefined ? 'AND object_key < ?' : ''} ORDER BY object_key LIMIT ?`,
+          WHERE bucket_name = ? AND object_key ${exclusive ? '>' : '>='} ? ${hi !== undefined ? 'AND object_key < ?' : ''} ORDER BY object_key LIMIT ?`,
         hi !== undefined ? [bucket, lower, hi, BATCH] : [bucket, lower, BATCH],
       );
       if (rows.length === 0) break;

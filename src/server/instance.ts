@@ -1,5 +1,5 @@
 import { mkdir, stat, chmod, readFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { accountId as newAccountId } from '../crypto/random.ts';
 import { ADMINISTRATOR_ACCESS, IdentityStore } from '../iam/identities.ts';
 import { KeyFileRoot } from '../root/keyfile.ts';
@@ -13,6 +13,8 @@ import { FsBlobStore } from '../store/fs-blob-store.ts';
 import { migrations } from '../store/migrations.ts';
 import { trailMigrations } from '../trail/store.ts';
 import { SqliteDatabase } from '../store/sqlite.ts';
+import { PostgresDatabase } from '../store/postgres.ts';
+import { S3BlobStore } from '../store/s3-blob-store.ts';
 
 export interface InstanceOptions {
   dataDir: string;
@@ -24,6 +26,33 @@ export interface InstanceOptions {
   pkcs11?: Pkcs11Options;
   /** Opened by a command beside a possibly running server (`trent trail ...`): leave the server's temp files alone. */
   beside?: boolean;
+  /**
+   * The metadata and audit store: a `postgres://` (or `postgresql://`) URL, shared by every node of a cluster
+   * (metadata in schema `trent`, audit records in schema `trent_trail`); or a SQLite file for the metadata (the
+   * default: trent.db in the data directory, with trail.db beside it).
+   */
+  db?: string;
+  /** The blob store: an `s3://BUCKET[/PREFIX]?endpoint=...` URL shared by every node, or a directory (default: blobs/ in the data directory). */
+  blobs?: string;
+}
+
+export function isPostgresUrl(url: string | undefined): boolean {
+  return url !== undefined && /^postgres(ql)?:\/\//.test(url);
+}
+
+export function isS3Url(url: string | undefined): boolean {
+  return url !== undefined && url.startsWith('s3://');
+}
+
+/** Where a description of the store goes (start-up banner, logs): the URL without its password. */
+export function describeStore(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return url;
+  }
 }
 
 export interface InstancePaths {
@@ -93,8 +122,14 @@ export class Instance {
     await mkdir(paths.dataDir, { recursive: true, mode: 0o700 });
     await chmod(paths.dataDir, 0o700);
 
-    const db = SqliteDatabase.open(paths.database);
-    const trailDb = SqliteDatabase.open(paths.trailDatabase);
+    const sqliteFile = opts.db?.startsWith('sqlite:') ? opts.db.slice('sqlite:'.length) : opts.db;
+    const db: Database = isPostgresUrl(opts.db) ? await PostgresDatabase.open(opts.db!, { schema: 'trent' }) : SqliteDatabase.open(sqliteFile ? resolve(sqliteFile) : paths.database);
+    const trailDb: Database = isPostgresUrl(opts.db)
+      ? await PostgresDatabase.open(opts.db!, { schema: 'trent_trail' }).catch(async (e: unknown) => {
+          await db.close();
+          throw e;
+        })
+      : SqliteDatabase.open(sqliteFile ? join(dirname(resolve(sqliteFile)), 'trail.db') : paths.trailDatabase);
     let root: RootOfTrust | undefined;
     try {
       await db.migrate(migrations);
@@ -125,6 +160,10 @@ export class Instance {
         }
         return s;
       });
+      // Two nodes initialising one shared database at once: the one that lost the race made its own root key.
+      if (settings.get('root_key_check') !== undefined && settings.get('root_key_check') !== root.keyCheckValue && !settings.has('root_migration')) {
+        throw new RootKeyError('this node\'s root key is not the one the shared database was initialised with: copy root.key (or use the same HSM key) from the first node');
+      }
       if (opts.region && opts.region !== settings.get('region')) {
         throw new Error(`this data directory serves region ${settings.get('region')}; it cannot be changed to ${opts.region}`);
       }
@@ -133,7 +172,7 @@ export class Instance {
         db,
         trailDb,
         root,
-        blobs: await FsBlobStore.open(paths.blobs, { sweep: !opts.beside }),
+        blobs: isS3Url(opts.blobs) ? await S3BlobStore.open(opts.blobs!) : await FsBlobStore.open(opts.blobs ? resolve(opts.blobs) : paths.blobs, { sweep: !opts.beside }),
         identities,
         accountId: settings.get('account_id')!,
         region: settings.get('region')!,

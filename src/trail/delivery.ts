@@ -10,7 +10,8 @@ import type { TrailStore } from './store.ts';
 import { listTrails, selects, type DeliveredLog, type TrailRecord } from './trails.ts';
 
 const EVENTS_PER_READ = 5000;
-const LEASE_MS = 120_000;
+/** How long a deliverer's lease lasts: a node killed mid-delivery blocks the others this long (TRENT_TRAIL_LEASE_SECONDS). */
+const LEASE_MS = Number(process.env['TRENT_TRAIL_LEASE_SECONDS'] ?? 120) * 1000;
 
 /** CloudTrail's time formats: 2026-11-23T08:00:00Z in documents, 20261123T0800Z in log names, 20261123T080000Z in digest names. */
 export function isoSeconds(ms: number): string {

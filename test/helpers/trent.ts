@@ -1,9 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { Agent } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
+import type { Database } from '../../src/store/database.ts';
 
 export const REPO = resolve(import.meta.dirname, '..', '..');
 
@@ -22,6 +24,8 @@ export interface RunningTrent {
   clientConfig: (overrides?: Record<string, unknown>) => Record<string, unknown>;
   /** Environment for the AWS CLI and boto3 subprocesses. */
   cliEnv: () => NodeJS.ProcessEnv;
+  /** The server's metadata or audit database, opened beside it (SQLite files, or its PostgreSQL schemas). */
+  openDb: (store?: 'metadata' | 'trail') => Promise<Database>;
   stop: (signal?: NodeJS.Signals) => Promise<number | null>;
 }
 
@@ -29,10 +33,61 @@ export async function tempDir(prefix = 'trent-test-'): Promise<string> {
   return mkdtemp(join(tmpdir(), prefix));
 }
 
+/**
+ * Set by scripts/distributed-backends.mjs: every server a test starts then keeps its metadata and audit records in
+ * a PostgreSQL database of its own and its blobs under a prefix of its own in an S3-compatible store.
+ */
+export const DISTRIBUTED = Boolean(process.env['TRENT_TEST_POSTGRES_URL'] && process.env['TRENT_TEST_BLOBS_URL']);
+
+/** Every directory where a server's bytes may land: its data directory and, on the distributed backends, theirs. */
+export function storageDirs(dataDir: string): string[] {
+  if (!DISTRIBUTED) return [dataDir];
+  return [dataDir, process.env['TRENT_TEST_PG_DATA_DIR'], process.env['TRENT_TEST_S3_DIR']].filter((d): d is string => !!d);
+}
+
+/** The files under `dirs` whose bytes contain any of `needles`. */
+export async function filesContaining(dirs: string[], needles: Buffer[]): Promise<string[]> {
+  const hits: string[] = [];
+  const walk = async (dir: string): Promise<void> => {
+    for (const e of await readdir(dir, { withFileTypes: true })) {
+      const p = join(dir, e.name);
+      if (e.isDirectory()) await walk(p);
+      else if (e.isFile()) {
+        const content = await readFile(p).catch(() => Buffer.alloc(0)); // a file removed meanwhile reads as empty
+        if (needles.some((n) => content.includes(n))) hits.push(p);
+      }
+    }
+  };
+  for (const d of dirs) await walk(d);
+  return hits;
+}
+
+/** The --db and --blobs arguments for a data directory when the tests run on the distributed backends. */
+export async function distributedArgs(dataDir: string, name?: string): Promise<string[]> {
+  if (!DISTRIBUTED) return [];
+  const id = name ?? `trent_${createHash('sha256').update(resolve(dataDir)).digest('hex').slice(0, 16)}`;
+  const admin = new URL(process.env['TRENT_TEST_POSTGRES_URL']!);
+  const { default: pg } = await import('pg');
+  const client = new pg.Client({ connectionString: admin.toString() });
+  await client.connect();
+  try {
+    const exists = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [id]);
+    if (exists.rowCount === 0) await client.query(`CREATE DATABASE ${id}`);
+  } finally {
+    await client.end();
+  }
+  const db = new URL(admin.toString());
+  db.pathname = `/${id}`;
+  const blobs = new URL(process.env['TRENT_TEST_BLOBS_URL']!.replace(/^s3:\/\//, 'http://'));
+  const blobsUrl = `s3://${blobs.host}/${id}${blobs.search}`;
+  return ['--db', db.toString(), '--blobs', blobsUrl];
+}
+
 /** Start `trent serve` on a free port in its own data directory and wait for its ready line. */
 export async function startTrent(opts: { dataDir?: string; args?: string[]; env?: NodeJS.ProcessEnv } = {}): Promise<RunningTrent> {
   const dataDir = opts.dataDir ?? (await tempDir());
-  const child = spawn(process.execPath, [join(REPO, 'bin/trent.mjs'), 'serve', '--data-dir', dataDir, '--port', '0', ...(opts.args ?? [])], {
+  const backendArgs = opts.args?.includes('--db') ? [] : await distributedArgs(dataDir);
+  const child = spawn(process.execPath, [join(REPO, 'bin/trent.mjs'), 'serve', '--data-dir', dataDir, '--port', '0', ...backendArgs, ...(opts.args ?? [])], {
     cwd: REPO,
     env: { ...process.env, TRENT_LOG_LEVEL: 'warn', TRENT_FACES_LAZY: '1', ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -62,6 +117,8 @@ export async function startTrent(opts: { dataDir?: string; args?: string[]; env?
   const secretAccessKey = /aws_secret_access_key = (\S+)/.exec(creds)![1]!;
   const region = /region = (\S+)/.exec(creds)![1]!;
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  const allArgs = [...backendArgs, ...(opts.args ?? [])];
+  const dbUrl = allArgs.includes('--db') ? allArgs[allArgs.indexOf('--db') + 1] : undefined;
   return {
     endpoint,
     port: Number(new URL(endpoint).port),
@@ -95,6 +152,14 @@ export async function startTrent(opts: { dataDir?: string; args?: string[]; env?
       AWS_SHARED_CREDENTIALS_FILE: '/dev/null',
       AWS_PAGER: '',
     }),
+    openDb: async (store = 'metadata') => {
+      if (dbUrl && /^postgres(ql)?:/.test(dbUrl)) {
+        const { PostgresDatabase } = await import('../../src/store/postgres.ts');
+        return PostgresDatabase.open(dbUrl, { schema: store === 'trail' ? 'trent_trail' : 'trent' });
+      }
+      const { SqliteDatabase } = await import('../../src/store/sqlite.ts');
+      return SqliteDatabase.open(join(dataDir, store === 'trail' ? 'trail.db' : 'trent.db'));
+    },
     stop: async (signal: NodeJS.Signals = 'SIGTERM') => {
       // One signal only: a second one arriving while Node is already exiting would kill it outright.
       if (child.exitCode === null && child.signalCode === null && !child.killed) child.kill(signal);

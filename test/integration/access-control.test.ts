@@ -11,7 +11,6 @@ import { S3Client, CreateBucketCommand, PutBucketPolicyCommand, PutObjectCommand
 import { CloudTrailClient, LookupEventsCommand } from '@aws-sdk/client-cloudtrail';
 import { startTrent, removeDir, REPO, type RunningTrent } from '../helpers/trent.ts';
 import { exec } from '../helpers/assert.ts';
-import { SqliteDatabase } from '../../src/store/sqlite.ts';
 
 let t: RunningTrent;
 let iam: IAMClient;
@@ -163,7 +162,7 @@ test('assumed-role credentials work until they expire', async () => {
     name: 'UnrecognizedClientException',
   });
   // Time passes: move the session's expiry into the past, as the clock would.
-  const db = SqliteDatabase.open(join(t.dataDir, 'trent.db'));
+  const db = await t.openDb();
   await db.run('UPDATE sts_sessions SET expires_at = ? WHERE access_key_id = ?', [Date.now() - 1000, c.AccessKeyId!]);
   await db.close();
   await assert.rejects(asRole.send(new EncryptCommand({ KeyId: keyId, Plaintext: Buffer.from('too late') })), { name: 'ExpiredTokenException' });

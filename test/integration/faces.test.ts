@@ -29,7 +29,7 @@ import { S3Client, CreateBucketCommand, PutObjectCommand } from '@aws-sdk/client
 import { KMSClient, CreateKeyCommand, DisableKeyCommand, EnableKeyCommand } from '@aws-sdk/client-kms';
 import { IAMClient, CreateUserCommand as IamCreateUser, CreateAccessKeyCommand, PutUserPolicyCommand } from '@aws-sdk/client-iam';
 import { CloudTrailClient, LookupEventsCommand } from '@aws-sdk/client-cloudtrail';
-import { startTrent, removeDir, tempDir, REPO, type RunningTrent } from '../helpers/trent.ts';
+import { filesContaining, startTrent, removeDir, storageDirs, tempDir, REPO, type RunningTrent } from '../helpers/trent.ts';
 import { aws, skipCliV2 } from '../helpers/cli.ts';
 import { exec } from '../helpers/assert.ts';
 
@@ -207,7 +207,7 @@ test('no image bytes or face vectors anywhere: data directory, server output, au
     }
     return hits;
   };
-  assert.deepEqual(await walk(t.dataDir, []), [], 'no image fragment under the data directory');
+  for (const dir of storageDirs(t.dataDir)) assert.deepEqual(await walk(dir, []), [], `no image fragment under ${dir}`);
   assert.ok(!fragments.some((f) => t.output().includes(f.toString('latin1'))), 'no image fragment in the server output');
   // The face vector of this image, as the engine computes it, must not be on disk in clear either.
   const { createFaceEngine } = await import('../../src/faces/engine.ts');
@@ -220,6 +220,7 @@ test('no image bytes or face vectors anywhere: data directory, server output, au
       const content = await readFile(join(t.dataDir, f)).catch(() => Buffer.alloc(0));
       if (content.includes(v)) hits.push(f);
     }
+    hits.push(...(await filesContaining(storageDirs(t.dataDir).slice(1), [v])));
     assert.deepEqual(hits, [], 'no face vector in clear in the databases');
   } finally {
     await engine.close();

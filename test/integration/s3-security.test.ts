@@ -20,8 +20,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { KMSClient, CreateKeyCommand } from '@aws-sdk/client-kms';
 import { CloudTrailClient, LookupEventsCommand, type Event } from '@aws-sdk/client-cloudtrail';
-import { startTrent, removeDir, type RunningTrent } from '../helpers/trent.ts';
-import { SqliteDatabase } from '../../src/store/sqlite.ts';
+import { DISTRIBUTED, startTrent, removeDir, storageDirs, type RunningTrent } from '../helpers/trent.ts';
 
 let t: RunningTrent;
 let s3: S3Client;
@@ -60,7 +59,7 @@ async function filesUnder(dir: string): Promise<string[]> {
 
 async function findAnywhere(needles: Buffer[]): Promise<string[]> {
   const hits: string[] = [];
-  for (const f of await filesUnder(t.dataDir)) {
+  for (const f of (await Promise.all(storageDirs(t.dataDir).map(filesUnder))).flat()) {
     const content = await readFile(f);
     for (const n of needles) if (content.includes(n)) hits.push(`${f} contains ${n.subarray(0, 12).toString('hex')}...`);
   }
@@ -106,8 +105,12 @@ test('tampering with an object blob on disk is detected: the GET fails instead o
   const b = 'trent-tamper';
   await s3.send(new CreateBucketCommand({ Bucket: b }));
   await s3.send(new PutObjectCommand({ Bucket: b, Key: 'victim', Body: randomBytes(200_000) }));
-  const blobs = (await filesUnder(join(t.dataDir, 'blobs', 's3'))).filter((f) => !f.includes('/.tmp/'));
-  const newest = (await Promise.all(blobs.map(async (f) => ({ f, m: (await stat(f)).mtimeMs })))).sort((x, y) => y.m - x.m)[0]!.f;
+  // The blob: the newest one of the victim's size (on the distributed backends, in s3rver's directory).
+  const blobs = DISTRIBUTED
+    ? (await filesUnder(process.env['TRENT_TEST_S3_DIR']!)).filter((f) => f.endsWith('._S3rver_object'))
+    : (await filesUnder(join(t.dataDir, 'blobs', 's3'))).filter((f) => !f.includes('/.tmp/'));
+  const sized = (await Promise.all(blobs.map(async (f) => ({ f, s: await stat(f) })))).filter((x) => x.s.size > 200_000 && x.s.size < 201_000);
+  const newest = sized.sort((x, y) => y.s.mtimeMs - x.s.mtimeMs)[0]!.f;
   const bytes = await readFile(newest);
   bytes[70_000] = bytes[70_000]! ^ 0x01;
   await writeFile(newest, bytes);
@@ -177,7 +180,7 @@ test('S3 calls are recorded as CloudTrail data events, and the KMS calls S3 make
   ct.destroy();
 
   // Data events are recorded all the same (for trail delivery): read them from the trail store.
-  const db = SqliteDatabase.open(join(t.dataDir, 'trail.db'));
+  const db = await t.openDb('trail');
   try {
     const rows = await db.all<{ record: string }>("SELECT record FROM trail_events WHERE event_source = 's3.amazonaws.com' AND event_name IN ('PutObject', 'GetObject')");
     const events = rows.map((r) => JSON.parse(r.record));

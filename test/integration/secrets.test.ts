@@ -267,7 +267,6 @@ test('the canary is nowhere on disk or in the trail; the trail shows GenerateDat
 });
 
 test('scheduled rotation survives a restart: a rotation that fell due while Trent was down runs when it starts', async () => {
-  const { SqliteDatabase } = await import('../../src/store/sqlite.ts');
   const own = await startTrent();
   try {
     const c = new SecretsManagerClient(own.clientConfig());
@@ -285,7 +284,7 @@ test('scheduled rotation survives a restart: a rotation that fell due while Tren
     c.destroy();
     assert.equal(await own.stop(), 0);
     // Trent is down when the rotation falls due.
-    const db = SqliteDatabase.open(join(own.dataDir, 'trent.db'));
+    const db = await own.openDb();
     await db.run('UPDATE sm_secrets SET next_rotation_at = ? WHERE arn = ?', [Date.now() - 60_000, arn]);
     await db.close();
     const again = await startTrent({ dataDir: own.dataDir });
