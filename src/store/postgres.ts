@@ -9,7 +9,9 @@ import { UniqueViolation } from './database.ts';
  *
  * Every store lives in its own schema (for example `trent` for metadata and `trent_trail` for the audit
  * trail), so that both can share one PostgreSQL database without their tables, `schema_migrations`
- * included, colliding. Each pooled connection starts with `search_path` set to that schema only.
+ * included, colliding. Each pooled connection starts with `search_path` set to that schema only, as a
+ * start-up option (`options=-c search_path=...`): a connection pooler in front of PostgreSQL must pass
+ * start-up options through to the server (check yours; connect directly if it drops or refuses them).
  *
  * Services write SQL in the subset SQLite and PostgreSQL share, with `?` placeholders; this backend
  * rewrites them to `$1..$n`. Values come back as SQLite's do: 64-bit integers (BIGINT, count(*)) and
