@@ -135,7 +135,7 @@ async function databaseBytes(): Promise<Array<{ name: string; bytes: Buffer }>> 
     out.push({ name, bytes: existsSync(p) ? await readFile(p) : Buffer.alloc(0) });
   }
   // On the distributed backends the audit records live in PostgreSQL: every file of its data directory (WAL included).
-  if (DISTRIBUTED) for (const f of await filesIn(process.env['TRENT_TEST_PG_DATA_DIR']!)) out.push({ name: `trail.db (PostgreSQL ${f})`, bytes: await readFile(f) });
+  if (DISTRIBUTED) for (const f of await filesIn(process.env['TRENT_TEST_PG_DATA_DIR']!)) out.push({ name: `trail.db (PostgreSQL ${f})`, bytes: await readFile(f).catch(() => Buffer.alloc(0)) });
   return out;
 }
 
