@@ -26,14 +26,16 @@ import { UniqueViolation } from './database.ts';
  *   snapshot isolation sees all the reads and writes. When PostgreSQL refuses to commit because of a
  *   concurrent transaction (40001) or picks this one as a deadlock victim (40P01), the whole body runs
  *   again, up to MAX_ATTEMPTS times, after a jittered, growing pause. Writers that touch different rows run
- *   in parallel.
- * - `writers: 'locked'`: every transaction first takes one transaction-scoped advisory lock for the
- *   schema, then runs at READ COMMITTED: writers take turns exactly as on SQLite (BEGIN IMMEDIATE), with no
- *   retries. This suits the audit trail: its transactions are short and every append conflicts with every
- *   other one on `max(seq)`, so under load optimistic concurrency only produces retry storms, while a lock
- *   queue keeps appends flowing in order. (The lock must be taken under READ COMMITTED: a SERIALIZABLE
- *   transaction takes its snapshot at its first statement, the lock call, so after waiting it would still
- *   not see the writer it waited for.)
+ *   in parallel. Against retry storms on a hot spot (measured: eight nodes appending to one audit trail at
+ *   once, without what follows, exhausted the retries), every attempt holds a lock on the schema in a shared
+ *   mode, and a transaction that has failed ESCALATE_AFTER times makes its further attempts holding it
+ *   exclusively: it then runs alone among this schema's transactions and is not starved.
+ * - `writers: 'locked'`: every transaction takes that lock exclusively and runs at READ COMMITTED: writers
+ *   take turns exactly as on SQLite (BEGIN IMMEDIATE), with no retries; so does every statement outside a
+ *   transaction that is not a SELECT (an UPDATE on its own must not slip between another writer's read and
+ *   write). This suits the audit trail: its transactions are short and every append conflicts with every
+ *   other one on `max(seq)`, so optimistic attempts there mostly fail and retry, while a lock queue keeps
+ *   appends flowing in order.
  *
  * Either way a transaction body MUST be safe to run more than once: database work (and crypto that
  * produces values to store) only, no side effects outside the database that assume the commit happens
@@ -55,6 +57,8 @@ export interface PostgresOptions {
 
 /** Whole-body retries on serialization failure or deadlock before the error reaches the caller. */
 export const MAX_ATTEMPTS = 12;
+/** Failed attempts after which a serializable transaction waits for the schema's write lock before trying again. */
+export const ESCALATE_AFTER = 3;
 const BACKOFF_BASE_MS = 4;
 const BACKOFF_CAP_MS = 400;
 
@@ -74,6 +78,7 @@ TYPES.setTypeParser(OID_NUMERIC, (text: string) => Number(text));
 // BYTEA keeps pg's default parser, which returns a Buffer.
 
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
+const SCHEMA_MIGRATIONS = 'schema_migrations (id BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)';
 
 /** A signed 64-bit advisory-lock key for a purpose and a schema, as text for a `$n::bigint` parameter. */
 function lockKey(purpose: string, schema: string): string {
@@ -229,7 +234,6 @@ export class PostgresDatabase implements Database {
   readonly schema: string;
   readonly #pool: pg.Pool;
   readonly #writers: 'serializable' | 'locked';
-  readonly #writeLock: string;
   readonly #migrateLock: string;
   readonly #positional = new Map<string, string>();
   #closed = false;
@@ -238,7 +242,6 @@ export class PostgresDatabase implements Database {
     this.#pool = pool;
     this.schema = schema;
     this.#writers = writers;
-    this.#writeLock = lockKey('writers', schema);
     this.#migrateLock = lockKey('migrate', schema);
   }
 
@@ -274,16 +277,25 @@ export class PostgresDatabase implements Database {
     return db;
   }
 
-  /** Create the schema unless it exists, under an advisory lock (concurrent CREATE SCHEMA IF NOT EXISTS can fail). */
+  /**
+   * Create the schema and its schema_migrations table unless they exist, under an advisory lock (concurrent
+   * CREATE SCHEMA / CREATE TABLE IF NOT EXISTS can fail). schema_migrations exists from the start because
+   * transactions lock it (see #inTransaction).
+   */
   async #ensureSchema(): Promise<void> {
-    const exists = async (q: pg.Pool | pg.PoolClient) => (await q.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [this.schema])).rowCount !== 0;
-    if (await exists(this.#pool)) return;
+    const ready = async (q: pg.Pool | pg.PoolClient) =>
+      (await q.query<{ ok: boolean }>("SELECT to_regclass(format('%I.schema_migrations', $1::text)) IS NOT NULL AS ok", [this.schema])).rows[0]?.ok === true;
+    if (await ready(this.#pool)) return;
     const client = await this.#pool.connect();
     let broken: Error | undefined;
     try {
       await client.query('BEGIN ISOLATION LEVEL READ COMMITTED');
       await client.query('SELECT pg_advisory_xact_lock($1::bigint)', [lockKey('schema', this.schema)]);
-      if (!(await exists(client))) await client.query(`CREATE SCHEMA "${this.schema}"`);
+      if (!(await ready(client))) {
+        const exists = (await client.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [this.schema])).rowCount !== 0;
+        if (!exists) await client.query(`CREATE SCHEMA "${this.schema}"`);
+        await client.query(`CREATE TABLE IF NOT EXISTS "${this.schema}".${SCHEMA_MIGRATIONS}`);
+      }
       await client.query('COMMIT');
     } catch (err) {
       await client.query('ROLLBACK').catch((e: Error) => (broken = e));
@@ -325,27 +337,36 @@ export class PostgresDatabase implements Database {
     }
   }
 
+  /** A statement on its own; in 'locked' mode one that may write takes its turn among the writers. */
+  async #single(sql: string, params: readonly SqlValue[] = []): Promise<pg.QueryResult> {
+    if (this.#writers === 'locked' && !/^\s*SELECT\b/i.test(sql)) return this.#transact((client, state) => this.#exec(client, state, sql, params));
+    return this.#statement(sql, params);
+  }
+
   async all<T = Record<string, unknown>>(sql: string, params?: readonly SqlValue[]): Promise<T[]> {
-    return (await this.#statement(sql, params)).rows as T[];
+    return (await this.#single(sql, params)).rows as T[];
   }
   async get<T = Record<string, unknown>>(sql: string, params?: readonly SqlValue[]): Promise<T | undefined> {
-    return (await this.#statement(sql, params)).rows[0] as T | undefined;
+    return (await this.#single(sql, params)).rows[0] as T | undefined;
   }
   async run(sql: string, params?: readonly SqlValue[]): Promise<{ changes: number }> {
-    return { changes: (await this.#statement(sql, params)).rowCount ?? 0 };
+    return { changes: (await this.#single(sql, params)).rowCount ?? 0 };
+  }
+
+  /** A statement inside a transaction: the first failure is remembered (it aborted the transaction) and refuses the rest. */
+  async #exec(client: pg.PoolClient, state: TxState, sql: string, params: readonly SqlValue[] = []): Promise<pg.QueryResult> {
+    if (!state.open) throw new Error('transaction already finished');
+    if (state.failure !== undefined) throw new Error('an earlier statement of this transaction failed, and PostgreSQL has aborted the transaction', { cause: state.failure });
+    try {
+      return await client.query({ text: this.#sql(sql), values: toParams(params) });
+    } catch (err) {
+      state.failure = err;
+      throw mapError(err);
+    }
   }
 
   #txQueryable(client: pg.PoolClient, state: TxState): Queryable {
-    const exec = async (sql: string, params: readonly SqlValue[] = []): Promise<pg.QueryResult> => {
-      if (!state.open) throw new Error('transaction already finished');
-      if (state.failure !== undefined) throw new Error('an earlier statement of this transaction failed, and PostgreSQL has aborted the transaction', { cause: state.failure });
-      try {
-        return await client.query({ text: this.#sql(sql), values: toParams(params) });
-      } catch (err) {
-        state.failure = err;
-        throw mapError(err);
-      }
-    };
+    const exec = (sql: string, params?: readonly SqlValue[]) => this.#exec(client, state, sql, params);
     return {
       all: async <T>(sql: string, params?: readonly SqlValue[]) => (await exec(sql, params)).rows as T[],
       get: async <T>(sql: string, params?: readonly SqlValue[]) => (await exec(sql, params)).rows[0] as T | undefined,
@@ -354,12 +375,16 @@ export class PostgresDatabase implements Database {
   }
 
   /** Run `fn` in one transaction, again from the start on serialization failure or deadlock (see the class comment). */
-  async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
+  transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
+    return this.#transact((client, state) => fn(this.#txQueryable(client, state)));
+  }
+
+  async #transact<T>(body: (client: pg.PoolClient, state: TxState) => Promise<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       this.#checkOpen();
       const state: TxState = { open: true, failure: undefined };
       try {
-        return await this.#attempt(fn, state);
+        return await this.#inTransaction((client) => body(client, state), state, attempt > ESCALATE_AFTER);
       } catch (err) {
         // The body may have turned a failed statement into an error of its own: the statement's error decides.
         if (attempt < MAX_ATTEMPTS && (isRetryable(err) || isRetryable(state.failure))) {
@@ -371,19 +396,22 @@ export class PostgresDatabase implements Database {
     }
   }
 
-  async #attempt<T>(fn: (tx: Queryable) => Promise<T>, state: TxState): Promise<T> {
+  /**
+   * One attempt: BEGIN and the mode's lock in one round trip, `body`, COMMIT; ROLLBACK on any error. The lock is
+   * a table lock on this schema's schema_migrations (created with the schema): LOCK TABLE, unlike a SELECT of an
+   * advisory-lock function, does not fix a SERIALIZABLE transaction's snapshot, so the snapshot is taken after
+   * any wait; and it ends with the transaction. ROW SHARE (ordinary serializable attempts) conflicts only with
+   * EXCLUSIVE (escalated attempts, and every 'locked' transaction), which conflicts with both and itself.
+   */
+  async #inTransaction<T>(body: (client: pg.PoolClient) => Promise<T>, state: TxState, escalate: boolean): Promise<T> {
     const client = await this.#pool.connect();
     let broken: Error | undefined;
     try {
-      if (this.#writers === 'locked') {
-        await client.query('BEGIN ISOLATION LEVEL READ COMMITTED');
-        await client.query('SELECT pg_advisory_xact_lock($1::bigint)', [this.#writeLock]);
-      } else {
-        await client.query('BEGIN ISOLATION LEVEL SERIALIZABLE');
-      }
+      if (this.#writers === 'locked') await client.query('BEGIN ISOLATION LEVEL READ COMMITTED; LOCK TABLE schema_migrations IN EXCLUSIVE MODE');
+      else await client.query(`BEGIN ISOLATION LEVEL SERIALIZABLE; LOCK TABLE schema_migrations IN ${escalate ? 'EXCLUSIVE' : 'ROW SHARE'} MODE`);
       let result: T;
       try {
-        result = await fn(this.#txQueryable(client, state));
+        result = await body(client);
       } finally {
         state.open = false;
       }
@@ -412,7 +440,10 @@ export class PostgresDatabase implements Database {
     try {
       await client.query('BEGIN ISOLATION LEVEL READ COMMITTED');
       await client.query('SELECT pg_advisory_xact_lock($1::bigint)', [this.#migrateLock]);
-      await client.query('CREATE TABLE IF NOT EXISTS schema_migrations (id BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)');
+      await client.query(`CREATE TABLE IF NOT EXISTS ${SCHEMA_MIGRATIONS}`);
+      // Writers lock this table first too (see #inTransaction): taking it before any DDL, a migration waits for the
+      // transactions under way and holds new ones back until it commits, rather than deadlocking with them.
+      await client.query('LOCK TABLE schema_migrations IN EXCLUSIVE MODE');
       const done = new Set((await client.query<{ id: number }>('SELECT id FROM schema_migrations')).rows.map((r) => Number(r.id)));
       let applied = 0;
       for (const m of [...list].sort((a, b) => a.id - b.id)) {

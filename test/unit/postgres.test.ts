@@ -185,6 +185,29 @@ describe('PostgreSQL store', { skip: SKIP_POSTGRES }, () => {
     });
   }
 
+  test('locked: a write outside a transaction waits for the writer in progress, so neither update is lost', async () => {
+    const a = await connect('locked_single', 'locked');
+    const b = await connect('locked_single', 'locked');
+    await a.migrate(M);
+    await a.run('INSERT INTO t (k, v) VALUES (?, ?)', ['n', 0]);
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    let inside!: () => void;
+    const started = new Promise<void>((r) => (inside = r));
+    const tx = a.transaction(async (q) => {
+      const { v } = (await q.get<{ v: number }>('SELECT v FROM t WHERE k = ?', ['n']))!;
+      inside();
+      await held;
+      await q.run('UPDATE t SET v = ? WHERE k = ?', [v + 1, 'n']);
+    });
+    await started;
+    const single = b.run('UPDATE t SET v = v + 100 WHERE k = ?', ['n']);
+    await new Promise((r) => setTimeout(r, 50));
+    release();
+    await Promise.all([tx, single]);
+    assert.equal((await b.get<{ v: number }>('SELECT v FROM t WHERE k = ?', ['n']))!.v, 101);
+  });
+
   test('migrate applies every metadata and trail migration once, also when two nodes start together', async () => {
     const nodes = await Promise.all([connect('trent'), connect('trent'), connect('trent_trail', 'locked'), connect('trent_trail', 'locked')]);
     const applied = await Promise.all([nodes[0]!.migrate(migrations), nodes[1]!.migrate(migrations), nodes[2]!.migrate(trailMigrations), nodes[3]!.migrate(trailMigrations)]);
@@ -201,19 +224,21 @@ describe('PostgreSQL store', { skip: SKIP_POSTGRES }, () => {
     assert.ok(names('trent_trail').has('trail_events') && names('trent_trail').has('schema_migrations') && !names('trent_trail').has('kms_keys'));
   });
 
-  test('the audit trail on PostgreSQL: appends from two nodes get distinct, gap-free sequence numbers; lookups work', async () => {
+  test('the audit trail on PostgreSQL: appends from six nodes get distinct, gap-free sequence numbers; lookups work', async () => {
     for (const writers of ['locked', 'serializable'] as const) {
       const schema = `trail_${writers}`;
-      const a = await connect(schema, writers);
-      const b = await connect(schema, writers);
+      const nodes = await Promise.all(Array.from({ length: 6 }, () => connect(schema, writers)));
+      const [a, b] = [nodes[0]!, nodes[1]!];
       await a.migrate(trailMigrations);
-      const stores = [new TrailStore(a), new TrailStore(b)];
+      // Every append conflicts with every other one (max(seq) + 1): serializable attempts that keep failing
+      // escalate to running alone, so none runs out of retries.
+      const stores = nodes.map((n) => new TrailStore(n));
       const base = Date.parse('2026-11-01T00:00:00Z');
       const key = 'arn:aws:kms:us-east-1:111122223333:key/k';
       const batches = Array.from({ length: 12 }, (_, i) =>
         Array.from({ length: 5 }, (_, j) => event(j % 2 ? 'Encrypt' : 'Decrypt', new Date(base + (i * 5 + j) * 1000), { resources: [{ ARN: key, accountId: '111122223333', type: 'AWS::KMS::Key' }] })),
       );
-      await Promise.all(batches.map((batch, i) => stores[i % 2]!.append(batch)));
+      await Promise.all(batches.map((batch, i) => stores[i % stores.length]!.append(batch)));
       const seqs = (await a.all<{ seq: number }>('SELECT seq FROM trail_events ORDER BY seq')).map((r) => r.seq);
       assert.deepEqual(seqs, Array.from({ length: 60 }, (_, i) => i + 1), writers);
       assert.equal(await stores[1]!.maxSeq(), 60);
