@@ -101,16 +101,16 @@ async function measureConfig(config: string, nodes: RunningTrent[]): Promise<Res
   };
   await load(nodes, encrypt, 1);
   record('KMS Encrypt 256 B', await load(nodes, encrypt, SECONDS));
-  let written = 0;
+  const written: string[] = [];
   const put = async (node: number, i: number) => {
     await s3[node]!.send(new PutObjectCommand({ Bucket: bucket, Key: `o-${i}`, Body: body }));
-    written = Math.max(written, i + 1);
+    written.push(`o-${i}`);
   };
   await load(nodes, put, 1);
   record(`PutObject ${OBJECT_BYTES / 1024} KiB`, await load(nodes, put, SECONDS), OBJECT_BYTES);
-  const count = Math.min(written, 500);
+  const readable = written.slice(0, 500);
   const get = async (node: number, i: number) => {
-    const o = await s3[node]!.send(new GetObjectCommand({ Bucket: bucket, Key: `o-${i % count}` }));
+    const o = await s3[node]!.send(new GetObjectCommand({ Bucket: bucket, Key: readable[i % readable.length] }));
     const bytes = await o.Body!.transformToByteArray();
     if (bytes.length !== OBJECT_BYTES) throw new Error(`short read: ${bytes.length}`);
   };

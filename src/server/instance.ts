@@ -125,7 +125,7 @@ export class Instance {
     const sqliteFile = opts.db?.startsWith('sqlite:') ? opts.db.slice('sqlite:'.length) : opts.db;
     const db: Database = isPostgresUrl(opts.db) ? await PostgresDatabase.open(opts.db!, { schema: 'trent' }) : SqliteDatabase.open(sqliteFile ? resolve(sqliteFile) : paths.database);
     const trailDb: Database = isPostgresUrl(opts.db)
-      ? await PostgresDatabase.open(opts.db!, { schema: 'trent_trail' }).catch(async (e: unknown) => {
+      ? await PostgresDatabase.open(opts.db!, { schema: 'trent_trail', writers: 'locked' }).catch(async (e: unknown) => {
           await db.close();
           throw e;
         })
