@@ -441,13 +441,13 @@ export class PostgresDatabase implements Database {
       await client.query('BEGIN ISOLATION LEVEL READ COMMITTED');
       await client.query('SELECT pg_advisory_xact_lock($1::bigint)', [this.#migrateLock]);
       await client.query(`CREATE TABLE IF NOT EXISTS ${SCHEMA_MIGRATIONS}`);
+      const done = new Set((await client.query<{ id: number }>('SELECT id FROM schema_migrations')).rows.map((r) => Number(r.id)));
+      const todo = [...list].sort((a, b) => a.id - b.id).filter((m) => !done.has(m.id));
       // Writers lock this table first too (see #inTransaction): taking it before any DDL, a migration waits for the
       // transactions under way and holds new ones back until it commits, rather than deadlocking with them.
-      await client.query('LOCK TABLE schema_migrations IN EXCLUSIVE MODE');
-      const done = new Set((await client.query<{ id: number }>('SELECT id FROM schema_migrations')).rows.map((r) => Number(r.id)));
+      if (todo.length) await client.query('LOCK TABLE schema_migrations IN EXCLUSIVE MODE');
       let applied = 0;
-      for (const m of [...list].sort((a, b) => a.id - b.id)) {
-        if (done.has(m.id)) continue;
+      for (const m of todo) {
         // No parameters: the simple query protocol, which runs a script of several statements.
         await client.query(postgresMigrationSql(m));
         await client.query('INSERT INTO schema_migrations (id, name, applied_at) VALUES ($1, $2, $3)', [m.id, m.name, new Date().toISOString()]);
