@@ -97,6 +97,12 @@ const env = {
 };
 console.log(`distributed backends: PostgreSQL on 127.0.0.1:${pgPort} (${bin}), s3rver on 127.0.0.1:${s3Port}`);
 const child = spawn(command[0], command.slice(1), { stdio: 'inherit', env });
+// Stopped from outside (Ctrl-C, a timeout): stop the command, then the backends, so no PostgreSQL is left running.
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+  process.once(signal, () => {
+    child.kill(signal);
+  });
+}
 const code = await new Promise((resolve) => child.once('exit', (c, signal) => resolve(c ?? (signal ? 1 : 0))));
 await stopAll();
 process.exit(code);
