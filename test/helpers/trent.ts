@@ -45,6 +45,17 @@ export function storageDirs(dataDir: string): string[] {
   return [dataDir, process.env['TRENT_TEST_PG_DATA_DIR'], process.env['TRENT_TEST_S3_DIR']].filter((d): d is string => !!d);
 }
 
+/** Every regular file under `dir`, recursively. */
+export async function filesUnder(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const e of await readdir(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) out.push(...(await filesUnder(p)));
+    else if (e.isFile()) out.push(p);
+  }
+  return out;
+}
+
 /** The files under `dirs` whose bytes contain any of `needles`. */
 export async function filesContaining(dirs: string[], needles: Buffer[]): Promise<string[]> {
   const hits: string[] = [];

@@ -6,7 +6,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   S3Client,
@@ -20,7 +20,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { KMSClient, CreateKeyCommand } from '@aws-sdk/client-kms';
 import { CloudTrailClient, LookupEventsCommand, type Event } from '@aws-sdk/client-cloudtrail';
-import { DISTRIBUTED, startTrent, removeDir, storageDirs, type RunningTrent } from '../helpers/trent.ts';
+import { DISTRIBUTED, filesUnder, startTrent, removeDir, storageDirs, type RunningTrent } from '../helpers/trent.ts';
 
 let t: RunningTrent;
 let s3: S3Client;
@@ -47,15 +47,6 @@ function markerBody(bytes: number): Buffer {
   return Buffer.alloc(bytes, MARKER);
 }
 
-async function filesUnder(dir: string): Promise<string[]> {
-  const out: string[] = [];
-  for (const e of await readdir(dir, { withFileTypes: true })) {
-    const p = join(dir, e.name);
-    if (e.isDirectory()) out.push(...(await filesUnder(p)));
-    else if (e.isFile()) out.push(p);
-  }
-  return out;
-}
 
 async function findAnywhere(needles: Buffer[]): Promise<string[]> {
   const hits: string[] = [];

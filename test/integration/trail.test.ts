@@ -5,7 +5,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { readdir, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import {
@@ -21,7 +21,7 @@ import {
 } from '@aws-sdk/client-kms';
 import { CloudTrailClient, LookupEventsCommand, type Event, type LookupAttribute, type LookupEventsCommandInput } from '@aws-sdk/client-cloudtrail';
 import { STSClient, GetCallerIdentityCommand } from '@aws-sdk/client-sts';
-import { DISTRIBUTED, startTrent, removeDir, type RunningTrent } from '../helpers/trent.ts';
+import { DISTRIBUTED, filesUnder, startTrent, removeDir, type RunningTrent } from '../helpers/trent.ts';
 import { CLI_V2, skipCliV2 } from '../helpers/cli.ts';
 import { fails, exec, type Run } from '../helpers/assert.ts';
 import { errorCode, kmsRequest, signed, stsRequest, type RawResponse } from '../helpers/raw.ts';
@@ -117,16 +117,6 @@ const rawRequestId = (r: RawResponse): string => {
   return id;
 };
 
-async function filesIn(dir: string): Promise<string[]> {
-  const out: string[] = [];
-  for (const e of await readdir(dir, { withFileTypes: true })) {
-    const p = join(dir, e.name);
-    if (e.isDirectory()) out.push(...(await filesIn(p)));
-    else if (e.isFile()) out.push(p);
-  }
-  return out;
-}
-
 /** The data directory's database files as they are on disk right now (a missing file reads as empty). */
 async function databaseBytes(): Promise<Array<{ name: string; bytes: Buffer }>> {
   const out: Array<{ name: string; bytes: Buffer }> = [];
@@ -135,7 +125,7 @@ async function databaseBytes(): Promise<Array<{ name: string; bytes: Buffer }>> 
     out.push({ name, bytes: existsSync(p) ? await readFile(p) : Buffer.alloc(0) });
   }
   // On the distributed backends the audit records live in PostgreSQL: every file of its data directory (WAL included).
-  if (DISTRIBUTED) for (const f of await filesIn(process.env['TRENT_TEST_PG_DATA_DIR']!)) out.push({ name: `trail.db (PostgreSQL ${f})`, bytes: await readFile(f).catch(() => Buffer.alloc(0)) });
+  if (DISTRIBUTED) for (const f of await filesUnder(process.env['TRENT_TEST_PG_DATA_DIR']!)) out.push({ name: `trail.db (PostgreSQL ${f})`, bytes: await readFile(f).catch(() => Buffer.alloc(0)) });
   return out;
 }
 
