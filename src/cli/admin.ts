@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { readFileSync, existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { Instance } from '../server/instance.ts';
 import { createLogger } from '../server/log.ts';
 import type { CallContext } from '../server/service.ts';

@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { isPostgresUrl, sqliteFiles } from '../server/instance.ts';
 
 /** A setting from the command line, else the environment, else a default. */
 export function setting(cli: string | undefined, envName: string, fallback?: string): string | undefined {
@@ -58,7 +59,7 @@ export const STORE_OPTIONS = {
 export const BACKENDS_FILE = 'backends.json';
 
 /** The backends `trent serve` last ran this data directory on ({} for the embedded ones). */
-export function recordedStores(dataDir: string): { db?: string; blobs?: string } {
+function recordedStores(dataDir: string): { db?: string; blobs?: string } {
   try {
     const r = JSON.parse(readFileSync(join(dataDir, BACKENDS_FILE), 'utf8')) as { db?: unknown; blobs?: unknown };
     return { ...(typeof r.db === 'string' ? { db: r.db } : {}), ...(typeof r.blobs === 'string' ? { blobs: r.blobs } : {}) };
@@ -69,14 +70,14 @@ export function recordedStores(dataDir: string): { db?: string; blobs?: string }
 
 /**
  * The stores a command opens for a data directory: --db / --blobs, else TRENT_DB / TRENT_BLOBS, else what
- * `trent serve` last recorded in the data directory (backends.json), else the embedded files. Throws when the
- * directory is not a Trent data directory.
+ * `trent serve` last recorded in the data directory (backends.json), so that a node restarted without flags never
+ * opens a fresh embedded database by mistake; else the embedded files. Unless `opts.create` (trent serve), throws
+ * when the directory is not a Trent data directory.
  */
-export function storeSettings(dataDir: string, flags: { db?: string | undefined; blobs?: string | undefined }): { db?: string; blobs?: string } {
+export function storeSettings(dataDir: string, flags: { db?: string | undefined; blobs?: string | undefined }, opts: { create?: boolean } = {}): { db?: string; blobs?: string } {
   const recorded = recordedStores(dataDir);
   const db = setting(flags.db, 'TRENT_DB') ?? recorded.db;
   const blobs = setting(flags.blobs, 'TRENT_BLOBS') ?? recorded.blobs;
-  const postgres = db !== undefined && /^postgres(ql)?:\/\//.test(db);
-  if (!postgres && !existsSync(db ? db.replace(/^sqlite:/, '') : join(dataDir, 'trent.db'))) throw new Error(`${dataDir} is not a Trent data directory`);
+  if (!opts.create && !isPostgresUrl(db) && !existsSync(sqliteFiles(dataDir, db).database)) throw new Error(`${dataDir} is not a Trent data directory`);
   return { ...(db ? { db } : {}), ...(blobs ? { blobs } : {}) };
 }

@@ -1,10 +1,7 @@
 import { existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { SqliteDatabase } from '../store/sqlite.ts';
-import { isPostgresUrl, readSettings } from '../server/instance.ts';
-import type { Database } from '../store/database.ts';
-import { PostgresDatabase } from '../store/postgres.ts';
+import { openDatabase, readSettings } from '../server/instance.ts';
 import { functionArn, registerFunction } from '../secrets/rotation.ts';
 import { DEFAULT_DATA_DIR, setting, STORE_OPTIONS, storeSettings } from './options.ts';
 
@@ -30,7 +27,7 @@ export async function secrets(argv: string[]): Promise<number> {
   if (!values.name || !/^[a-zA-Z0-9_-]{1,64}$/.test(values.name)) throw new Error('--name is required: 1 to 64 letters, digits, - or _');
   if (!!values.command === !!values.url) throw new Error('give exactly one of --command or --url');
   if (values.url && !values.url.startsWith('https://')) throw new Error('--url must be an https:// URL');
-  const db: Database = isPostgresUrl(stores.db) ? await PostgresDatabase.open(stores.db!, { schema: 'trent' }) : SqliteDatabase.open(stores.db ? resolve(stores.db.replace(/^sqlite:/, '')) : join(dataDir, 'trent.db'));
+  const db = await openDatabase('metadata', dataDir, stores.db);
   try {
     const s = await readSettings(db);
     const arn = functionArn(s.get('region')!, s.get('account_id')!, values.name);

@@ -29,7 +29,7 @@ import { cloudTrailService } from '../trail/api.ts';
 import { Recorder } from '../trail/recorder.ts';
 import { TrailRetention } from '../trail/retention.ts';
 import { TrailStore } from '../trail/store.ts';
-import { BACKENDS_FILE, recordedStores, DEFAULT_DATA_DIR, DEFAULT_HOST, DEFAULT_PORT, pkcs11Settings, ROOT_OPTIONS, rootPassphrase, setting } from './options.ts';
+import { BACKENDS_FILE, storeSettings, DEFAULT_DATA_DIR, DEFAULT_HOST, DEFAULT_PORT, pkcs11Settings, ROOT_OPTIONS, rootPassphrase, setting } from './options.ts';
 import { rm } from 'node:fs/promises';
 import { Lease, NODE_ID } from '../store/lease.ts';
 import { join, resolve } from 'node:path';
@@ -90,11 +90,7 @@ export async function serve(argv: string[]): Promise<number> {
   if (!Number.isInteger(retentionDays) || retentionDays < 1) throw new Error(`invalid --trail-retention-days: ${values['trail-retention-days']}`);
 
   const pkcs11 = pkcs11Settings(values);
-  // A node's data directory remembers its backends (backends.json), so a restart without --db / --blobs never
-  // opens a fresh embedded database by mistake.
-  const recorded = recordedStores(resolve(dataDir));
-  const dbUrl = setting(values.db, 'TRENT_DB') ?? recorded.db;
-  const blobsUrl = setting(values.blobs, 'TRENT_BLOBS') ?? recorded.blobs;
+  const { db: dbUrl, blobs: blobsUrl } = storeSettings(resolve(dataDir), values, { create: true });
   const instance = await Instance.open({
     dataDir,
     ...(dbUrl ? { db: dbUrl } : {}),
@@ -242,8 +238,7 @@ export async function serve(argv: string[]): Promise<number> {
   await secrets.idle();
   await secretsLease.release().catch(() => undefined);
   await jobs.stop();
-  retention.stop();
-  await new Lease(instance.db, 'trail-retention', 0).release().catch(() => undefined);
+  await retention.stop();
   await instance.close();
   await rm(pidFile, { force: true });
   log.info('stopped');

@@ -44,6 +44,29 @@ export function isS3Url(url: string | undefined): boolean {
   return url !== undefined && url.startsWith('s3://');
 }
 
+/**
+ * The SQLite files of the embedded backend: the file `db` names (a path, or `sqlite:PATH`) with trail.db beside
+ * it, or the data directory's trent.db and trail.db.
+ */
+export function sqliteFiles(dataDir: string, db?: string): { database: string; trailDatabase: string } {
+  if (db === undefined) {
+    const paths = instancePaths(dataDir);
+    return { database: paths.database, trailDatabase: paths.trailDatabase };
+  }
+  const database = resolve(db.replace(/^sqlite:/, ''));
+  return { database, trailDatabase: join(dirname(database), 'trail.db') };
+}
+
+/** A data directory's metadata or audit database, on PostgreSQL (`db` a postgres:// URL) or SQLite. */
+export async function openDatabase(store: 'metadata' | 'trail', dataDir: string, db?: string): Promise<Database> {
+  if (isPostgresUrl(db)) {
+    // Audit appends all conflict on the sequence number: they take turns instead of retrying (src/store/postgres.ts).
+    return store === 'trail' ? PostgresDatabase.open(db!, { schema: 'trent_trail', writers: 'locked' }) : PostgresDatabase.open(db!, { schema: 'trent' });
+  }
+  const files = sqliteFiles(dataDir, db);
+  return SqliteDatabase.open(store === 'trail' ? files.trailDatabase : files.database);
+}
+
 /** Where a description of the store goes (start-up banner, logs): the URL without its password. */
 export function describeStore(url: string): string {
   try {
@@ -118,18 +141,15 @@ export class Instance {
   }
 
   static async open(opts: InstanceOptions): Promise<Instance> {
-    const paths = instancePaths(opts.dataDir);
+    const paths = { ...instancePaths(opts.dataDir), ...(isPostgresUrl(opts.db) ? {} : sqliteFiles(opts.dataDir, opts.db)) };
     await mkdir(paths.dataDir, { recursive: true, mode: 0o700 });
     await chmod(paths.dataDir, 0o700);
 
-    const sqliteFile = opts.db?.startsWith('sqlite:') ? opts.db.slice('sqlite:'.length) : opts.db;
-    const db: Database = isPostgresUrl(opts.db) ? await PostgresDatabase.open(opts.db!, { schema: 'trent' }) : SqliteDatabase.open(sqliteFile ? resolve(sqliteFile) : paths.database);
-    const trailDb: Database = isPostgresUrl(opts.db)
-      ? await PostgresDatabase.open(opts.db!, { schema: 'trent_trail', writers: 'locked' }).catch(async (e: unknown) => {
-          await db.close();
-          throw e;
-        })
-      : SqliteDatabase.open(sqliteFile ? join(dirname(resolve(sqliteFile)), 'trail.db') : paths.trailDatabase);
+    const db = await openDatabase('metadata', opts.dataDir, opts.db);
+    const trailDb = await openDatabase('trail', opts.dataDir, opts.db).catch(async (e: unknown) => {
+      await db.close();
+      throw e;
+    });
     let root: RootOfTrust | undefined;
     try {
       await db.migrate(migrations);

@@ -33,7 +33,8 @@ export class TrailRetention {
     this.#timer.unref();
   }
 
-  stop(): void {
+  async stop(): Promise<void> {
     clearInterval(this.#timer);
+    await this.#lease?.release().catch(() => undefined);
   }
 }

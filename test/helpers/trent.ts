@@ -164,12 +164,8 @@ export async function startTrent(opts: { dataDir?: string; args?: string[]; env?
       AWS_PAGER: '',
     }),
     openDb: async (store = 'metadata') => {
-      if (dbUrl && /^postgres(ql)?:/.test(dbUrl)) {
-        const { PostgresDatabase } = await import('../../src/store/postgres.ts');
-        return PostgresDatabase.open(dbUrl, { schema: store === 'trail' ? 'trent_trail' : 'trent' });
-      }
-      const { SqliteDatabase } = await import('../../src/store/sqlite.ts');
-      return SqliteDatabase.open(join(dataDir, store === 'trail' ? 'trail.db' : 'trent.db'));
+      const { openDatabase } = await import('../../src/server/instance.ts');
+      return openDatabase(store, dataDir, dbUrl);
     },
     stop: async (signal: NodeJS.Signals = 'SIGTERM') => {
       // One signal only: a second one arriving while Node is already exiting would kill it outright.
