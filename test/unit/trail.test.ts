@@ -2,7 +2,6 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { writeFile, rm } from 'node:fs/promises';
-import { randomUUID } from 'node:crypto';
 import { pino } from 'pino';
 import { SqliteDatabase } from '../../src/store/sqlite.ts';
 import { TrailStore, trailMigrations } from '../../src/trail/store.ts';
@@ -10,31 +9,10 @@ import { Recorder } from '../../src/trail/recorder.ts';
 import { TrailRetention } from '../../src/trail/retention.ts';
 import type { TrailEvent } from '../../src/trail/event.ts';
 import { tempDir, removeDir } from '../helpers/trent.ts';
+import { event } from '../helpers/trail-event.ts';
 
 const log = pino({ level: 'silent' });
 
-function event(name: string, at: Date, extra: Partial<TrailEvent> = {}): TrailEvent {
-  return {
-    eventVersion: '1.11',
-    userIdentity: { type: 'IAMUser', userName: 'admin', accessKeyId: 'AKIAEXAMPLE' },
-    eventTime: at.toISOString().replace(/\.\d{3}Z$/, 'Z'),
-    eventSource: 'kms.amazonaws.com',
-    eventName: name,
-    awsRegion: 'us-east-1',
-    sourceIPAddress: '127.0.0.1',
-    userAgent: 'test',
-    requestParameters: null,
-    responseElements: null,
-    requestID: randomUUID(),
-    eventID: randomUUID(),
-    readOnly: true,
-    eventType: 'AwsApiCall',
-    managementEvent: true,
-    recipientAccountId: '111122223333',
-    eventCategory: 'Management',
-    ...extra,
-  };
-}
 
 async function openStore(dir: string, faultFile?: string): Promise<{ db: SqliteDatabase; store: TrailStore }> {
   const db = SqliteDatabase.open(join(dir, 'trail.db'));
