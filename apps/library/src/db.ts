@@ -140,18 +140,22 @@ export class LibraryDb {
   }
 
   books(): Book[] {
+    return this.#books('ORDER BY b.title');
+  }
+
+  book(code: string): Book | undefined {
+    return this.#books('WHERE b.code = ?', code)[0];
+  }
+
+  #books(clause: string, ...params: unknown[]): Book[] {
     return (
       this.db
         .prepare(
           `SELECT b.code, b.title, b.author, l.member_number AS on_loan_to
-           FROM books b LEFT JOIN loans l ON l.book_code = b.code AND l.returned_at IS NULL ORDER BY b.title`,
+           FROM books b LEFT JOIN loans l ON l.book_code = b.code AND l.returned_at IS NULL ${clause}`,
         )
-        .all() as { code: string; title: string; author: string; on_loan_to: string | null }[]
+        .all(...params) as { code: string; title: string; author: string; on_loan_to: string | null }[]
     ).map((r) => ({ code: r.code, title: r.title, author: r.author, onLoanTo: r.on_loan_to }));
-  }
-
-  book(code: string): Book | undefined {
-    return this.books().find((b) => b.code === code);
   }
 
   addBook(b: { code: string; title: string; author: string }): void {
@@ -174,7 +178,7 @@ export class LibraryDb {
     } catch (e) {
       throw unique(e, 'This book is already on loan.');
     }
-    return this.loans().find((l) => l.id === id)!;
+    return this.#loans('WHERE l.id = ?', id)[0]!;
   }
 
   returnBook(id: number, now = new Date()): boolean {
@@ -182,14 +186,17 @@ export class LibraryDb {
   }
 
   loans(): Loan[] {
+    return this.#loans('ORDER BY l.returned_at IS NOT NULL, l.id DESC');
+  }
+
+  #loans(clause: string, ...params: unknown[]): Loan[] {
     return (
       this.db
         .prepare(
           `SELECT l.id, l.book_code, b.title, l.member_number, m.name AS member_name, l.borrowed_at, l.due_at, l.returned_at, l.similarity, l.mode
-           FROM loans l JOIN books b ON b.code = l.book_code LEFT JOIN members m ON m.number = l.member_number
-           ORDER BY l.returned_at IS NOT NULL, l.id DESC`,
+           FROM loans l JOIN books b ON b.code = l.book_code LEFT JOIN members m ON m.number = l.member_number ${clause}`,
         )
-        .all() as LoanRow[]
+        .all(...params) as LoanRow[]
     ).map((r) => ({
       id: r.id,
       bookCode: r.book_code,

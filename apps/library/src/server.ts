@@ -8,7 +8,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { extname, join } from 'node:path';
 import { pino, type Logger } from 'pino';
-import { Conflict, LibraryDb } from './db.ts';
+import { Conflict, LibraryDb, type Member } from './db.ts';
 import { FaceProblem, THRESHOLD, TrentServices, type LibraryResources, type TrentConnection } from './trent.ts';
 
 const PUBLIC = join(import.meta.dirname, '..', 'public');
@@ -152,27 +152,27 @@ export async function startLibraryApp(opts: LibraryAppOptions): Promise<LibraryA
     if (!book) return refuse(`There is no book with code ${bookCode}.`, memberNumberGiven, null);
     if (book.onLoanTo) return refuse(`"${book.title}" is already on loan.`, memberNumberGiven, null);
 
-    let memberNumber: string;
+    let member: Member | undefined;
     let similarity: number;
     try {
       if (memberNumberGiven) {
-        const member = db.member(memberNumberGiven);
+        member = db.member(memberNumberGiven);
         if (!member) return refuse(`There is no member with number ${memberNumberGiven}.`, memberNumberGiven, null);
         similarity = await services.compare(frame.bytes, member.photoKey);
         if (similarity < THRESHOLD) return refuse(`The face does not match member ${member.number}'s photo, so the loan is refused.`, member.number, similarity);
-        memberNumber = member.number;
       } else {
         const found = await services.search(frame.bytes);
-        if (!found || !db.member(found.memberNumber)) return refuse('No enrolled member matches this face, so the loan is refused.', null, null);
-        ({ memberNumber, similarity } = found);
+        member = found && db.member(found.memberNumber);
+        if (!found || !member) return refuse('No enrolled member matches this face, so the loan is refused.', null, null);
+        similarity = found.similarity;
       }
     } catch (e) {
       if (e instanceof FaceProblem) return refuse(e.message, memberNumberGiven, null);
       throw e;
     }
-    const member = db.member(memberNumber)!;
+    const memberNumber = member.number;
     try {
-      const loan = db.lend(book.code, member.number, similarity, mode);
+      const loan = db.lend(book.code, memberNumber, similarity, mode);
       db.recordAttempt({ mode, memberNumber, bookCode, outcome: 'approved', reason: 'Face matched.', similarity });
       return { status: 200, body: { approved: true, similarity, member: { number: member.number, name: member.name }, book: { code: book.code, title: book.title }, dueAt: loan.dueAt } };
     } catch (e) {
