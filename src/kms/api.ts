@@ -29,7 +29,7 @@ import { ANY_STATE, DAY_MS, decodeMarker, encodeMarker, MANAGEABLE, requireState
 import { defaultKeyPolicy, POLICY_NAME, validateKeyPolicy } from './policy.ts';
 import type { Authorizer } from '../iam/authorizer.ts';
 import { allowsPutKeyPolicy } from '../iam/policy.ts';
-import { checkPrincipalArn, GRANT_OPERATIONS, GrantStore, principalMatches, readConstraints, type GrantRecord } from './grants.ts';
+import { checkPrincipalArn, GRANT_OPERATIONS, GrantStore, grantWithin, principalMatches, readConstraints, type GrantRecord } from './grants.ts';
 import { InvalidGrantIdException, InvalidGrantTokenException, MalformedPolicyDocumentException } from './errors.ts';
 import { KEY_SPECS, maxRsaPlaintext, type KeySpecInfo } from './key-specs.ts';
 import { checkImportedMaterial, generateWrappingKey, tokenHash, unwrapImportedMaterial, WRAPPING_ALGORITHMS, WRAPPING_KEY_SPECS } from './import.ts';
@@ -264,7 +264,9 @@ export function kmsService(deps: KmsDeps): JsonService {
     if (policyMentions(texts, 'aws:ResourceTag/')) {
       for (const t of await db.all<{ tag_key: string; tag_value: string }>('SELECT tag_key, tag_value FROM kms_tags WHERE key_id = ?', [key.keyId])) context[`aws:ResourceTag/${t.tag_key}`] = t.tag_value;
     }
-    const grantAllows = GRANTABLE.has(op) && (await grants.allows(key.keyId, ctx.principal, op, ec));
+    // A grant's CreateGrant permission reaches only grants inside that grant (AWS: "Granting CreateGrant permission").
+    const child = op === 'CreateGrant' ? { operations: [...new Set(input['Operations'] as string[])], constraints: readConstraints(input['Constraints']) } : undefined;
+    const grantAllows = GRANTABLE.has(op) && (await grants.allows(key.keyId, ctx.principal, op, ec, child && ((g) => grantWithin(g, child))));
     await ctx.authorize({ action: `kms:${op}`, resource: key.arn, resourcePolicy: key.policy, resourceAccount: key.accountId, mode: 'key-policy', context, grantAllows });
     return key;
   }

@@ -71,6 +71,11 @@ export function principalMatches(named: string, p: Principal): boolean {
   return named === `arn:aws:iam::${p.accountId}:root`;
 }
 
+/** Grant operations whose requests carry an encryption context: the only ones a grant's constraints apply to. */
+export const CONTEXT_OPERATIONS: ReadonlySet<string> = new Set([
+  'Encrypt', 'Decrypt', 'GenerateDataKey', 'GenerateDataKeyWithoutPlaintext', 'ReEncryptFrom', 'ReEncryptTo', 'GenerateDataKeyPair', 'GenerateDataKeyPairWithoutPlaintext',
+]);
+
 /** The grant's constraints hold for this request's encryption context (AWS: Equals is exact, Subset means the request holds at least these pairs). */
 export function constraintsHold(c: GrantConstraints | null, ec: Record<string, string> | undefined): boolean {
   if (!c) return true;
@@ -85,6 +90,25 @@ export function constraintsHold(c: GrantConstraints | null, ec: Record<string, s
     for (const [k, v] of Object.entries(c.EncryptionContextSubset)) if (given[k] !== v) return false;
   }
   return true;
+}
+
+/**
+ * Whether a grant made under `parent` stays inside it (AWS, "Granting CreateGrant permission"): the child
+ * may allow only some or all of the parent's operations, and every encryption context the child's
+ * constraints admit must also be admitted by the parent's. So a parent Subset may gain pairs or become
+ * an Equals that contains them; a parent Equals may only be kept as it is.
+ */
+export function grantWithin(parent: Pick<GrantRecord, 'operations' | 'constraints'>, child: Pick<GrantRecord, 'operations' | 'constraints'>): boolean {
+  if (!child.operations.every((o) => parent.operations.includes(o))) return false;
+  const p = parent.constraints;
+  if (!p) return true;
+  const c = child.constraints;
+  if (!c) return false;
+  // An Equals child admits exactly one context: the parent must admit it (and any Subset beside it must hold there too).
+  if (c.EncryptionContextEquals) return constraintsHold(p, c.EncryptionContextEquals);
+  // A Subset child admits every context that contains its pairs: only a parent Subset whose pairs it includes admits all of them.
+  if (p.EncryptionContextEquals) return false;
+  return constraintsHold({ EncryptionContextSubset: p.EncryptionContextSubset ?? {} }, c.EncryptionContextSubset);
 }
 
 /** KMS grants: delegations of specific operations on one key to one principal, effective at once. */
@@ -149,10 +173,20 @@ export class GrantStore {
     return (await this.#db.run('DELETE FROM kms_grants WHERE grant_id = ?', [grantId])).changes > 0;
   }
 
-  /** Does a grant on this key let this caller do `operation` with this encryption context? */
-  async allows(keyId: string, p: Principal, operation: string, ec: Record<string, string> | undefined): Promise<boolean> {
+  /**
+   * Does a grant on this key let this caller do `operation` with this encryption context? Constraints apply
+   * only to operations that take an encryption context (AWS: not to DescribeKey, CreateGrant or RetireGrant).
+   * `within`, for CreateGrant, further requires the grant to contain the grant being created.
+   */
+  async allows(keyId: string, p: Principal, operation: string, ec: Record<string, string> | undefined, within?: (g: GrantRecord) => boolean): Promise<boolean> {
     const grants = await this.forKey(keyId);
-    return grants.some((g) => principalMatches(g.granteePrincipal, p) && g.operations.includes(operation) && constraintsHold(g.constraints, ec));
+    return grants.some(
+      (g) =>
+        principalMatches(g.granteePrincipal, p) &&
+        g.operations.includes(operation) &&
+        (!CONTEXT_OPERATIONS.has(operation) || constraintsHold(g.constraints, ec)) &&
+        (within === undefined || within(g)),
+    );
   }
 }
 

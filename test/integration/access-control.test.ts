@@ -122,6 +122,34 @@ test('a grant lets a second user Decrypt until it is revoked; constraints hold; 
   reader.destroy();
 });
 
+test('a grant holder cannot widen its own grant: a grant made under a grant allows only a subset of its operations under constraints at least as strict', async () => {
+  await newUser('holder');
+  await newUser('helper');
+  const blob = (await kms.send(new EncryptCommand({ KeyId: keyId, Plaintext: Buffer.from('held back'), EncryptionContext: { shelf: 'a' } }))).CiphertextBlob!;
+  const parent = await kms.send(new CreateGrantCommand({ KeyId: keyId, GranteePrincipal: users['holder']!.arn, Operations: ['Encrypt', 'CreateGrant'] }));
+  const holder = new KMSClient(as('holder'));
+  // The hole: a grant for Decrypt, made by the holder for itself, then used.
+  await denied(holder.send(new CreateGrantCommand({ KeyId: keyId, GranteePrincipal: users['holder']!.arn, Operations: ['Decrypt'] })), /kms:CreateGrant/, 'Decrypt is not in the parent grant');
+  await denied(holder.send(new DecryptCommand({ CiphertextBlob: blob, EncryptionContext: { shelf: 'a' } })), /kms:Decrypt/, 'so the holder still cannot decrypt');
+  await denied(holder.send(new CreateGrantCommand({ KeyId: keyId, GranteePrincipal: users['helper']!.arn, Operations: ['Encrypt', 'Decrypt'] })), /kms:CreateGrant/, 'nor give Decrypt to another');
+  await holder.send(new CreateGrantCommand({ KeyId: keyId, GranteePrincipal: users['helper']!.arn, Operations: ['Encrypt'] }));
+  await kms.send(new RevokeGrantCommand({ KeyId: keyId, GrantId: parent.GrantId! }));
+
+  // A constrained parent: its constraint does not stop the CreateGrant call itself, but binds the grants made under it.
+  await kms.send(new CreateGrantCommand({ KeyId: keyId, GranteePrincipal: users['holder']!.arn, Operations: ['Encrypt', 'CreateGrant'], Constraints: { EncryptionContextSubset: { shelf: 'a' } } }));
+  await denied(holder.send(new CreateGrantCommand({ KeyId: keyId, GranteePrincipal: users['helper']!.arn, Operations: ['Encrypt'] })), /kms:CreateGrant/, 'dropping the constraint widens the grant');
+  await denied(holder.send(new CreateGrantCommand({ KeyId: keyId, GranteePrincipal: users['helper']!.arn, Operations: ['Encrypt'], Constraints: { EncryptionContextSubset: { shelf: 'b' } } })), /kms:CreateGrant/, 'another shelf');
+  await holder.send(new CreateGrantCommand({ KeyId: keyId, GranteePrincipal: users['helper']!.arn, Operations: ['Encrypt'], Constraints: { EncryptionContextSubset: { shelf: 'a', row: '3' } } }));
+  await holder.send(new CreateGrantCommand({ KeyId: keyId, GranteePrincipal: users['helper']!.arn, Operations: ['Encrypt', 'CreateGrant'], Constraints: { EncryptionContextEquals: { shelf: 'a' } } }));
+  const helper = new KMSClient(as('helper'));
+  assert.ok((await helper.send(new EncryptCommand({ KeyId: keyId, Plaintext: Buffer.from('x'), EncryptionContext: { shelf: 'a' } }))).CiphertextBlob, 'the child grant works');
+  // Equals cannot be loosened back to Subset further down the chain.
+  await denied(helper.send(new CreateGrantCommand({ KeyId: keyId, GranteePrincipal: users['holder']!.arn, Operations: ['Encrypt'], Constraints: { EncryptionContextSubset: { shelf: 'a' } } })), /kms:CreateGrant/, 'Equals to Subset');
+  await helper.send(new CreateGrantCommand({ KeyId: keyId, GranteePrincipal: users['holder']!.arn, Operations: ['Encrypt'], Constraints: { EncryptionContextEquals: { shelf: 'a' } } }));
+  holder.destroy();
+  helper.destroy();
+});
+
 test('a key policy that does not delegate to IAM blocks even a user whose policy allows kms:*; the lockout check protects the admin', async () => {
   const admin = (await new STSClient(t.clientConfig()).send(new GetCallerIdentityCommand({}))).Arn!;
   const onlyAdmin = JSON.stringify({ Version: '2012-10-17', Statement: [{ Sid: 'admin only', Effect: 'Allow', Principal: { AWS: admin }, Action: 'kms:*', Resource: '*' }] });
