@@ -111,6 +111,9 @@ export async function serve(argv: string[]): Promise<number> {
   const unaudited = process.env['TRENT_BENCH_UNAUDITED'] === '1';
   if (unaudited) log.warn('TRENT_BENCH_UNAUDITED=1: API calls are NOT recorded. This switch exists for benchmarks only; never use it to serve real clients.');
   const recorder = new Recorder(unaudited ? undefined : trail, log);
+  // Calls interrupted by an earlier stop are put on record before anything is served (an embedded store has one
+  // writer, so every earlier recorder is gone; on PostgreSQL, a node's intents are recovered once its heartbeat ages).
+  await recorder.start(instance.trailDb.dialect === 'sqlite');
   // Background jobs run on one node of a cluster at a time (on one node, these leases are always this node's).
   const kmsInterval = Number(process.env['TRENT_KMS_SWEEP_SECONDS'] ?? 60) * 1000;
   const secretsInterval = Number(process.env['TRENT_SECRETS_SWEEP_SECONDS'] ?? 60) * 1000;
@@ -187,7 +190,11 @@ export async function serve(argv: string[]): Promise<number> {
     authorizer,
     region: instance.region,
     log,
-    health: () => (stopping ? { status: 503, body: { status: 'stopping' } } : { status: 200, body: { status: 'ok', service: 'trent', version: VERSION } }),
+    health: () => {
+      const audit = recorder.failing ? 'failing: events cannot be written, so every call is refused' : 'ok';
+      const body = { status: stopping ? 'stopping' : recorder.failing ? 'unavailable' : 'ok', service: 'trent', version: VERSION, components: { auditTrail: audit } };
+      return { status: stopping || recorder.failing ? 503 : 200, body };
+    },
   });
   const listener = new Listener({ host, port, key: tls.key, cert: tls.cert, handler: pipeline.handle, log });
   await listener.listen();
@@ -231,7 +238,7 @@ export async function serve(argv: string[]): Promise<number> {
     process.on('SIGINT', () => stop('SIGINT'));
   });
   await listener.close();
-  await recorder.drained();
+  await recorder.stop();
   await delivery.stop();
   clearInterval(secretsTimer);
   if (faceEngine) await (await faceEngine.catch(() => undefined))?.close();

@@ -11,6 +11,7 @@ import { int, str } from '../wire/validate.ts';
 import { InvalidImageError, type DetectedFace, type FaceEngine } from './engine.ts';
 import { distanceForSimilarity, similarityFromDistance } from './calibration.ts';
 import { FaceVectors } from './vector-index.ts';
+import { ServiceShapes } from '../wire/shapes.ts';
 
 type In = Record<string, unknown>;
 type W<T> = JsonWire<T>;
@@ -308,6 +309,7 @@ export function facesService(deps: FacesDeps): JsonService {
 
   return {
     protocol: 'json',
+    shapes: new ServiceShapes('@aws-sdk/client-rekognition'),
     signingName: 'rekognition',
     eventSource: 'rekognition.amazonaws.com',
     targetPrefixes: ['RekognitionService'],

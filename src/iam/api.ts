@@ -6,6 +6,7 @@ import { AwsError } from '../wire/errors.ts';
 import type { XmlObject } from '../wire/xml.ts';
 import type { Authorizer } from './authorizer.ts';
 import type { IdentityStore } from './identities.ts';
+import { ServiceShapes } from '../wire/shapes.ts';
 
 /** IAM's error codes (awsQuery), each with IAM's HTTP status. */
 const noSuchEntity = (m: string) => new AwsError('NoSuchEntity', 404, m);
@@ -115,6 +116,7 @@ export function iamService(deps: IamDeps): QueryService {
 
   return {
     protocol: 'query',
+    shapes: new ServiceShapes('@aws-sdk/client-iam'),
     signingName: 'iam',
     eventSource: 'iam.amazonaws.com',
     xmlns: 'https://iam.amazonaws.com/doc/2010-05-08/',

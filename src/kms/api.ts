@@ -49,6 +49,7 @@ import {
 } from './asymmetric.ts';
 import type { TrailStore } from '../trail/store.ts';
 import { lowerCamel } from '../trail/event.ts';
+import { ServiceShapes } from '../wire/shapes.ts';
 
 type In = Record<string, unknown>;
 type W<T> = JsonWire<T>;
@@ -1141,6 +1142,7 @@ export function kmsService(deps: KmsDeps): JsonService {
 
   return {
     protocol: 'json',
+    shapes: new ServiceShapes('@aws-sdk/client-kms'),
     signingName: 'kms',
     eventSource: 'kms.amazonaws.com',
     targetPrefixes: ['TrentService'],

@@ -22,6 +22,7 @@ import {
 } from './errors.ts';
 import { findFunction, type RotationEvent, type RotationInvoker } from './rotation.ts';
 import { nextRun, parseSchedule } from './schedule.ts';
+import { ServiceShapes } from '../wire/shapes.ts';
 
 type In = Record<string, unknown>;
 type W<T> = JsonWire<T>;
@@ -362,6 +363,7 @@ export function secretsService(deps: SecretsDeps): JsonService & { sweep(): Prom
 
   const service: JsonService & { sweep(): Promise<void>; idle(): Promise<void> } = {
     protocol: 'json',
+    shapes: new ServiceShapes('@aws-sdk/client-secrets-manager'),
     signingName: 'secretsmanager',
     eventSource: 'secretsmanager.amazonaws.com',
     targetPrefixes: ['secretsmanager'],

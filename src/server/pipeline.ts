@@ -23,6 +23,7 @@ import {
   type SigningRequest,
 } from '../wire/sigv4.ts';
 import { AwsChunkedDecoder, AwsChunkedError } from '../wire/aws-chunked.ts';
+import { auditQueryParams, conformJson } from '../wire/shapes.ts';
 import { BodyVerifier } from '../wire/body-verifier.ts';
 import { algorithmForHeader } from '../wire/checksums.ts';
 import type { CallContext, RestRoute, Service } from './service.ts';
@@ -54,7 +55,7 @@ export interface PipelineOptions {
   region: string;
   log: Logger;
   now?: () => Date;
-  /** Answers GET /_trent/health without authentication. */
+  /** Answers GET /_trent/health and /_trent/ready without authentication: 503, naming the component, while calls cannot be served. */
   health: () => { status: number; body: Record<string, unknown> };
   /** Every call is recorded here before its response is sent. */
   recorder: Recorder;
@@ -76,7 +77,13 @@ interface Exchange {
   accessKeyId?: string;
   signingRegion?: string;
   input?: unknown;
+  /** What the event may show of the input: modelled, non-sensitive members only (see wire/shapes.ts). */
+  auditInput?: unknown;
   output?: unknown;
+  /** The call's CloudTrail event id: its intent (if it changes state) and its event share it. */
+  eventId: string;
+  /** Its intent is on record: the call changes state, and its event must reach the store whatever happens. */
+  began?: boolean;
   resources: AuditResource[];
   /** REST (S3) requests: the route decided before authentication, and the request's headers (names lower-case). */
   route?: RestRoute;
@@ -124,7 +131,7 @@ export class Pipeline {
       rawQuery: q < 0 ? '' : url.slice(q + 1),
       headers: req.headersDistinct as Record<string, string[] | undefined>,
     };
-    if (sreq.rawPath === '/_trent/health' && (sreq.method === 'GET' || sreq.method === 'HEAD')) {
+    if ((sreq.rawPath === '/_trent/health' || sreq.rawPath === '/_trent/ready') && (sreq.method === 'GET' || sreq.method === 'HEAD')) {
       const h = this.#opts.health();
       const body = Buffer.from(JSON.stringify(h.body));
       return { status: h.status, headers: { 'content-type': 'application/json', 'content-length': body.length, 'cache-control': 'no-store' }, body };
@@ -142,9 +149,13 @@ export class Pipeline {
         wire = this.#errorResponse(ex, err);
       }
     }
+    const event = this.#event(ex, wire);
     try {
-      await this.#opts.recorder.record(this.#event(ex, wire));
+      await this.#opts.recorder.record(event);
     } catch {
+      // The call ran, but its event is not durable: the client is refused; a call that changed state keeps its
+      // event in the recorder (and its intent in the store) until the store takes it.
+      if (ex.began) this.#opts.recorder.hold(event);
       wire = this.#errorResponse(ex, AUDIT_UNAVAILABLE());
     }
     return { ...wire, exchange: ex };
@@ -155,31 +166,54 @@ export class Pipeline {
     return ex.service?.audit?.readOnly ? ex.service.audit.readOnly(name) : READ_ONLY.test(name);
   }
 
-  /** A state-changing call runs only if the audit store can commit right now (fail closed before, not after, the change). */
+  /**
+   * A state-changing call runs only once its intent is on record: if the audit store cannot commit now, the call is
+   * refused before, not after, the change; if it commits, the change can never exist without an event.
+   */
   async #preflight(ex: Exchange): Promise<void> {
     if (this.#readOnly(ex)) return;
     try {
-      await this.#opts.recorder.preflight();
+      await this.#opts.recorder.begin(this.#event(ex, { status: 0, headers: {} }));
     } catch {
       throw AUDIT_UNAVAILABLE();
     }
+    ex.began = true;
   }
 
-  /** The CloudTrail record of this call; request and response fields only as the service's audit policy allows. */
+  /**
+   * The CloudTrail record of this call; request and response fields only as the service's audit policy allows,
+   * from the request's modelled, non-sensitive members. Never throws: an event that cannot be built in full is
+   * built without its request and response fields.
+   */
   #event(ex: Exchange, wire: WireResponse & { error?: AwsError }): TrailEvent {
     const service = ex.service;
     const name = ex.operation ?? 'Unknown';
     const audit = service?.audit;
-    const socket = ex.req.socket as TLSSocket;
     const err = wire.error;
     let requestParameters: Record<string, unknown> | null = null;
     let responseElements: Record<string, unknown> | null = null;
-    const category = audit?.category?.(name) ?? 'Management';
+    let category: 'Management' | 'Data' = 'Management';
+    let readOnly = false;
     try {
-      if (ex.input !== undefined && audit?.requestParameters) requestParameters = audit.requestParameters(name, ex.input);
+      category = audit?.category?.(name) ?? 'Management';
+      readOnly = this.#readOnly(ex);
+    } catch {
+      // keep the defaults
+    }
+    try {
+      if (ex.auditInput !== undefined && audit?.requestParameters) requestParameters = audit.requestParameters(name, ex.auditInput);
       if (!err && ex.output !== undefined && audit?.responseElements) responseElements = audit.responseElements(name, ex.output);
     } catch {
       // A malformed input the handler rejected may not fit the policy's expectations: record no parameters then.
+      requestParameters = null;
+      responseElements = null;
+    }
+    let socketFacts: { sourceIPAddress: string; tls?: { tlsVersion: string; cipherSuite: string } } = { sourceIPAddress: '' };
+    try {
+      const socket = ex.req.socket as TLSSocket;
+      socketFacts = { sourceIPAddress: (socket.remoteAddress ?? '').replace(/^::ffff:/, ''), tls: tlsOf(socket) };
+    } catch {
+      // a socket already gone: no address or TLS details
     }
     return {
       eventVersion: '1.11',
@@ -188,21 +222,21 @@ export class Pipeline {
       eventSource: service?.eventSource ?? `${ex.signingName ?? 'unknown'}.amazonaws.com`,
       eventName: name,
       awsRegion: this.#opts.region,
-      sourceIPAddress: (socket.remoteAddress ?? '').replace(/^::ffff:/, ''),
+      sourceIPAddress: socketFacts.sourceIPAddress,
       userAgent: header(ex.sreq, 'user-agent') ?? '',
       // CloudTrail records every authorisation failure as AccessDenied, whatever the protocol calls it.
       ...(err ? { errorCode: err.code === 'AccessDeniedException' ? 'AccessDenied' : err.code, errorMessage: err.message } : {}),
       requestParameters,
       responseElements,
       requestID: ex.requestId,
-      eventID: randomUUID(),
-      readOnly: this.#readOnly(ex),
-      ...(ex.resources.length ? { resources: ex.resources } : {}),
+      eventID: ex.eventId,
+      readOnly,
+      ...(ex.resources.length ? { resources: [...ex.resources] } : {}),
       eventType: 'AwsApiCall',
       managementEvent: category === 'Management',
       recipientAccountId: this.#opts.accountId,
       eventCategory: category,
-      tlsDetails: { ...tlsOf(socket), clientProvidedHostHeader: header(ex.sreq, 'host') ?? '' },
+      ...(socketFacts.tls ? { tlsDetails: { ...socketFacts.tls, clientProvidedHostHeader: header(ex.sreq, 'host') ?? '' } } : {}),
     };
   }
 
@@ -220,12 +254,13 @@ export class Pipeline {
       protocol = 'query';
       service ??= scope ? undefined : this.#services.get('sts');
     } else protocol = 'restxml';
-    let rest: { route?: RestRoute; restHeaders?: Record<string, string | undefined>; input?: unknown; operation?: string } = {};
+    let rest: { route?: RestRoute; restHeaders?: Record<string, string | undefined>; input?: unknown; auditInput?: unknown; operation?: string } = {};
     if (service?.protocol === 'restxml') {
       const headers: Record<string, string | undefined> = Object.create(null) as Record<string, string | undefined>;
       for (const [k, v] of Object.entries(sreq.headers)) headers[k] = v?.join(',');
       const route = service.route({ method: sreq.method, path: sreq.rawPath, rawQuery: sreq.rawQuery, query: new Map(parseQuery(sreq.rawQuery)), headers });
-      rest = { route, restHeaders: headers, input: { route, query: sreq.rawQuery, host: headers['host'] }, operation: route.operation };
+      const input = { route, query: sreq.rawQuery, host: headers['host'] };
+      rest = { route, restHeaders: headers, input, auditInput: input, operation: route.operation };
     }
     return {
       req,
@@ -237,6 +272,7 @@ export class Pipeline {
       xmlns: service?.protocol === 'query' ? service.xmlns : STS_XMLNS,
       receivedAt: this.#now(),
       resources: [],
+      eventId: randomUUID(),
       ...(target ? { operation: target.operation } : {}),
       ...(protocol === 'query' ? queryAction(sreq.rawQuery) : {}),
       ...rest,
@@ -398,6 +434,9 @@ export class Pipeline {
     const handler = Object.hasOwn(service.operations, target.operation) ? service.operations[target.operation] : undefined;
     if (!handler) throw new AwsError('UnknownOperationException', 400, `Trent does not implement ${target.operation}.`);
     const input = parseJsonBody(body);
+    const shape = service.shapes?.input(target.operation);
+    // Wrong member types are refused here, as AWS's JSON services refuse them; the event sees the checked view only.
+    ex.auditInput = shape ? conformJson(input, shape) : {};
     ex.input = input;
     ctx.input = input;
     if (service.authorization !== 'handler') await ctx.authorize({ action: `${service.authorization.prefix}:${target.operation}`, resource: '*', mode: 'identity' });
@@ -418,6 +457,7 @@ export class Pipeline {
     const handler = Object.hasOwn(service.operations, action) ? service.operations[action] : undefined;
     if (!handler) throw new AwsError('InvalidAction', 400, `Could not find operation ${action} for version ${service.version}`);
     ex.input = params;
+    ex.auditInput = auditQueryParams(params, service.shapes?.input(action));
     await this.#preflight(ex);
     const result = await handler(ctx, params);
     ex.output = result;

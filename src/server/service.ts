@@ -2,6 +2,7 @@ import type { Readable } from 'node:stream';
 import type { Principal } from '../iam/principal.ts';
 import type { AuditResource } from '../trail/event.ts';
 import type { AccessCheck } from '../iam/authorizer.ts';
+import type { ServiceShapes } from '../wire/shapes.ts';
 
 /** Everything an operation handler may know about its caller. Handlers never see HTTP. */
 export interface CallContext {
@@ -47,6 +48,8 @@ interface ServiceBase {
   /** Largest request body accepted before the handler runs; larger bodies get 413. */
   maxBodyBytes?: number;
   audit?: AuditPolicy;
+  /** AWS's model of the service's requests (JSON and query services): checks member types, and bounds what events show. */
+  shapes?: ServiceShapes;
 }
 
 export interface JsonService extends ServiceBase {

@@ -31,6 +31,7 @@ import { checkPattern, compilePattern } from './pattern.ts';
 import { parsePolicies, policyList } from './policies.ts';
 import { openValue, sealValue } from './secure.ts';
 import { ParameterStore, type ParameterRecord, type ParameterType, type Tag, type Tier, type VersionRecord } from './store.ts';
+import { ServiceShapes } from '../wire/shapes.ts';
 
 type In = Record<string, unknown>;
 type W<T> = JsonWire<T>;
@@ -776,6 +777,7 @@ export function ssmService(deps: SsmDeps): JsonService {
 
   return {
     protocol: 'json',
+    shapes: new ServiceShapes('@aws-sdk/client-ssm'),
     signingName: 'ssm',
     eventSource: 'ssm.amazonaws.com',
     targetPrefixes: ['AmazonSSM'],

@@ -3,6 +3,7 @@ import type { CallContext, QueryService } from '../server/service.ts';
 import type { Database } from '../store/database.ts';
 import type { IdentityStore } from '../iam/identities.ts';
 import { AwsError } from '../wire/errors.ts';
+import { ServiceShapes } from '../wire/shapes.ts';
 
 async function getCallerIdentity(ctx: CallContext): Promise<Required<Pick<GetCallerIdentityResponse, 'Arn' | 'UserId' | 'Account'>>> {
   const p = ctx.principal;
@@ -21,6 +22,7 @@ const SESSION_NAME = /^[\w+=,.@-]{2,64}$/;
 export function stsService(deps: StsDeps): QueryService {
   return {
     protocol: 'query',
+    shapes: new ServiceShapes('@aws-sdk/client-sts'),
     signingName: 'sts',
     eventSource: 'sts.amazonaws.com',
     xmlns: 'https://sts.amazonaws.com/doc/2011-06-15/',

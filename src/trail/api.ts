@@ -23,6 +23,7 @@ import { isoSeconds } from './delivery.ts';
 import type { DigestSigner } from './signing.ts';
 import type { LookupAttributeKey, TrailStore } from './store.ts';
 import { DEFAULT_SELECTORS, findTrail, getTrail, listTrails, parseSelectors, trailArn, type TrailRecord } from './trails.ts';
+import { ServiceShapes } from '../wire/shapes.ts';
 
 const ATTRIBUTE_KEYS: readonly LookupAttributeKey[] = ['EventId', 'EventName', 'ReadOnly', 'Username', 'ResourceType', 'ResourceName', 'EventSource', 'AccessKeyId'];
 const LOOKUP_WINDOW_MS = 90 * 24 * 3600 * 1000;
@@ -127,6 +128,7 @@ export function cloudTrailService(deps: CloudTrailDeps): JsonService {
 
   return {
     protocol: 'json',
+    shapes: new ServiceShapes('@aws-sdk/client-cloudtrail'),
     signingName: 'cloudtrail',
     eventSource: 'cloudtrail.amazonaws.com',
     // JS v3 sends the short form; botocore and the CLI the long one.

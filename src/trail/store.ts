@@ -3,7 +3,7 @@ import type { Database, Migration, SqlValue } from '../store/database.ts';
 
 /** Rows per multi-row INSERT: well under SQLite's and PostgreSQL's limits on bound parameters. */
 const ROWS_PER_INSERT = 200;
-import type { TrailEvent } from './event.ts';
+import { prepareEvent, type PreparedEvent, type TrailEvent } from './event.ts';
 
 /**
  * Where audit events live for lookups. The embedded store is its own SQLite file, so the
@@ -58,7 +58,30 @@ export const trailMigrations: Migration[] = [
     name: 'trail: data events (S3 object reads and writes) are kept for delivery but, as on AWS, not returned by LookupEvents',
     sql: 'ALTER TABLE trail_events ADD COLUMN management INTEGER NOT NULL DEFAULT 1',
   },
+  {
+    id: 4,
+    name: 'trail: intents (a state-changing call on record before it runs) and the recorders that wrote them',
+    sql: `
+      CREATE TABLE trail_intents (
+        event_id   TEXT PRIMARY KEY,
+        owner      TEXT NOT NULL,
+        started_at BIGINT NOT NULL,
+        record     TEXT NOT NULL
+      );
+      CREATE INDEX trail_intents_by_owner ON trail_intents(owner, started_at);
+      CREATE TABLE trail_writers (
+        owner     TEXT PRIMARY KEY,
+        heartbeat BIGINT NOT NULL
+      );
+    `,
+  },
 ];
+
+/** One group commit: events to append, intents to put on record, and the intents that appended events complete. */
+export interface TrailBatch {
+  events: readonly PreparedEvent[];
+  intents?: ReadonlyArray<{ event: PreparedEvent; owner: string }>;
+}
 
 export type LookupAttributeKey = 'EventId' | 'EventName' | 'ReadOnly' | 'Username' | 'ResourceType' | 'ResourceName' | 'EventSource' | 'AccessKeyId';
 
@@ -100,33 +123,53 @@ export class TrailStore {
     return this.#db;
   }
 
+  /** Append events (tests and tools; the recorder prepares its events itself and calls write). */
   async append(events: readonly TrailEvent[]): Promise<void> {
+    await this.write({ events: events.map(prepareEvent) });
+  }
+
+  /**
+   * One transaction: the batch's intents are put on record, its events appended, and the intents those
+   * events complete removed. An event whose id is already stored (an intent turned into an event by
+   * recovery, then the call's own event retried) is not stored twice.
+   */
+  async write(batch: TrailBatch): Promise<void> {
     if (this.#faultFile && existsSync(this.#faultFile)) throw new Error('audit store write failed (injected I/O error)');
+    const intents = batch.intents ?? [];
+    if (batch.events.length === 0 && intents.length === 0) return;
     await this.#db.transaction(async (tx) => {
+      for (let i = 0; i < intents.length; i += ROWS_PER_INSERT) {
+        const chunk = intents.slice(i, i + ROWS_PER_INSERT);
+        await tx.run(
+          `INSERT INTO trail_intents (event_id, owner, started_at, record) VALUES ${chunk.map(() => '(?, ?, ?, ?)').join(', ')} ON CONFLICT (event_id) DO NOTHING`,
+          chunk.flatMap((x) => [x.event.eventId, x.owner, x.event.time, x.event.record]),
+        );
+      }
+      let events = batch.events;
+      if (events.length === 0) return;
       // Sequence numbers are assigned here, inside the write transaction (one writer at a time), so that a
       // whole batch goes in as a few multi-row INSERTs rather than two statements per event.
+      const ids = events.map((e) => e.eventId);
+      const existing = new Set<string>();
+      for (let i = 0; i < ids.length; i += ROWS_PER_INSERT) {
+        const chunk = ids.slice(i, i + ROWS_PER_INSERT);
+        const rows = await tx.all<{ event_id: string }>(`SELECT event_id FROM trail_events WHERE event_id IN (${chunk.map(() => '?').join(', ')})`, chunk);
+        for (const r of rows) existing.add(r.event_id);
+        await tx.run(`DELETE FROM trail_intents WHERE event_id IN (${chunk.map(() => '?').join(', ')})`, chunk);
+      }
+      if (existing.size) events = events.filter((e) => !existing.has(e.eventId));
       const top = await tx.get<{ m: number | null }>('SELECT max(seq) AS m FROM trail_events');
       let seq = Number(top?.m ?? 0);
       const rows: SqlValue[][] = [];
       const resources: SqlValue[][] = [];
+      const seen = new Set<string>();
       for (const e of events) {
+        if (seen.has(e.eventId)) continue;
+        seen.add(e.eventId);
         seq++;
-        const time = Date.parse(e.eventTime);
-        rows.push([
-          seq,
-          e.eventID,
-          time,
-          e.eventName,
-          e.eventSource,
-          e.userIdentity.userName ?? null,
-          e.userIdentity.accessKeyId ?? null,
-          e.readOnly ? 1 : 0,
-          e.errorCode ?? null,
-          e.managementEvent ? 1 : 0,
-          JSON.stringify(e),
-        ]);
+        rows.push([seq, e.eventId, e.time, e.name, e.source, e.username, e.accessKeyId, e.readOnly ? 1 : 0, e.errorCode, e.management ? 1 : 0, e.record]);
         // Resources index lookups, which never return data events: only management events' resources are indexed.
-        if (e.managementEvent) for (const r of e.resources ?? []) resources.push([seq, time, r.type, r.ARN]);
+        for (const r of e.resources) resources.push([seq, e.time, r.type, r.name]);
       }
       for (let i = 0; i < rows.length; i += ROWS_PER_INSERT) {
         const chunk = rows.slice(i, i + ROWS_PER_INSERT);
@@ -141,6 +184,64 @@ export class TrailStore {
         await tx.run(`INSERT INTO trail_event_resources (seq, event_time, resource_type, resource_name) VALUES ${chunk.map(() => '(?, ?, ?, ?)').join(', ')}`, chunk.flat());
       }
     });
+  }
+
+  /** A recorder says it is alive (its intents belong to calls still running). */
+  async heartbeat(owner: string, at: number): Promise<void> {
+    if (this.#faultFile && existsSync(this.#faultFile)) throw new Error('audit store write failed (injected I/O error)');
+    await this.#db.run('INSERT INTO trail_writers (owner, heartbeat) VALUES (?, ?) ON CONFLICT (owner) DO UPDATE SET heartbeat = excluded.heartbeat', [owner, at]);
+  }
+
+  /** A recorder stopping cleanly: it has no intents left, and nobody need wait for its heartbeat to age. */
+  async retire(owner: string): Promise<void> {
+    await this.#db.run('DELETE FROM trail_writers WHERE owner = ?', [owner]);
+  }
+
+  /**
+   * Intents whose calls can no longer record their own events: those of recorders other than `self` whose last
+   * heartbeat is older than `staleBefore` (or, with `allForeign`, every other recorder's: an embedded store has one
+   * process, so at its start every earlier recorder is gone). Each becomes an event saying the call's outcome is
+   * unknown, in one transaction with the intent's removal. Returns how many were recovered.
+   */
+  async recoverIntents(self: string, staleBefore: number, allForeign: boolean): Promise<number> {
+    if (this.#faultFile && existsSync(this.#faultFile)) throw new Error('audit store write failed (injected I/O error)');
+    const rows = await this.#db.all<{ event_id: string; owner: string; record: string }>(
+      allForeign
+        ? 'SELECT event_id, owner, record FROM trail_intents WHERE owner <> ? ORDER BY started_at LIMIT 2000'
+        : `SELECT i.event_id, i.owner, i.record FROM trail_intents i LEFT JOIN trail_writers w ON w.owner = i.owner
+            WHERE i.owner <> ? AND (w.heartbeat IS NULL OR w.heartbeat < ?) ORDER BY i.started_at LIMIT 2000`,
+      allForeign ? [self] : [self, staleBefore],
+    );
+    if (rows.length === 0) {
+      if (allForeign) await this.#db.run('DELETE FROM trail_writers WHERE owner <> ?', [self]);
+      return 0;
+    }
+    const events: PreparedEvent[] = [];
+    for (const r of rows) {
+      let e: TrailEvent;
+      try {
+        e = JSON.parse(r.record) as TrailEvent;
+      } catch {
+        continue; // written by prepareEvent, so always JSON; a damaged row stays for an operator to see
+      }
+      events.push(
+        prepareEvent({
+          ...e,
+          additionalEventData: {
+            ...(e.additionalEventData ?? {}),
+            outcome: 'unknown: the server stopped before the result of this call was recorded; the change it asked for may have been made',
+          },
+        }),
+      );
+    }
+    await this.write({ events });
+    return events.length;
+  }
+
+  /** How many intents are on record (calls in flight, or interrupted and not yet recovered). */
+  async intentCount(): Promise<number> {
+    const row = await this.#db.get<{ n: number }>('SELECT count(*) AS n FROM trail_intents');
+    return Number(row?.n ?? 0);
   }
 
   async lookup(q: LookupQuery): Promise<StoredEvent[]> {
