@@ -7,7 +7,7 @@ import { SqliteDatabase } from '../../src/store/sqlite.ts';
 import { TrailStore, trailMigrations } from '../../src/trail/store.ts';
 import { Recorder } from '../../src/trail/recorder.ts';
 import { TrailRetention } from '../../src/trail/retention.ts';
-import type { TrailEvent } from '../../src/trail/event.ts';
+import { prepareEvent, type TrailEvent } from '../../src/trail/event.ts';
 import { tempDir, removeDir } from '../helpers/trent.ts';
 import { event } from '../helpers/trail-event.ts';
 
@@ -146,6 +146,149 @@ test('data events are stored for delivery but LookupEvents leaves them out', asy
     const byResource = await store.lookup({ attribute: { key: 'ResourceName', value: 'arn:aws:s3:::b/k' }, startTime: now.getTime() - 5000, endTime: now.getTime() + 5000, limit: 10 });
     assert.equal(byResource.length, 0, 'data event resources are not indexed');
     assert.equal((await store.since(0, 10)).length, 2, 'both are there for delivery');
+  } finally {
+    await db.close();
+    await removeDir(dir);
+  }
+});
+
+/** A store that refuses any batch holding an event named `poison`, as a store refuses one bad row. */
+function poisonedBy(store: TrailStore, poison: string): TrailStore {
+  const write = store.write.bind(store);
+  store.write = (batch) => (batch.events.some((e) => e.name === poison) ? Promise.reject(new Error('row refused')) : write(batch));
+  return store;
+}
+
+test('one event the store refuses costs only its own request: the rest of its batch is recorded', async () => {
+  const dir = await tempDir();
+  const { db, store } = await openStore(dir);
+  try {
+    const recorder = new Recorder(poisonedBy(store, 'Poison'), log);
+    const now = new Date();
+    const names = Array.from({ length: 200 }, (_, i) => (i === 77 ? 'Poison' : `Op${i}`));
+    const results = await Promise.allSettled(names.map((n) => recorder.record(event(n, now))));
+    assert.deepEqual(
+      results.flatMap((r, i) => (r.status === 'rejected' ? [names[i]] : [])),
+      ['Poison'],
+      'only the poisoned request is refused',
+    );
+    assert.equal(recorder.failing, false, 'the store still writes: the recorder is not failing');
+    const count = await db.get<{ n: number }>('SELECT count(*) AS n FROM trail_events');
+    assert.equal(Number(count!.n), 199);
+    await recorder.record(event('Next', now));
+  } finally {
+    await db.close();
+    await removeDir(dir);
+  }
+});
+
+test('an event nested too deeply or too large is recorded without its fields, never thrown', async () => {
+  const dir = await tempDir();
+  const { db, store } = await openStore(dir);
+  try {
+    const recorder = new Recorder(store, log);
+    let deep: Record<string, unknown> = {};
+    for (let i = 0; i < 20_000; i++) deep = { x: deep };
+    const now = new Date();
+    await Promise.all([
+      recorder.record(event('Deep', now, { requestParameters: deep })),
+      recorder.record(event('Large', now, { requestParameters: { v: 'x'.repeat(600_000) } })),
+      recorder.record(event('Nul\u0000Name', now, { userAgent: 'a\u0000b' })),
+      recorder.record(event('Fine', now, { requestParameters: { keyId: 'k' } })),
+    ]);
+    const rows = await db.all<{ event_name: string; record: string }>('SELECT event_name, record FROM trail_events ORDER BY seq');
+    assert.equal(rows.length, 4);
+    for (const r of rows) {
+      const e = JSON.parse(r.record) as TrailEvent;
+      if (r.event_name === 'Deep' || r.event_name === 'Large') {
+        assert.equal(e.requestParameters, null);
+        assert.match(String(e.additionalEventData?.['parametersOmitted']), /too large or too deeply nested/);
+        assert.ok(r.record.length < 300_000);
+      }
+    }
+    assert.ok(rows.some((r) => r.event_name === 'Nul\uFFFDName'), 'control characters never reach a column');
+    assert.deepEqual((JSON.parse(rows.find((r) => r.event_name === 'Fine')!.record) as TrailEvent).requestParameters, { keyId: 'k' });
+  } finally {
+    await db.close();
+    await removeDir(dir);
+  }
+});
+
+test('intents: an event replaces its intent; intents of a stopped process become events whose outcome is unknown', async () => {
+  const dir = await tempDir();
+  const { db, store } = await openStore(dir);
+  try {
+    const earlier = new Recorder(store, log);
+    const now = new Date();
+    const finished = event('CreateKey', now);
+    const interrupted = event('CreateSecret', now, { requestParameters: { name: 'db-password' } });
+    await Promise.all([earlier.begin(finished), earlier.begin(interrupted)]);
+    assert.equal(await store.intentCount(), 2);
+    await earlier.record({ ...finished, responseElements: { keyMetadata: { keyId: 'k' } } });
+    assert.equal(await store.intentCount(), 1, 'the finished call left no intent');
+    assert.equal((await db.all('SELECT 1 FROM trail_events')).length, 1);
+    // The process stops without recording the second call; the next one recovers it at start.
+    const next = new Recorder(store, log);
+    await next.start(true);
+    await next.stop();
+    assert.equal(await store.intentCount(), 0);
+    const rows = await db.all<{ event_id: string; record: string }>('SELECT event_id, record FROM trail_events ORDER BY seq');
+    assert.equal(rows.length, 2);
+    const recovered = JSON.parse(rows[1]!.record) as TrailEvent;
+    assert.equal(recovered.eventID, interrupted.eventID);
+    assert.equal(recovered.eventName, 'CreateSecret');
+    assert.deepEqual(recovered.requestParameters, { name: 'db-password' });
+    assert.match(String(recovered.additionalEventData?.['outcome']), /^unknown/);
+    // Recovering again, or the call's own event arriving late, never records it twice.
+    await store.write({ events: [prepareEvent(interrupted)] });
+    assert.equal((await db.all('SELECT 1 FROM trail_events')).length, 2);
+  } finally {
+    await db.close();
+    await removeDir(dir);
+  }
+});
+
+test('intents of another live recorder are left alone until its heartbeat ages', async () => {
+  const dir = await tempDir();
+  const { db, store } = await openStore(dir);
+  try {
+    const other = new Recorder(store, log);
+    await other.start(false);
+    await other.begin(event('PutSecretValue', new Date()));
+    const me = new Recorder(store, log);
+    assert.equal(await store.recoverIntents(me.owner, Date.now() - 120_000, false), 0, 'a fresh heartbeat keeps its intents');
+    assert.equal(await store.intentCount(), 1);
+    await db.run('UPDATE trail_writers SET heartbeat = ? WHERE owner = ?', [Date.now() - 600_000, other.owner]);
+    assert.equal(await store.recoverIntents(me.owner, Date.now() - 120_000, false), 1, 'a silent recorder is taken as stopped');
+    assert.equal(await store.intentCount(), 0);
+    await other.stop();
+  } finally {
+    await db.close();
+    await removeDir(dir);
+  }
+});
+
+test('a call that ran while the store failed keeps its event and writes it once the store recovers', async () => {
+  const dir = await tempDir();
+  const fault = join(dir, 'FAIL');
+  const { db, store } = await openStore(dir, fault);
+  try {
+    const recorder = new Recorder(store, log);
+    await recorder.start(true);
+    const e = event('DeleteSecret', new Date());
+    await recorder.begin(e);
+    await writeFile(fault, '');
+    await assert.rejects(recorder.record(e));
+    recorder.hold(e);
+    assert.equal(recorder.held, 1);
+    await rm(fault);
+    await recorder.record(event('Encrypt', new Date()));
+    assert.equal(recorder.held, 0);
+    const rows = await db.all<{ record: string }>("SELECT record FROM trail_events WHERE event_name = 'DeleteSecret'");
+    assert.equal(rows.length, 1);
+    assert.match(String((JSON.parse(rows[0]!.record) as TrailEvent).additionalEventData?.['responseWithheld']), /answered 503/);
+    assert.equal(await store.intentCount(), 0);
+    await recorder.stop();
   } finally {
     await db.close();
     await removeDir(dir);
