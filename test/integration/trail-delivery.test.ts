@@ -218,6 +218,28 @@ test('a modified, deleted or moved file is named invalid by validate-logs and tr
   await expectInvalid(`s3://${bucket}/${lastDigest}`, /signature verification failed/, 'modified digest');
   await s3.send(new PutObjectCommand({ Bucket: bucket, Key: lastDigest, Body: d.body, Metadata: d.metadata }));
   assert.equal((await validateLogs()).code, 0, 'restored');
+
+  // 5. The tail cut: the newest digest and the log files it lists deleted. The stock CLI, which starts from what
+  // it can list, cannot see this by design; Trent knows which digest it delivered last.
+  const newest = digests[digests.length - 1]!;
+  const newestSaved = await bytes(newest);
+  const listed = (JSON.parse(gunzipSync(newestSaved.body).toString()) as { logFiles: Array<{ s3Object: string }> }).logFiles.map((l) => l.s3Object);
+  const savedLogs = await Promise.all(listed.map(async (k) => ({ k, b: await bytes(k) })));
+  await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: newest }));
+  for (const k of listed) await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: k }));
+  assert.equal((await validateLogs()).code, 0, 'the stock CLI cannot see a cut tail');
+  const cut = await trentValidate();
+  assert.equal(cut.code, 1, `trent trail validate reports the cut tail: ${cut.out}`);
+  const cutInvalid = cut.out.split('\n').filter((l) => l.includes('INVALID:') && l.includes('s3://'));
+  assert.deepEqual(cutInvalid.map((l) => l.split('\t')[1]), [`s3://${bucket}/${newest}`], cut.out);
+  assert.match(cutInvalid[0]!, /not found/);
+  // Only the newest digest deleted (its logs kept) is reported the same way.
+  for (const { k, b } of savedLogs) await s3.send(new PutObjectCommand({ Bucket: bucket, Key: k, Body: b.body }));
+  const cut2 = await trentValidate();
+  assert.equal(cut2.code, 1, cut2.out);
+  assert.deepEqual(cut2.out.split('\n').filter((l) => l.includes('INVALID:')).map((l) => l.split('\t')[1]), [`s3://${bucket}/${newest}`]);
+  await s3.send(new PutObjectCommand({ Bucket: bucket, Key: newest, Body: newestSaved.body, Metadata: newestSaved.metadata }));
+  assert.equal((await trentValidate()).code, 0, 'restored');
 });
 
 test('StopLogging: events before the stop are delivered, later ones are not', async () => {
