@@ -44,7 +44,7 @@ import {
 } from './objects.ts';
 import { PackageIntegrityError } from './packages.ts';
 import { route, type S3Route } from './routing.ts';
-import { AccessDeniedError, type Authorizer } from '../iam/authorizer.ts';
+import { AccessDeniedError, InvalidPrincipalError, type Authorizer } from '../iam/authorizer.ts';
 import { objectArn, parseCustomerKey, parseSseHeaders, type BucketEncryption, type CustomerKey, type KeyProtection, type ObjectKeys, type SseRequest } from './sse.ts';
 
 const XMLNS = 'http://s3.amazonaws.com/doc/2006-03-01/';
@@ -175,14 +175,20 @@ function child(v: XmlValue | undefined, name: string): XmlValue | undefined {
   return v && typeof v === 'object' && !Array.isArray(v) ? (v as XmlObject)[name] : undefined;
 }
 
+/** An element's text exactly as sent (keys, tag keys and values are exact strings: white space is kept). */
 function text(v: XmlValue | undefined): string | undefined {
   if (v === undefined || v === null) return undefined;
   if (typeof v === 'object') return '';
   return String(v);
 }
 
+/** The text of an element whose schema type is not a string (a number, a boolean, an enumeration): white space collapses. */
+function token(v: XmlValue | undefined): string | undefined {
+  return text(v)?.trim();
+}
+
 function boolText(v: XmlValue | undefined, field: string): boolean | undefined {
-  const t = text(v);
+  const t = token(v);
   if (t === undefined) return undefined;
   if (t.toLowerCase() === 'true') return true;
   if (t.toLowerCase() === 'false') return false;
@@ -661,7 +667,7 @@ export function s3Service(deps: S3Deps): RestXmlService<S3Route> {
         } catch {
           throw new MalformedXML();
         }
-        const constraint = text(child(doc['CreateBucketConfiguration'], 'LocationConstraint'));
+        const constraint = token(child(doc['CreateBucketConfiguration'], 'LocationConstraint'));
         if (constraint !== undefined && constraint !== '' && constraint !== deps.region) {
           throw new AwsError('IllegalLocationConstraintException', 400, `The ${constraint} location constraint is incompatible for the region specific endpoint this request was sent to.`);
         }
@@ -726,12 +732,12 @@ export function s3Service(deps: S3Deps): RestXmlService<S3Route> {
       if (rules.length !== 1) throw new MalformedXML('ServerSideEncryptionConfiguration must hold exactly one Rule.');
       const rule = rules[0];
       const def = child(rule, 'ApplyServerSideEncryptionByDefault');
-      const alg = text(child(def, 'SSEAlgorithm'));
+      const alg = token(child(def, 'SSEAlgorithm'));
       if (alg !== 'AES256' && alg !== 'aws:kms') {
         if (alg === 'aws:kms:dsse') throw new NotImplemented('SSEAlgorithm aws:kms:dsse');
         throw new MalformedXML('SSEAlgorithm must be AES256 or aws:kms.');
       }
-      const kmsKeyId = text(child(def, 'KMSMasterKeyID'));
+      const kmsKeyId = token(child(def, 'KMSMasterKeyID'));
       if (kmsKeyId !== undefined && alg !== 'aws:kms') throw new InvalidArgument('a KMSMasterKeyID is not applicable if the default sse algorithm is not aws:kms', 'ApplyServerSideEncryptionByDefault', '');
       const bucketKeyEnabled = boolText(child(rule, 'BucketKeyEnabled'), 'BucketKeyEnabled') ?? false;
       const enc: BucketEncryption = { algorithm: alg, ...(kmsKeyId ? { kmsKeyId } : {}), bucketKeyEnabled };
@@ -774,7 +780,11 @@ export function s3Service(deps: S3Deps): RestXmlService<S3Route> {
       }
       // Block Public Access: a policy that would let anyone in is refused while BlockPublicPolicy is on.
       if (b.publicAccessBlock?.BlockPublicPolicy && grantsPublicAccess(text)) throw new AccessDenied('Access Denied: the bucket blocks public bucket policies (BlockPublicPolicy).');
-      await setBucketField(db, b.name, 'policy', text);
+      // IAM users and roles are stored by unique id, as AWS stores them (src/iam/principal-ids.ts).
+      const stored = await deps.authorizer.bindPrincipals(text, deps.accountId).catch((err: unknown) => {
+        throw err instanceof InvalidPrincipalError ? new AwsError('MalformedPolicy', 400, 'Invalid principal in policy') : err;
+      });
+      await setBucketField(db, b.name, 'policy', stored);
       return empty(204);
     },
 
@@ -782,7 +792,7 @@ export function s3Service(deps: S3Deps): RestXmlService<S3Route> {
       touchBucket(ctx, r.bucket!);
       const b = await bucketOf(r.bucket!);
       if (!b.policy) throw new NoSuchBucketPolicy(b.name);
-      const body = Buffer.from(b.policy);
+      const body = Buffer.from(await deps.authorizer.renderPrincipals(b.policy));
       return { status: 200, headers: { 'content-type': 'application/json', 'content-length': body.length }, body };
     },
 
@@ -1080,7 +1090,7 @@ export function s3Service(deps: S3Deps): RestXmlService<S3Route> {
             errors.push({ Key: '', Code: 'InvalidArgument', Message: 'A key is required.' });
             continue;
           }
-          if (text(child(o, 'VersionId')) !== undefined && text(child(o, 'VersionId')) !== 'null') {
+          if (token(child(o, 'VersionId')) !== undefined && token(child(o, 'VersionId')) !== 'null') {
             errors.push({ Key: key, Code: 'NotImplemented', Message: 'Versioning is not supported.' });
             continue;
           }
@@ -1210,12 +1220,12 @@ export function s3Service(deps: S3Deps): RestXmlService<S3Route> {
       const u = await uploadOf(req.query.get('uploadId'), bucket, key);
       const doc = await readXml(req.body);
       const listed = asArray(child(doc['CompleteMultipartUpload'], 'Part') as XmlValue[] | XmlValue | undefined).map((p) => {
-        const n = Number(text(child(p, 'PartNumber')));
+        const n = Number(token(child(p, 'PartNumber')));
         const etag = text(child(p, 'ETag'));
         if (!Number.isInteger(n) || etag === undefined) throw new MalformedXML();
         const checksums: Record<string, string> = {};
         for (const a of ['CRC32', 'CRC32C', 'CRC64NVME', 'SHA1', 'SHA256']) {
-          const v = text(child(p, `Checksum${a}`));
+          const v = token(child(p, `Checksum${a}`));
           if (v !== undefined) checksums[a] = v;
         }
         return { n, etag: unquote(etag), checksums };
