@@ -27,6 +27,7 @@ const OPERATIONS: Record<string, string> = {
   'delete-user-policy': 'DeleteUserPolicy',
   'create-role': 'CreateRole',
   'get-role': 'GetRole',
+  'update-assume-role-policy': 'UpdateAssumeRolePolicy',
   'delete-role': 'DeleteRole',
   'put-role-policy': 'PutRolePolicy',
   'get-role-policy': 'GetRolePolicy',

@@ -4,7 +4,7 @@ import { UniqueViolation, type Database, type Queryable } from '../store/databas
 import { forgetSigningKeys } from '../wire/sigv4.ts';
 import { AwsError } from '../wire/errors.ts';
 import type { XmlObject } from '../wire/xml.ts';
-import type { Authorizer } from './authorizer.ts';
+import { InvalidPrincipalError, type Authorizer } from './authorizer.ts';
 import type { IdentityStore } from './identities.ts';
 import { ServiceShapes } from '../wire/shapes.ts';
 
@@ -85,6 +85,17 @@ export function iamService(deps: IamDeps): QueryService {
     }
   }
 
+  /** A trust policy as stored: valid, with the users and roles it names bound to their unique ids. */
+  async function bindTrust(text: string): Promise<string> {
+    checkPolicy(text, 'resource');
+    try {
+      return await authorizer.bindPrincipals(text, accountId);
+    } catch (err) {
+      if (err instanceof InvalidPrincipalError) throw malformedPolicy(err.message);
+      throw err;
+    }
+  }
+
   async function userByName(q: Queryable, name: string): Promise<UserRow> {
     const u = await q.get<UserRow>('SELECT * FROM iam_users WHERE account_id = ? AND user_name = ?', [accountId, name]);
     if (!u) throw noSuchEntity(`The user with name ${name} cannot be found.`);
@@ -95,6 +106,11 @@ export function iamService(deps: IamDeps): QueryService {
     const r = await q.get<RoleRow>('SELECT * FROM iam_roles WHERE account_id = ? AND role_name = ?', [accountId, name]);
     if (!r) throw noSuchEntity(`The role with name ${name} cannot be found.`);
     return r;
+  }
+
+  /** A role as IAM shows it: its trust policy names principals by ARN while they exist. */
+  async function shown(r: RoleRow): Promise<RoleRow> {
+    return { ...r, assume_role_policy: await authorizer.renderPrincipals(r.assume_role_policy) };
   }
 
   /** The user an operation names, or the caller when UserName is absent (IAM users acting on themselves). */
@@ -276,8 +292,7 @@ export function iamService(deps: IamDeps): QueryService {
         const name = param(p, 'RoleName', ROLE_NAME);
         const path = p.get('Path') ?? '/';
         if (!PATH.test(path)) throw validation('The specified value for path is invalid.');
-        const trust = param(p, 'AssumeRolePolicyDocument');
-        checkPolicy(trust, 'resource');
+        const trust = await bindTrust(param(p, 'AssumeRolePolicyDocument'));
         const max = Number(p.get('MaxSessionDuration') ?? 3600);
         if (!Number.isInteger(max) || max < 3600 || max > 43200) throw validation('MaxSessionDuration must be between 3600 and 43200 seconds.');
         const arn = `arn:aws:iam::${accountId}:role${path}${name}`;
@@ -291,13 +306,22 @@ export function iamService(deps: IamDeps): QueryService {
           if (err instanceof UniqueViolation) throw alreadyExists(`Role with name ${name} already exists.`);
           throw err;
         }
-        return { Role: role(await roleByName(db, name)) };
+        return { Role: role(await shown(await roleByName(db, name))) };
       },
 
       async GetRole(ctx, p) {
         const r = await roleByName(db, param(p, 'RoleName', ROLE_NAME));
         await allowed(ctx, r.arn);
-        return { Role: role(r) };
+        return { Role: role(await shown(r)) };
+      },
+
+      async UpdateAssumeRolePolicy(ctx, p) {
+        const r = await roleByName(db, param(p, 'RoleName', ROLE_NAME));
+        await allowed(ctx, r.arn);
+        const trust = await bindTrust(param(p, 'PolicyDocument'));
+        await db.run('UPDATE iam_roles SET assume_role_policy = ? WHERE role_id = ?', [trust, r.role_id]);
+        changed();
+        return undefined;
       },
 
       async DeleteRole(ctx, p) {

@@ -1,6 +1,7 @@
 import type { IdentityStore } from './identities.ts';
 import type { Principal } from './principal.ts';
 import { authorize, parsePolicy, type PolicyDocument, type RequestContext } from './policy.ts';
+import { entityArn, principalValues, rewritePrincipals, UNIQUE_ID } from './principal-ids.ts';
 
 /** One access decision a service asks for. */
 export interface AccessCheck {
@@ -33,6 +34,33 @@ export class AccessDeniedError extends Error {
     super(message);
     this.name = 'AccessDeniedError';
   }
+}
+
+/**
+ * A resource policy names an IAM user or role that does not exist (or a unique id whose principal is
+ * gone). Each service answers with its own error: IAM MalformedPolicyDocument, KMS
+ * MalformedPolicyDocumentException, S3 MalformedPolicy.
+ */
+export class InvalidPrincipalError extends Error {
+  readonly principal: string;
+  constructor(principal: string) {
+    super(`Invalid principal in policy: "AWS":"${principal}"`);
+    this.name = 'InvalidPrincipalError';
+    this.principal = principal;
+  }
+}
+
+/** The caller as the policy engine sees it, with the unique ids stored policies name principals by. */
+export function requestPrincipal(p: Principal): RequestContext['principal'] {
+  return {
+    arn: p.arn,
+    accountId: p.accountId,
+    type: p.type,
+    ...(p.userName ? { userName: p.userName } : {}),
+    ...(p.roleArn ? { roleArn: p.roleArn } : {}),
+    ...(p.roleId ? { roleId: p.roleId } : {}),
+    userId: p.type === 'Root' ? p.accountId : p.principalId,
+  };
 }
 
 const PARSED_MAX = 2000;
@@ -79,6 +107,66 @@ export class Authorizer {
     return this.#parse(text, 'resource');
   }
 
+  /**
+   * The form of a resource policy to store: each IAM user or role of `accountId` named by ARN in a
+   * Principal element is replaced by its unique id, as AWS does, so that a principal deleted and
+   * created again under the same name is not the one the policy named. Throws InvalidPrincipalError
+   * for a user or role of this account that does not exist, and for a unique id whose principal is gone.
+   * Other accounts' ARNs, account ids, "*" and role-session ARNs are kept as written.
+   */
+  async bindPrincipals(text: string, accountId: string): Promise<string> {
+    const ids = new Map<string, string>();
+    for (const v of principalValues(text)) {
+      if (ids.has(v)) continue;
+      if (UNIQUE_ID.test(v)) {
+        if ((await this.#identities.arnForUniqueId(v)) === undefined) throw new InvalidPrincipalError(v);
+        continue;
+      }
+      const entity = entityArn(v);
+      if (!entity || entity.accountId !== accountId) continue;
+      const id = await this.#identities.uniqueIdForArn(v);
+      if (id === undefined) throw new InvalidPrincipalError(v);
+      ids.set(v, id);
+    }
+    return ids.size ? rewritePrincipals(text, (v) => ids.get(v)) : text;
+  }
+
+  /**
+   * The unique id a grant binds a principal ARN to: an IAM user's or role's id, or ROLE_ID:SESSION for a
+   * role session of this account; undefined for account roots, services and other accounts. Throws
+   * InvalidPrincipalError when the ARN names a user or role of this account that does not exist.
+   */
+  async principalIdFor(arn: string, accountId: string): Promise<string | undefined> {
+    const entity = entityArn(arn);
+    if (entity) {
+      if (entity.accountId !== accountId) return undefined;
+      const id = await this.#identities.uniqueIdForArn(arn);
+      if (id === undefined) throw new InvalidPrincipalError(arn);
+      return id;
+    }
+    const session = /^arn:aws:sts::(\d{12}):assumed-role\/([^/]+)\/(.+)$/.exec(arn);
+    if (!session || session[1] !== accountId) return undefined;
+    const roleId = await this.#identities.roleIdByName(accountId, session[2]!);
+    if (roleId === undefined) throw new InvalidPrincipalError(arn);
+    return `${roleId}:${session[3]!}`;
+  }
+
+  /** The ARN to show for a principal a grant or policy names by unique id: its current ARN, or the id itself once it is gone. */
+  async principalArnFor(id: string): Promise<string | undefined> {
+    return this.#identities.arnForUniqueId(id);
+  }
+
+  /** A stored resource policy as AWS shows it: unique ids of existing principals read as their ARNs; those of deleted ones stay ids. */
+  async renderPrincipals(text: string): Promise<string> {
+    const arns = new Map<string, string>();
+    for (const v of principalValues(text)) {
+      if (!UNIQUE_ID.test(v) || arns.has(v)) continue;
+      const arn = await this.#identities.arnForUniqueId(v);
+      if (arn !== undefined) arns.set(v, arn);
+    }
+    return arns.size ? rewritePrincipals(text, (v) => arns.get(v)) : text;
+  }
+
   /** Throws AccessDeniedError with AWS's wording when the call is not allowed. */
   async check(facts: CallFacts, c: AccessCheck): Promise<void> {
     const p = facts.principal;
@@ -98,13 +186,7 @@ export class Authorizer {
     };
     for (const [k, v] of Object.entries(c.context ?? {})) context[k.toLowerCase()] = v;
     const request: RequestContext = {
-      principal: {
-        arn: p.arn,
-        accountId: p.accountId,
-        type: p.type,
-        ...(p.userName ? { userName: p.userName } : {}),
-        ...(p.roleArn ? { roleArn: p.roleArn } : {}),
-      },
+      principal: requestPrincipal(p),
       action: c.action,
       resource: c.resource,
       context,

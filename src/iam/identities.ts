@@ -187,6 +187,24 @@ export class IdentityStore {
     return texts;
   }
 
+  /** The unique id (AIDA... / AROA...) of the IAM user or role with this ARN, if there is one. */
+  async uniqueIdForArn(arn: string): Promise<string | undefined> {
+    const user = await this.#db.get<{ id: string }>('SELECT user_id AS id FROM iam_users WHERE arn = ?', [arn]);
+    if (user) return user.id;
+    return (await this.#db.get<{ id: string }>('SELECT role_id AS id FROM iam_roles WHERE arn = ?', [arn]))?.id;
+  }
+
+  /** The unique id of a role by its name (role-session ARNs name the role without its path). */
+  async roleIdByName(accountId: string, roleName: string): Promise<string | undefined> {
+    return (await this.#db.get<{ id: string }>('SELECT role_id AS id FROM iam_roles WHERE account_id = ? AND role_name = ?', [accountId, roleName]))?.id;
+  }
+
+  /** The current ARN of the IAM user or role with this unique id; undefined once it is deleted. */
+  async arnForUniqueId(id: string): Promise<string | undefined> {
+    const table = id.startsWith('AIDA') ? 'SELECT arn FROM iam_users WHERE user_id = ?' : id.startsWith('AROA') ? 'SELECT arn FROM iam_roles WHERE role_id = ?' : undefined;
+    return table ? (await this.#db.get<{ arn: string }>(table, [id]))?.arn : undefined;
+  }
+
   /** Forget cached keys and policies after an IAM change, so it takes effect at once in this process. */
   invalidate(): void {
     this.#cache.clear();

@@ -7,6 +7,7 @@
  */
 import { PolicyDocumentError, SYNTAX_ERROR, parseConditions, evaluateConditions, type ConditionBlock, type ContextLookup } from './policy-conditions.ts';
 import { Pattern, splitArn, type VariableResolver } from './policy-match.ts';
+import { UNIQUE_ID } from './principal-ids.ts';
 
 export { PolicyDocumentError } from './policy-conditions.ts';
 export { CONDITION_OPERATORS } from './policy-conditions.ts';
@@ -82,6 +83,8 @@ export interface RequestContext {
     roleArn?: string;
     /** aws:userid: AIDA... for users, AROA...:session for role sessions, the account id for root. */
     userId?: string;
+    /** Assumed roles: the role's unique id (AROA...), which a stored resource policy names the role by. */
+    roleId?: string;
   };
   /** e.g. 'kms:Decrypt' (matched case-insensitively). */
   action: string;
@@ -145,9 +148,10 @@ function parsePrincipal(v: unknown): '*' | PrincipalEntry[] {
     if (list.length === 0) fail(INVALID_PRINCIPAL);
     for (const x of list) {
       if (typeof x !== 'string' || x === '') fail(INVALID_PRINCIPAL);
-      // AWS principals: "*", a 12-digit account id, or an IAM/STS ARN. A wildcard inside an ARN is
-      // not a pattern on AWS (only a bare "*" is), so it is kept and compared literally.
-      if (type === 'AWS' && x !== '*' && !ACCOUNT_ID.test(x) && !AWS_PRINCIPAL_ARN.test(x)) fail(INVALID_PRINCIPAL);
+      // AWS principals: "*", a 12-digit account id, an IAM/STS ARN, or the unique id (AIDA.../AROA...) a
+      // stored policy keeps for an IAM user or role (src/iam/principal-ids.ts). A wildcard inside an ARN
+      // is not a pattern on AWS (only a bare "*" is), so it is kept and compared literally.
+      if (type === 'AWS' && x !== '*' && !ACCOUNT_ID.test(x) && !AWS_PRINCIPAL_ARN.test(x) && !UNIQUE_ID.test(x)) fail(INVALID_PRINCIPAL);
       out.push({ type: type as PrincipalEntry['type'], value: x });
     }
   }
@@ -305,10 +309,15 @@ function namesAccount(value: string, p: RequestContext['principal']): boolean {
   return value === p.accountId || value === `arn:${partitionOf(p.arn)}:iam::${p.accountId}:root`;
 }
 
-/** Whether an AWS principal value names the caller itself (user ARN, role ARN for its sessions, session ARN). */
+/**
+ * Whether an AWS principal value names the caller itself: the user (by unique id, or by ARN in a policy
+ * stored before ids were kept), the role behind a session (likewise), or the session's own ARN.
+ */
 function namesIdentity(value: string, p: RequestContext['principal']): boolean {
   if (p.type === 'Root') return namesAccount(value, p);
-  return value === p.arn || (p.type === 'AssumedRole' && p.roleArn !== undefined && value === p.roleArn);
+  if (value === p.arn) return true;
+  if (p.type === 'IAMUser') return p.userId !== undefined && value === p.userId;
+  return (p.roleArn !== undefined && value === p.roleArn) || (p.roleId !== undefined && value === p.roleId);
 }
 
 function principalMatch(principals: '*' | readonly PrincipalEntry[], p: RequestContext['principal']): PrincipalMatch {

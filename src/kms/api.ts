@@ -27,10 +27,10 @@ import {
 } from './errors.ts';
 import { ANY_STATE, DAY_MS, decodeMarker, encodeMarker, MANAGEABLE, requireState, TOGGLEABLE, USABLE, type KeyRecord, type KeyState, type KeyStore } from './keys.ts';
 import { defaultKeyPolicy, POLICY_NAME, validateKeyPolicy } from './policy.ts';
-import type { Authorizer } from '../iam/authorizer.ts';
+import { InvalidPrincipalError, requestPrincipal, type Authorizer } from '../iam/authorizer.ts';
 import { allowsPutKeyPolicy } from '../iam/policy.ts';
 import { checkPrincipalArn, GRANT_OPERATIONS, GrantStore, grantWithin, principalMatches, readConstraints, type GrantRecord } from './grants.ts';
-import { InvalidGrantIdException, InvalidGrantTokenException, MalformedPolicyDocumentException } from './errors.ts';
+import { InvalidArnException, InvalidGrantIdException, InvalidGrantTokenException, MalformedPolicyDocumentException } from './errors.ts';
 import { KEY_SPECS, maxRsaPlaintext, type KeySpecInfo } from './key-specs.ts';
 import { checkImportedMaterial, generateWrappingKey, tokenHash, unwrapImportedMaterial, WRAPPING_ALGORITHMS, WRAPPING_KEY_SPECS } from './import.ts';
 import {
@@ -277,6 +277,36 @@ export function kmsService(deps: KmsDeps): JsonService {
     await ctx.authorize({ action: `kms:${ctx.operation}`, resource, mode: 'identity', context: { 'kms:CallerAccount': ctx.principal.accountId, ...context } });
   }
 
+  /** A key policy as stored: the IAM users and roles it names bound to their unique ids, as AWS keeps them. */
+  async function boundKeyPolicy(text: string, accountId: string): Promise<string> {
+    try {
+      return await deps.authorizer.bindPrincipals(text, accountId);
+    } catch (err) {
+      if (err instanceof InvalidPrincipalError) throw new MalformedPolicyDocumentException('Policy contains a statement with one or more invalid principals.');
+      throw err;
+    }
+  }
+
+  /** The unique id a grant keeps for a grantee or retiring principal (see Authorizer.principalIdFor). */
+  async function grantPrincipalId(arn: string, field: string, accountId: string): Promise<string | undefined> {
+    try {
+      return await deps.authorizer.principalIdFor(arn, accountId);
+    } catch (err) {
+      if (err instanceof InvalidPrincipalError) throw new InvalidArnException(`${field} ${arn} does not name an existing IAM user, role or role session.`);
+      throw err;
+    }
+  }
+
+  /** A grant as ListGrants shows it: a grantee or retiring principal that no longer exists reads as the unique id the grant keeps, as on AWS. */
+  async function shownGrant(g: GrantRecord): Promise<GrantRecord> {
+    const gone = async (id: string | null) => id !== null && (await deps.authorizer.principalArnFor(id.split(':')[0]!)) === undefined;
+    return {
+      ...g,
+      granteePrincipal: (await gone(g.granteeId)) ? g.granteeId! : g.granteePrincipal,
+      retiringPrincipal: (await gone(g.retiringId)) ? g.retiringId : g.retiringPrincipal,
+    };
+  }
+
   /** PutKeyPolicy's safety check: refuse a policy under which the caller could no longer call PutKeyPolicy. */
   async function lockoutCheck(ctx: CallContext, policyText: string, keyArn: string): Promise<void> {
     let doc;
@@ -287,8 +317,7 @@ export function kmsService(deps: KmsDeps): JsonService {
     }
     const identity = await deps.authorizer.identityPolicies(ctx.principal);
     const p = ctx.principal;
-    const principal = { arn: p.arn, accountId: p.accountId, type: p.type, ...(p.userName ? { userName: p.userName } : {}), ...(p.roleArn ? { roleArn: p.roleArn } : {}) };
-    if (!allowsPutKeyPolicy(doc, principal, identity, keyArn)) {
+    if (!allowsPutKeyPolicy(doc, requestPrincipal(p), identity, keyArn)) {
       throw new MalformedPolicyDocumentException(
         'The new key policy will not allow you to update the key policy in the future. Set BypassPolicyLockoutSafetyCheck to true to bypass this safety check.',
       );
@@ -517,8 +546,9 @@ export function kmsService(deps: KmsDeps): JsonService {
       if (origin !== 'AWS_KMS' && origin !== 'EXTERNAL') throw new UnsupportedOperationException(`Origin ${origin} is not supported: Trent offers AWS_KMS and EXTERNAL.`);
       if (bool(input, 'MultiRegion')) throw new UnsupportedOperationException('Multi-Region keys are not supported: Trent serves a single Region.');
       if (input['CustomKeyStoreId'] !== undefined) throw new UnsupportedOperationException('Custom key stores are not supported.');
-      const policy = str(input, 'Policy', { min: 1, max: 131072 }) ?? defaultKeyPolicy(ctx.principal.accountId);
-      validateKeyPolicy(policy);
+      const policyIn = str(input, 'Policy', { min: 1, max: 131072 }) ?? defaultKeyPolicy(ctx.principal.accountId);
+      validateKeyPolicy(policyIn);
+      const policy = await boundKeyPolicy(policyIn, keys.accountId);
       const tags = readTags(input);
       if (tags.length > MAX_TAGS) throw new TagException(`A key can have at most ${MAX_TAGS} tags.`);
       const requestTags: Record<string, string | string[]> = { 'aws:TagKeys': tags.map((t) => t.TagKey), 'kms:KeySpec': keySpec, 'kms:KeyUsage': keyUsage, 'kms:KeyOrigin': origin };
@@ -764,8 +794,15 @@ export function kmsService(deps: KmsDeps): JsonService {
         throw new ValidationException('Encryption context constraints apply only to grants for cryptographic operations that take an encryption context.');
       }
       if (kind !== 'symmetric' && constraints) throw new ValidationException('Grant constraints are not supported for asymmetric or HMAC keys.');
+      // Grantees and retiring principals are kept by unique id, as AWS keeps them: one that does not exist is refused.
+      const granteeId = (await grantPrincipalId(grantee, 'GranteePrincipal', key.accountId)) ?? null;
+      const retiringId = retiring === undefined ? null : ((await grantPrincipalId(retiring, 'RetiringPrincipal', key.accountId)) ?? null);
       dryRun(input);
-      const out = await grants.create(db, { keyId: key.keyId, name: name ?? null, granteePrincipal: grantee, retiringPrincipal: retiring ?? null, issuingAccount: `arn:aws:iam::${ctx.principal.accountId}:root`, operations, constraints }, now());
+      const out = await grants.create(
+        db,
+        { keyId: key.keyId, name: name ?? null, granteePrincipal: grantee, granteeId, retiringPrincipal: retiring ?? null, retiringId, issuingAccount: `arn:aws:iam::${ctx.principal.accountId}:root`, operations, constraints },
+        now(),
+      );
       return { GrantId: out.grantId, GrantToken: out.grantToken };
     },
 
@@ -778,7 +815,7 @@ export function kmsService(deps: KmsDeps): JsonService {
       const all = (await grants.forKey(key.keyId)).filter((g) => (!grantId || g.grantId === grantId) && (!grantee || g.granteePrincipal === grantee) && (!marker || g.grantId > marker));
       all.sort((a, b) => (a.grantId < b.grantId ? -1 : 1));
       const p = page(all, limit, (g) => g.grantId);
-      return { Grants: p.items.map((g) => grantShape(g, key.arn)), Truncated: p.Truncated, ...(p.NextMarker ? { NextMarker: p.NextMarker } : {}) };
+      return { Grants: await Promise.all(p.items.map(async (g) => grantShape(await shownGrant(g), key.arn))), Truncated: p.Truncated, ...(p.NextMarker ? { NextMarker: p.NextMarker } : {}) };
     },
 
     async ListRetirableGrants(ctx, input): Promise<W<K.ListGrantsResponse>> {
@@ -787,9 +824,10 @@ export function kmsService(deps: KmsDeps): JsonService {
       await authorizedAccount(ctx);
       const limit = limitOf(input);
       const marker = decodeMarker(str(input, 'Marker', { min: 1, max: 1024 }));
-      const all = (await grants.retirable(retiring)).filter((g) => !marker || g.grantId > marker).sort((a, b) => (a.grantId < b.grantId ? -1 : 1));
+      const retiringId = (await deps.authorizer.principalIdFor(retiring, ctx.principal.accountId).catch(() => undefined)) ?? null;
+      const all = (await grants.retirable(retiring, retiringId)).filter((g) => !marker || g.grantId > marker).sort((a, b) => (a.grantId < b.grantId ? -1 : 1));
       const p = page(all, limit, (g) => g.grantId);
-      return { Grants: p.items.map((g) => grantShape(g, keys.keyArn(g.keyId))), Truncated: p.Truncated, ...(p.NextMarker ? { NextMarker: p.NextMarker } : {}) };
+      return { Grants: await Promise.all(p.items.map(async (g) => grantShape(await shownGrant(g), keys.keyArn(g.keyId)))), Truncated: p.Truncated, ...(p.NextMarker ? { NextMarker: p.NextMarker } : {}) };
     },
 
     async RetireGrant(ctx, input): Promise<void> {
@@ -810,7 +848,9 @@ export function kmsService(deps: KmsDeps): JsonService {
       dryRun(input);
       // AWS: the retiring principal, or the grantee when the grant includes RetireGrant, may retire a grant; otherwise kms:RetireGrant must be allowed.
       const p = ctx.principal;
-      const mayRetire = (grant.retiringPrincipal !== null && principalMatches(grant.retiringPrincipal, p) && grant.retiringPrincipal !== `arn:aws:iam::${p.accountId}:root`) || (principalMatches(grant.granteePrincipal, p) && grant.operations.includes('RetireGrant'));
+      const mayRetire =
+        (grant.retiringPrincipal !== null && principalMatches(grant.retiringPrincipal, grant.retiringId, p) && grant.retiringPrincipal !== `arn:aws:iam::${p.accountId}:root`) ||
+        (principalMatches(grant.granteePrincipal, grant.granteeId, p) && grant.operations.includes('RetireGrant'));
       if (!mayRetire) await authorizedKey(ctx, (await keys.get(grant.keyId))!);
       await grants.delete(grant.grantId);
     },
@@ -924,16 +964,17 @@ export function kmsService(deps: KmsDeps): JsonService {
       const key = await authorizedKey(ctx, await keys.resolve(str(input, 'KeyId', { required: true, min: 1, max: 2048 }), { aliases: false }));
       const name = str(input, 'PolicyName', { min: 1, max: 128 }) ?? POLICY_NAME;
       if (name !== POLICY_NAME) throw new NotFoundException(`No such policy exists: ${name}`);
-      return { Policy: key.policy, PolicyName: POLICY_NAME };
+      return { Policy: await deps.authorizer.renderPrincipals(key.policy), PolicyName: POLICY_NAME };
     },
 
     async PutKeyPolicy(ctx, input): Promise<void> {
-      const policy = str(input, 'Policy', { required: true, min: 1, max: 131072 });
+      const policyIn = str(input, 'Policy', { required: true, min: 1, max: 131072 });
       const name = str(input, 'PolicyName', { min: 1, max: 128 }) ?? POLICY_NAME;
       const bypass = bool(input, 'BypassPolicyLockoutSafetyCheck') ?? false;
       if (name !== POLICY_NAME) throw new NotFoundException(`No such policy exists: ${name}`);
-      validateKeyPolicy(policy);
+      validateKeyPolicy(policyIn);
       const target = await keys.resolve(str(input, 'KeyId', { required: true, min: 1, max: 2048 }), { aliases: false });
+      const policy = await boundKeyPolicy(policyIn, target.accountId);
       if (!bypass) await lockoutCheck(ctx, policy, target.arn);
       await mutate(ctx, target.keyId, ANY_STATE, async (k, tx) => {
         if (k.keyManager === 'AWS') throw new UnsupportedOperationException(`${k.arn} is an AWS managed key: its policy cannot be changed.`);

@@ -19,7 +19,10 @@ export interface GrantRecord {
   keyId: string;
   name: string | null;
   granteePrincipal: string;
+  /** The unique id (AIDA..., AROA... or AROA...:session) the grantee was bound to when the grant was made; null for accounts and services. */
+  granteeId: string | null;
   retiringPrincipal: string | null;
+  retiringId: string | null;
   issuingAccount: string;
   operations: string[];
   constraints: GrantConstraints | null;
@@ -32,7 +35,9 @@ interface GrantRow {
   grant_token_hash: string;
   name: string | null;
   grantee_principal: string;
+  grantee_id: string | null;
   retiring_principal: string | null;
+  retiring_id: string | null;
   issuing_account: string;
   operations: string;
   constraints: string | null;
@@ -45,7 +50,9 @@ function fromRow(r: GrantRow): GrantRecord {
     keyId: r.key_id,
     name: r.name,
     granteePrincipal: r.grantee_principal,
+    granteeId: r.grantee_id ?? null,
     retiringPrincipal: r.retiring_principal,
+    retiringId: r.retiring_id ?? null,
     issuingAccount: r.issuing_account,
     operations: JSON.parse(r.operations) as string[],
     constraints: r.constraints ? (JSON.parse(r.constraints) as GrantConstraints) : null,
@@ -64,8 +71,18 @@ export function checkPrincipalArn(value: string, field: string): void {
   }
 }
 
-/** Whether a grant's grantee (or retiring principal) names this caller: the exact ARN, the role behind a session, or the caller's account root. */
-export function principalMatches(named: string, p: Principal): boolean {
+/**
+ * Whether a grant's grantee (or retiring principal) names this caller. An IAM user, role or role session
+ * is matched by the unique id it had when the grant was made (AWS keeps grantees by id: ListGrants shows
+ * the bare id once the principal is gone), so a principal deleted and created again under the same name
+ * is not the grantee. Account roots, and grants made before ids were kept, are matched by ARN: the exact
+ * ARN, the role behind a session, or the caller's account root.
+ */
+export function principalMatches(named: string, namedId: string | null, p: Principal): boolean {
+  if (namedId !== null) {
+    if (namedId.includes(':')) return p.type === 'AssumedRole' && p.principalId === namedId;
+    return namedId === (p.type === 'AssumedRole' ? p.roleId : p.principalId);
+  }
   if (named === p.arn) return true;
   if (p.roleArn && named === p.roleArn) return true;
   return named === `arn:aws:iam::${p.accountId}:root`;
@@ -125,7 +142,9 @@ export class GrantStore {
       const same = (await q.all<GrantRow>('SELECT * FROM kms_grants WHERE key_id = ? AND name = ?', [g.keyId, g.name])).map(fromRow).find(
         (x) =>
           x.granteePrincipal === g.granteePrincipal &&
+          x.granteeId === g.granteeId &&
           x.retiringPrincipal === g.retiringPrincipal &&
+          x.retiringId === g.retiringId &&
           JSON.stringify([...x.operations].sort()) === JSON.stringify([...g.operations].sort()) &&
           JSON.stringify(x.constraints) === JSON.stringify(g.constraints),
       );
@@ -138,9 +157,22 @@ export class GrantStore {
     const grantId = randomBytes(32).toString('hex');
     const secret = randomBytes(48).toString('base64url');
     await q.run(
-      `INSERT INTO kms_grants (grant_id, key_id, grant_token_hash, name, grantee_principal, retiring_principal, issuing_account, operations, constraints, created_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      [grantId, g.keyId, tokenHash(secret), g.name, g.granteePrincipal, g.retiringPrincipal, g.issuingAccount, JSON.stringify(g.operations), g.constraints ? JSON.stringify(g.constraints) : null, now],
+      `INSERT INTO kms_grants (grant_id, key_id, grant_token_hash, name, grantee_principal, grantee_id, retiring_principal, retiring_id, issuing_account, operations, constraints, created_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      [
+        grantId,
+        g.keyId,
+        tokenHash(secret),
+        g.name,
+        g.granteePrincipal,
+        g.granteeId,
+        g.retiringPrincipal,
+        g.retiringId,
+        g.issuingAccount,
+        JSON.stringify(g.operations),
+        g.constraints ? JSON.stringify(g.constraints) : null,
+        now,
+      ],
     );
     return { grantId, grantToken: `${grantId}.${secret}`, existing: false };
   }
@@ -165,8 +197,11 @@ export class GrantStore {
     return a.length === b.length && timingSafeEqual(a, b) ? fromRow(row) : undefined;
   }
 
-  async retirable(retiringPrincipal: string): Promise<GrantRecord[]> {
-    return (await this.#db.all<GrantRow>('SELECT * FROM kms_grants WHERE retiring_principal = ? ORDER BY created_at, grant_id', [retiringPrincipal])).map(fromRow);
+  /** Grants this principal may retire: named by this ARN and, where the grant keeps an id, by the id the ARN stands for now. */
+  async retirable(retiringPrincipal: string, retiringId: string | null): Promise<GrantRecord[]> {
+    return (await this.#db.all<GrantRow>('SELECT * FROM kms_grants WHERE retiring_principal = ? ORDER BY created_at, grant_id', [retiringPrincipal]))
+      .map(fromRow)
+      .filter((g) => g.retiringId === null || g.retiringId === retiringId);
   }
 
   async delete(grantId: string): Promise<boolean> {
@@ -182,7 +217,7 @@ export class GrantStore {
     const grants = await this.forKey(keyId);
     return grants.some(
       (g) =>
-        principalMatches(g.granteePrincipal, p) &&
+        principalMatches(g.granteePrincipal, g.granteeId, p) &&
         g.operations.includes(operation) &&
         (!CONTEXT_OPERATIONS.has(operation) || constraintsHold(g.constraints, ec)) &&
         (within === undefined || within(g)),

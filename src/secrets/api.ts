@@ -3,7 +3,7 @@ import type * as SM from '@aws-sdk/client-secrets-manager';
 import type { Logger } from 'pino';
 import { openFromBytes, sealToBytes } from '../crypto/aead.ts';
 import { randomString } from '../crypto/random.ts';
-import type { Authorizer } from '../iam/authorizer.ts';
+import { InvalidPrincipalError, type Authorizer } from '../iam/authorizer.ts';
 import type { KmsServiceClient } from '../kms/service-client.ts';
 import type { CallContext, JsonService } from '../server/service.ts';
 import type { Database, Queryable } from '../store/database.ts';
@@ -607,7 +607,7 @@ export function secretsService(deps: SecretsDeps): JsonService & { sweep(): Prom
 
       async GetResourcePolicy(ctx, input): Promise<W<SM.GetResourcePolicyResponse>> {
         const s = await secret(ctx, str(input, 'SecretId', { required: true, min: 1, max: 2048 }));
-        return { ARN: s.arn, Name: s.name, ...(s.policy ? { ResourcePolicy: s.policy } : {}) };
+        return { ARN: s.arn, Name: s.name, ...(s.policy ? { ResourcePolicy: await deps.authorizer.renderPrincipals(s.policy) } : {}) };
       },
 
       async PutResourcePolicy(ctx, input): Promise<W<SM.PutResourcePolicyResponse>> {
@@ -616,7 +616,11 @@ export function secretsService(deps: SecretsDeps): JsonService & { sweep(): Prom
         const errors = validatePolicy(policy);
         if (errors.length) throw new MalformedPolicyDocumentException(errors[0]!.ErrorMessage!);
         if ((bool(input, 'BlockPublicPolicy') ?? true) && isPublic(policy)) throw new AwsError('PublicPolicyException', 400, 'The BlockPublicPolicy parameter is set to true, and the resource policy grants broad access to the secret.');
-        await db.run('UPDATE sm_secrets SET policy = ? WHERE arn = ?', [policy, s.arn]);
+        // IAM users and roles are stored by unique id, as AWS stores them (src/iam/principal-ids.ts).
+        const stored = await deps.authorizer.bindPrincipals(policy, accountId).catch((err: unknown) => {
+          throw err instanceof InvalidPrincipalError ? new MalformedPolicyDocumentException('This resource policy contains an unsupported principal.') : err;
+        });
+        await db.run('UPDATE sm_secrets SET policy = ? WHERE arn = ?', [stored, s.arn]);
         return { ARN: s.arn, Name: s.name };
       },
 

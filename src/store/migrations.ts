@@ -433,4 +433,12 @@ export const migrations: Migration[] = [
       ALTER TABLE rk_collections ADD COLUMN generation BIGINT NOT NULL DEFAULT 0;
     `,
   },
+  {
+    id: 12,
+    name: 'kms: grants name IAM users and roles by unique id, as AWS does (a principal created again under the same name is not the grantee)',
+    sql: `
+      ALTER TABLE kms_grants ADD COLUMN grantee_id TEXT;
+      ALTER TABLE kms_grants ADD COLUMN retiring_id TEXT;
+    `,
+  },
 ];

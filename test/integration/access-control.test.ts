@@ -4,9 +4,25 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { IAMClient, CreateUserCommand, CreateAccessKeyCommand, PutUserPolicyCommand, CreateRoleCommand, PutRolePolicyCommand, GetUserPolicyCommand, ListUsersCommand, UpdateAccessKeyCommand, DeleteUserPolicyCommand } from '@aws-sdk/client-iam';
+import {
+  IAMClient,
+  CreateUserCommand,
+  CreateAccessKeyCommand,
+  PutUserPolicyCommand,
+  CreateRoleCommand,
+  PutRolePolicyCommand,
+  GetUserPolicyCommand,
+  ListUsersCommand,
+  UpdateAccessKeyCommand,
+  DeleteUserPolicyCommand,
+  DeleteAccessKeyCommand,
+  DeleteUserCommand,
+  DeleteRoleCommand,
+  GetRoleCommand,
+  UpdateAssumeRolePolicyCommand,
+} from '@aws-sdk/client-iam';
 import { STSClient, AssumeRoleCommand, GetCallerIdentityCommand } from '@aws-sdk/client-sts';
-import { KMSClient, CreateKeyCommand, EncryptCommand, DecryptCommand, CreateGrantCommand, RevokeGrantCommand, ListGrantsCommand, PutKeyPolicyCommand, RetireGrantCommand } from '@aws-sdk/client-kms';
+import { KMSClient, CreateKeyCommand, EncryptCommand, DecryptCommand, CreateGrantCommand, RevokeGrantCommand, ListGrantsCommand, PutKeyPolicyCommand, RetireGrantCommand, GetKeyPolicyCommand } from '@aws-sdk/client-kms';
 import { S3Client, CreateBucketCommand, PutBucketPolicyCommand, PutObjectCommand, GetBucketPolicyCommand } from '@aws-sdk/client-s3';
 import { CloudTrailClient, LookupEventsCommand } from '@aws-sdk/client-cloudtrail';
 import { startTrent, removeDir, REPO, type RunningTrent } from '../helpers/trent.ts';
@@ -148,6 +164,87 @@ test('a grant holder cannot widen its own grant: a grant made under a grant allo
   await helper.send(new CreateGrantCommand({ KeyId: keyId, GranteePrincipal: users['holder']!.arn, Operations: ['Encrypt'], Constraints: { EncryptionContextEquals: { shelf: 'a' } } }));
   holder.destroy();
   helper.destroy();
+});
+
+test('a user or role deleted and created again under the same name does not inherit the access the old one had', async () => {
+  const admin = (await new STSClient(t.clientConfig()).send(new GetCallerIdentityCommand({}))).Arn!;
+  await newUser('alice');
+  const aliceArn = users['alice']!.arn;
+  const aliceId = (await new STSClient(as('alice')).send(new GetCallerIdentityCommand({}))).UserId!;
+  const trust = (who: string) => JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { AWS: who }, Action: 'sts:AssumeRole' }] });
+  const vault = (await iam.send(new CreateRoleCommand({ RoleName: 'vault', AssumeRolePolicyDocument: trust(aliceArn) }))).Role!;
+  const keyPolicy = (who: string) =>
+    JSON.stringify({
+      Version: '2012-10-17',
+      Statement: [
+        { Sid: 'admin', Effect: 'Allow', Principal: { AWS: admin }, Action: 'kms:*', Resource: '*' },
+        { Sid: 'use', Effect: 'Allow', Principal: { AWS: who }, Action: ['kms:Encrypt', 'kms:Decrypt'], Resource: '*' },
+      ],
+    });
+  const key = (await kms.send(new CreateKeyCommand({ Description: 'named by ARN', Policy: keyPolicy(aliceArn) }))).KeyMetadata!.KeyId!;
+  const granted = (await kms.send(new CreateKeyCommand({ Description: 'granted' }))).KeyMetadata!.KeyId!;
+  await kms.send(new CreateGrantCommand({ KeyId: granted, GranteePrincipal: aliceArn, Operations: ['Encrypt'] }));
+  const s3 = new S3Client(t.clientConfig({ forcePathStyle: true }));
+  await s3.send(new CreateBucketCommand({ Bucket: 'alices' }));
+  const bucketPolicy = JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { AWS: aliceArn }, Action: 's3:PutObject', Resource: 'arn:aws:s3:::alices/*' }] });
+  await s3.send(new PutBucketPolicyCommand({ Bucket: 'alices', Policy: bucketPolicy }));
+
+  // The first alice has all of it, through the policies and the grant that name her.
+  const use = async (label: string, expect: boolean) => {
+    const k = new KMSClient(as('alice'));
+    const b = new S3Client({ ...as('alice'), forcePathStyle: true });
+    const sts = new STSClient(as('alice'));
+    const calls: Array<[string, () => Promise<unknown>]> = [
+      ['trust policy', () => sts.send(new AssumeRoleCommand({ RoleArn: vault.Arn!, RoleSessionName: 'alice' }))],
+      ['key policy', () => k.send(new EncryptCommand({ KeyId: key, Plaintext: Buffer.from('x') }))],
+      ['grant', () => k.send(new EncryptCommand({ KeyId: granted, Plaintext: Buffer.from('x') }))],
+      ['bucket policy', () => b.send(new PutObjectCommand({ Bucket: 'alices', Key: 'note', Body: 'x' }))],
+    ];
+    for (const [what, call] of calls) {
+      if (expect) await call();
+      else await denied(call(), /not authorized|Access Denied/, `${label}: ${what}`);
+    }
+    k.destroy();
+    b.destroy();
+    sts.destroy();
+  };
+  await use('the first alice', true);
+  // The stored policies read back with her ARN while she exists.
+  assert.deepEqual(JSON.parse((await kms.send(new GetKeyPolicyCommand({ KeyId: key, PolicyName: 'default' }))).Policy!), JSON.parse(keyPolicy(aliceArn)));
+  assert.equal(JSON.parse((await s3.send(new GetBucketPolicyCommand({ Bucket: 'alices' }))).Policy!).Statement[0].Principal.AWS, aliceArn);
+
+  await iam.send(new DeleteAccessKeyCommand({ UserName: 'alice', AccessKeyId: users['alice']!.accessKeyId }));
+  await iam.send(new DeleteUserCommand({ UserName: 'alice' }));
+  // Once she is gone, the policies and the grant show the unique id they keep, as on AWS.
+  assert.equal(JSON.parse((await kms.send(new GetKeyPolicyCommand({ KeyId: key, PolicyName: 'default' }))).Policy!).Statement[1].Principal.AWS, aliceId);
+  assert.equal(JSON.parse((await s3.send(new GetBucketPolicyCommand({ Bucket: 'alices' }))).Policy!).Statement[0].Principal.AWS, aliceId);
+  assert.equal(JSON.parse(decodeURIComponent((await iam.send(new GetRoleCommand({ RoleName: 'vault' }))).Role!.AssumeRolePolicyDocument!)).Statement[0].Principal.AWS, aliceId);
+  assert.equal((await kms.send(new ListGrantsCommand({ KeyId: granted }))).Grants![0]!.GranteePrincipal, aliceId);
+
+  await newUser('alice');
+  assert.equal(users['alice']!.arn, aliceArn, 'the new alice has the same ARN');
+  await new Promise((r) => setTimeout(r, 1100));
+  await use('a new alice', false);
+  // A stale id cannot be stored again; naming the new alice by ARN binds her.
+  await assert.rejects(kms.send(new PutKeyPolicyCommand({ KeyId: key, PolicyName: 'default', Policy: keyPolicy(aliceId) })), { name: 'MalformedPolicyDocumentException' });
+  await assert.rejects(iam.send(new UpdateAssumeRolePolicyCommand({ RoleName: 'vault', PolicyDocument: trust(aliceId) })), { name: 'MalformedPolicyDocumentException' });
+  await assert.rejects(s3.send(new PutBucketPolicyCommand({ Bucket: 'alices', Policy: bucketPolicy.replace(aliceArn, `arn:aws:iam::${accountId}:user/nobody`) })), { name: 'MalformedPolicy' });
+  await kms.send(new PutKeyPolicyCommand({ KeyId: key, PolicyName: 'default', Policy: keyPolicy(aliceArn) }));
+  const k = new KMSClient(as('alice'));
+  assert.ok((await k.send(new EncryptCommand({ KeyId: key, Plaintext: Buffer.from('x') }))).CiphertextBlob, 'the key policy names the new alice once it is saved again');
+  k.destroy();
+
+  // The same for a role: a key policy naming it does not reach a new role of the same name.
+  const roleKey = (await kms.send(new CreateKeyCommand({ Description: 'for the vault role', Policy: keyPolicy(vault.Arn!) }))).KeyMetadata!.KeyId!;
+  await iam.send(new DeleteRoleCommand({ RoleName: 'vault' }));
+  assert.equal(JSON.parse((await kms.send(new GetKeyPolicyCommand({ KeyId: roleKey, PolicyName: 'default' }))).Policy!).Statement[1].Principal.AWS, vault.RoleId);
+  await iam.send(new CreateRoleCommand({ RoleName: 'vault', AssumeRolePolicyDocument: trust(aliceArn) }));
+  await new Promise((r) => setTimeout(r, 1100));
+  const session = (await new STSClient(as('alice')).send(new AssumeRoleCommand({ RoleArn: vault.Arn!, RoleSessionName: 'again' }))).Credentials!;
+  const asVault = new KMSClient(t.clientConfig({ credentials: { accessKeyId: session.AccessKeyId!, secretAccessKey: session.SecretAccessKey!, sessionToken: session.SessionToken! } }));
+  await denied(asVault.send(new EncryptCommand({ KeyId: roleKey, Plaintext: Buffer.from('x') })), /kms:Encrypt/, 'the new vault role');
+  asVault.destroy();
+  s3.destroy();
 });
 
 test('a key policy that does not delegate to IAM blocks even a user whose policy allows kms:*; the lockout check protects the admin', async () => {

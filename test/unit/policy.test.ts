@@ -973,6 +973,30 @@ const cases: Case[] = [
     reason: 'explicit-deny-identity',
   },
   { name: 'grantAllows false changes nothing', resource: rp([grantTo({ AWS: BOB_ARN }, 'kms:*')]), mode: 'key-policy', action: 'kms:Decrypt', grantAllows: false, allowed: false, reason: 'no-resource-allow' },
+
+  // -- Unique ids (AWS "IAM identifiers": a stored policy names a user or role by its unique id, so a principal
+  //    deleted and created again under the same name, which gets a new id, is not the one named).
+  { name: 'a stored key policy naming the user by unique id allows that user', principal: { ...USER, userId: 'AIDAEXAMPLEAPP12345' }, resource: rp([grantTo({ AWS: 'AIDAEXAMPLEAPP12345' }, 'kms:Decrypt')]), mode: 'key-policy', action: 'kms:Decrypt', allowed: true },
+  {
+    name: 'a unique id of an earlier user of the same name does not match the current one',
+    principal: { ...USER, userId: 'AIDAEXAMPLEAPP67890' },
+    resource: rp([grantTo({ AWS: 'AIDAEXAMPLEAPP12345' }, 'kms:Decrypt')]),
+    mode: 'key-policy',
+    action: 'kms:Decrypt',
+    allowed: false,
+    reason: 'no-resource-allow',
+  },
+  { name: 'a stored trust policy naming the role by unique id covers its sessions', principal: { ...SESSION, roleId: 'AROAEXAMPLEWORKER1' }, resource: rp([grantTo({ AWS: 'AROAEXAMPLEWORKER1' }, 'sts:AssumeRole')]), mode: 'key-policy', action: 'sts:AssumeRole', on: ROLE_ARN, allowed: true },
+  {
+    name: "a role's unique id does not match a user",
+    resource: rp([grantTo({ AWS: 'AROAEXAMPLEWORKER1' }, 's3:GetObject')]),
+    identity: [],
+    mode: 'resource-or-identity',
+    action: 's3:GetObject',
+    on: OBJ,
+    allowed: false,
+    reason: 'no-identity-allow',
+  },
 ];
 
 function parseAll(c: Case): { identity: PolicyDocument[]; resource?: PolicyDocument } {
