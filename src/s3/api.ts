@@ -6,7 +6,8 @@ import type { CallContext, RestRequest, RestResponse, RestXmlService } from '../
 import type { BlobStore } from '../store/blob-store.ts';
 import type { Database, Queryable } from '../store/database.ts';
 import { AwsError } from '../wire/errors.ts';
-import { algorithmForHeader, checksumHeaderName, createChecksummer, parseChecksumAlgorithm, type ChecksumAlgorithm } from '../wire/checksums.ts';
+import { algorithmForHeader, checksumHeaderName, createChecksummer, isValidBase64Checksum, parseChecksumAlgorithm, type ChecksumAlgorithm } from '../wire/checksums.ts';
+import { checkDeclaredForms } from '../wire/body-verifier.ts';
 import { buildXml, parseXml, type XmlObject, type XmlValue } from '../wire/xml.ts';
 import { BLOCK_ALL, checkBucketName, findBucket, getBucket, listBuckets, setBucketField, type BucketRecord, type PublicAccessBlock } from './buckets.ts';
 import {
@@ -245,6 +246,63 @@ function storedHeaders(headers: Record<string, string | undefined>): StoredHeade
   }
   if (metaBytes > 2048) throw new AwsError('MetadataTooLarge', 400, 'Your metadata headers exceed the maximum allowed metadata size.', { MaxSizeAllowed: '2048' });
   return out;
+}
+
+/** The x-amz-checksum-<algorithm> headers a request carries (not -algorithm, -mode or -type). */
+function checksumHeaders(headers: Record<string, string | undefined>): Array<{ name: string; algorithm: ChecksumAlgorithm; value: string }> {
+  const out: Array<{ name: string; algorithm: ChecksumAlgorithm; value: string }> = [];
+  for (const [name, value] of Object.entries(headers)) {
+    const algorithm = value === undefined ? undefined : algorithmForHeader(name);
+    if (algorithm) out.push({ name, algorithm, value: value! });
+  }
+  return out;
+}
+
+/** At most one x-amz-checksum-<algorithm> header, as S3 requires. */
+function singleChecksumHeader(headers: Record<string, string | undefined>): { name: string; algorithm: ChecksumAlgorithm; value: string } | undefined {
+  const sent = checksumHeaders(headers);
+  if (sent.length > 1) throw new InvalidRequest('Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed.');
+  return sent[0];
+}
+
+/**
+ * The integrity headers of a request, checked for form before its body is read (the body is checked against them
+ * as it streams, and the answer must not wait for it): Content-MD5 (InvalidDigest), the x-amz-checksum-* value and
+ * x-amz-sdk-checksum-algorithm (InvalidRequest). `bodyChecksum` false: the checksum headers describe the object
+ * being assembled, not this body (CompleteMultipartUpload checks them itself).
+ */
+function checkIntegrityHeaders(headers: Record<string, string | undefined>, bodyChecksum: boolean): void {
+  const checksum = bodyChecksum ? singleChecksumHeader(headers) : undefined;
+  checkDeclaredForms({ contentMd5Base64: headers['content-md5'], checksum });
+  const sdk = headers['x-amz-sdk-checksum-algorithm'];
+  if (checksum && sdk !== undefined && parseChecksumAlgorithm(sdk) !== checksum.algorithm) {
+    throw new InvalidRequest('Value for x-amz-sdk-checksum-algorithm header is invalid.');
+  }
+}
+
+/**
+ * CompleteMultipartUpload's x-amz-checksum-<algorithm>: the checksum of the whole object, checked against the one the
+ * parts make (for a composite checksum, with or without its -<parts> suffix), and x-amz-checksum-type, which must
+ * be the upload's. A malformed value is InvalidRequest before the body is read; a mismatch is BadDigest.
+ */
+function declaredObjectChecksum(
+  headers: Record<string, string | undefined>,
+  uploadAlgorithm: ChecksumAlgorithm | null,
+): { algorithm: ChecksumAlgorithm; matches(composite: string): boolean } | undefined {
+  const type = headers['x-amz-checksum-type']?.trim().toUpperCase();
+  if (type !== undefined && (uploadAlgorithm === null || type !== 'COMPOSITE')) {
+    throw new AwsError('BadDigest', 400, `The x-amz-checksum-type ${type} does not match the checksum type of the upload (${uploadAlgorithm ? 'COMPOSITE' : 'none'}).`);
+  }
+  const sent = singleChecksumHeader(headers);
+  if (!sent) return undefined;
+  const m = /^([A-Za-z0-9+/=]+)(?:-([1-9][0-9]{0,4}))?$/.exec(sent.value.trim());
+  if (!m || !isValidBase64Checksum(sent.algorithm, m[1]!)) throw new InvalidRequest(`Value for ${checksumHeaderName(sent.algorithm)} header is invalid.`);
+  const digest = m[1]!;
+  const parts = m[2];
+  return {
+    algorithm: sent.algorithm,
+    matches: (composite) => sent.algorithm === uploadAlgorithm && (parts === undefined ? composite.startsWith(`${digest}-`) : composite === `${digest}-${parts}`),
+  };
 }
 
 function requestedChecksum(headers: Record<string, string | undefined>): ChecksumAlgorithm | undefined {
@@ -1218,6 +1276,8 @@ export function s3Service(deps: S3Deps): RestXmlService<S3Route> {
       touchObject(ctx, bucket, key);
       await bucketOf(bucket);
       const u = await uploadOf(req.query.get('uploadId'), bucket, key);
+      const alg = u.checksum_algorithm as ChecksumAlgorithm | null;
+      const declared = declaredObjectChecksum(req.headers, alg);
       const doc = await readXml(req.body);
       const listed = asArray(child(doc['CompleteMultipartUpload'], 'Part') as XmlValue[] | XmlValue | undefined).map((p) => {
         const n = Number(token(child(p, 'PartNumber')));
@@ -1235,7 +1295,6 @@ export function s3Service(deps: S3Deps): RestXmlService<S3Route> {
       const parts = await db.all<PartRow>('SELECT * FROM s3_parts WHERE upload_id = ? ORDER BY part_number', [u.upload_id]);
       const byNumber = new Map(parts.map((p) => [Number(p.part_number), p]));
       const chosen: PartRow[] = [];
-      const alg = u.checksum_algorithm as ChecksumAlgorithm | null;
       listed.forEach((l, i) => {
         const p = byNumber.get(l.n);
         if (!p || p.etag !== l.etag) throw new InvalidPart();
@@ -1248,6 +1307,9 @@ export function s3Service(deps: S3Deps): RestXmlService<S3Route> {
       const partChecksums = chosen.map((p) => p.checksum_value);
       const checksum =
         alg && partChecksums.every((c): c is string => c !== null) ? { algorithm: alg, value: compositeChecksum(alg, partChecksums), type: 'COMPOSITE' as const } : null;
+      if (declared && !(checksum && declared.matches(checksum.value))) {
+        throw new AwsError('BadDigest', 400, `The ${declared.algorithm.toLowerCase()} you specified did not match the calculated checksum.`);
+      }
       const segments: Segment[] = chosen.map((p) => ({ blob: p.blob_key, size: Number(p.size), salt: p.salt.toString('base64'), part: Number(p.part_number) }));
       const t = now();
       const record: ObjectRecord = {
@@ -1502,6 +1564,7 @@ export function s3Service(deps: S3Deps): RestXmlService<S3Route> {
         const resource = r.bucket === undefined ? '*' : r.key !== undefined && action !== 's3:ListBucket' ? objectArn(r.bucket, r.key) : `arn:aws:s3:::${r.bucket}`;
         await ctx.authorize({ action, resource, resourcePolicy: bucket?.policy ?? null, mode: bucket ? 'resource-or-identity' : 'identity', context: s3Context(req) });
       }
+      checkIntegrityHeaders(req.headers, !r.checksumHeadersNotOfBody);
       return handler(ctx, r, req);
     },
     audit: {

@@ -7,6 +7,8 @@ export interface S3Route {
   key?: string;
   /** Set when the request could not be routed; thrown by the handler so the error is recorded under the route. */
   error?: Error;
+  /** CompleteMultipartUpload: its x-amz-checksum-* headers name the assembled object's checksum, not its body's. */
+  checksumHeadersNotOfBody?: boolean;
 }
 
 /** Sub-resources Trent does not implement: a request naming one is refused with 501, never misread as another operation. */
@@ -113,7 +115,7 @@ export function route(method: string, rawPath: string, query: Map<string, string
       return { operation: 'DeleteObject', ...at };
     case 'POST':
       if (has('uploads')) return { operation: 'CreateMultipartUpload', ...at };
-      if (has('uploadId')) return { operation: 'CompleteMultipartUpload', ...at };
+      if (has('uploadId')) return { operation: 'CompleteMultipartUpload', ...at, checksumHeadersNotOfBody: true };
       return fail('Unknown', new MethodNotAllowed(method));
     default:
       return fail('Unknown', new MethodNotAllowed(method));

@@ -376,7 +376,9 @@ export class Pipeline {
       stages.push(decoder);
     }
     const trailerName = header(sreq, 'x-amz-trailer')?.toLowerCase();
-    const checksumHeader = Object.keys(sreq.headers).find((h) => algorithmForHeader(h) !== undefined && h !== 'x-amz-checksum-algorithm');
+    const checksumHeader = ex.route?.checksumHeadersNotOfBody
+      ? undefined
+      : Object.keys(sreq.headers).find((h) => algorithmForHeader(h) !== undefined && h !== 'x-amz-checksum-algorithm');
     const checksumName = trailerName && algorithmForHeader(trailerName) ? trailerName : checksumHeader;
     const md5 = header(sreq, 'content-md5');
     const hexHash = ex.protocol === 'restxml' && /^[0-9a-f]{64}$/i.test(claimed) ? claimed.toLowerCase() : undefined;
@@ -491,13 +493,15 @@ export class Pipeline {
 
   #send(req: IncomingMessage, res: ServerResponse, wire: WireResponse & { exchange?: Exchange; error?: AwsError }, started: bigint): void {
     const ex = wire.exchange;
-    res.writeHead(wire.status, wire.headers);
+    const unread = unreadBody(req);
+    res.writeHead(wire.status, unread === 'close' ? { ...wire.headers, connection: 'close' } : wire.headers);
     const body = wire.body;
     if (body instanceof Readable) {
       streamPipeline(body, res, (err) => {
         if (err) this.#opts.log.warn({ err: err.message, requestId: ex?.requestId }, 'response stream failed');
       });
     } else res.end(body);
+    if (unread === 'drain') drainBody(req, res);
     if (ex) {
       this.#opts.log.info(
         {
@@ -515,6 +519,35 @@ export class Pipeline {
 }
 
 class BodyTooLarge extends Error {}
+
+/** The most of an unread request body read and discarded after an early answer; beyond it the connection is closed. */
+const DRAIN_LIMIT = 64 * 1024 * 1024;
+
+/**
+ * An answer given before the request body was read to its end (an early refusal, or a body refused midway) leaves
+ * the client sending; one that reads the answer only after sending its whole body (botocore) would block until its
+ * timeout and then retry. 'drain': read the rest and discard it, so the client finishes and reads the answer;
+ * 'close': the body is too long to drain, or the request stream is gone (a stage of the body failed), so the
+ * connection closes once the answer is out.
+ */
+function unreadBody(req: IncomingMessage): 'none' | 'drain' | 'close' {
+  const declared = req.headers['content-length'] === undefined ? undefined : Number(req.headers['content-length']);
+  const hasBody = req.headers['transfer-encoding'] !== undefined || (declared !== undefined && declared !== 0);
+  if (req.readableEnded || !hasBody) return 'none';
+  if (req.destroyed) return 'close';
+  return !req.complete && declared !== undefined && declared > DRAIN_LIMIT ? 'close' : 'drain';
+}
+
+function drainBody(req: IncomingMessage, res: ServerResponse): void {
+  const socket = res.socket;
+  let bytes = 0;
+  req.unpipe();
+  req.on('data', (chunk: Buffer) => {
+    bytes += chunk.length;
+    if (bytes > DRAIN_LIMIT) socket?.destroy();
+  });
+  req.resume();
+}
 
 /** A connection's TLS version and cipher never change: asked of OpenSSL once per connection, not once per event. */
 const tlsCache = new WeakMap<TLSSocket, { tlsVersion: string; cipherSuite: string }>();

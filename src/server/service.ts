@@ -93,6 +93,11 @@ export interface RestResponse {
 /** The operation a REST request names (and whatever the service resolved on the way, such as bucket and key). */
 export interface RestRoute {
   operation: string;
+  /**
+   * Set when the request's x-amz-checksum-* headers name the checksum of something other than its body (S3's
+   * CompleteMultipartUpload: the assembled object), so the body is not checked against them.
+   */
+  checksumHeadersNotOfBody?: boolean;
 }
 
 export interface RestXmlService<R extends RestRoute = RestRoute> extends ServiceBase {

@@ -7,8 +7,9 @@ import { type ChecksumAlgorithm, type Checksummer, checksumHeaderName, createChe
  * Pass-through stream that checks a request body against what the client declared: the
  * x-amz-content-sha256 hash, Content-MD5, an x-amz-checksum-* value (header or aws-chunked
  * trailer) and the Content-Length. Every check runs when the body ends (the consumer commits only
- * after that); a malformed declared value fails the stream at its first byte. Only the digests that
- * were asked for are computed.
+ * after that), including the form of the declared values: a service refuses a malformed one before it
+ * reads the body (checkDeclaredForms), and a stream failing at its first byte would tear the request
+ * down under the answer. Only the digests that were asked for are computed.
  */
 
 export interface BodyVerifierOptions {
@@ -32,6 +33,18 @@ export interface BodyVerifierOptions {
 
 const MD5_BASE64 = /^[A-Za-z0-9+/]{22}==$/;
 
+/**
+ * The form of the declared values a body will be checked against, before any of it is read: a Content-MD5 that is
+ * not base64 of 16 bytes is InvalidDigest, an x-amz-checksum-* value that is not base64 of the algorithm's digest
+ * InvalidRequest (AWS's codes and words).
+ */
+export function checkDeclaredForms(declared: { contentMd5Base64?: string | undefined; checksum?: { algorithm: ChecksumAlgorithm; value: string } | undefined }): void {
+  const md5 = declared.contentMd5Base64;
+  if (md5 !== undefined && !MD5_BASE64.test(md5.trim())) throw invalidDigest();
+  const c = declared.checksum;
+  if (c && !isValidBase64Checksum(c.algorithm, c.value.trim())) throw invalidChecksumValue(c.algorithm);
+}
+
 export class BodyVerifier extends Transform {
   /** Bytes seen so far. */
   bytes = 0;
@@ -47,7 +60,6 @@ export class BodyVerifier extends Transform {
   private readonly sha256: Hash | undefined;
   private readonly md5: Hash | undefined;
   private readonly checksummer: Checksummer | undefined;
-  private checkedUpFront = false;
   private failed = false;
 
   constructor(opts: BodyVerifierOptions = {}) {
@@ -63,7 +75,6 @@ export class BodyVerifier extends Transform {
     if (this.failed) return callback();
     const buf = typeof chunk === 'string' ? Buffer.from(chunk, encoding) : chunk;
     try {
-      this.checkUpFront();
       this.bytes += buf.length;
       this.sha256?.update(buf);
       this.md5?.update(buf);
@@ -78,7 +89,6 @@ export class BodyVerifier extends Transform {
   override _flush(callback: TransformCallback): void {
     if (this.failed) return callback();
     try {
-      this.checkUpFront();
       this.finish();
       callback();
     } catch (err) {
@@ -87,18 +97,12 @@ export class BodyVerifier extends Transform {
     }
   }
 
-  /** Declared values whose form is wrong fail before any data is accepted. */
-  private checkUpFront(): void {
-    if (this.checkedUpFront) return;
-    this.checkedUpFront = true;
-    const md5 = this.opts.contentMd5Base64;
-    if (md5 !== undefined && !MD5_BASE64.test(md5.trim())) throw invalidDigest();
-    const c = this.opts.checksum;
-    if (c && typeof c.expected === 'string' && !isValidBase64Checksum(c.algorithm, c.expected.trim())) throw invalidChecksumValue(c.algorithm);
-  }
-
   private finish(): void {
     const o = this.opts;
+    checkDeclaredForms({
+      contentMd5Base64: o.contentMd5Base64,
+      checksum: o.checksum && typeof o.checksum.expected === 'string' ? { algorithm: o.checksum.algorithm, value: o.checksum.expected } : undefined,
+    });
     if (o.expectedLength !== undefined && this.bytes !== o.expectedLength) {
       throw new AwsError('IncompleteBody', 400, 'You did not provide the number of bytes specified by the Content-Length HTTP header');
     }

@@ -39,7 +39,8 @@ def call(fn, **kw):
         if 'Body' in r: r['Body'] = r['Body'].read().decode('latin1')
         return {'ok': r}
     except botocore.exceptions.ClientError as e:
-        return {'code': e.response['Error'].get('Code'), 'status': e.response['ResponseMetadata']['HTTPStatusCode'], 'message': e.response['Error'].get('Message')}
+        meta = e.response['ResponseMetadata']
+        return {'code': e.response['Error'].get('Code'), 'status': meta['HTTPStatusCode'], 'message': e.response['Error'].get('Message'), 'requestId': meta.get('RequestId')}
     except Exception as e:
         return {'exception': type(e).__name__, 'message': str(e)}
 def keys():
@@ -100,4 +101,171 @@ test('an XML body nested too deep, with too many elements, or with a DTD is refu
   }
   const listed = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: 'bounded' }));
   assert.deepEqual(listed.Contents?.map((c) => c.Key), ['bounded'], 'nothing was deleted');
+});
+
+/** The trail's record of the calls with these request ids (errorCode, or undefined for a success). */
+async function recorded(requestIds: string[]): Promise<Map<string, string | undefined>> {
+  const db = await t.openDb('trail');
+  try {
+    const rows = await db.all<{ record: string }>("SELECT record FROM trail_events WHERE event_source = 's3.amazonaws.com'");
+    const out = new Map<string, string | undefined>();
+    for (const r of rows) {
+      const e = JSON.parse(r.record) as { requestID: string; errorCode?: string };
+      if (requestIds.includes(e.requestID)) out.set(e.requestID, e.errorCode);
+    }
+    return out;
+  } finally {
+    await db.close();
+  }
+}
+
+test('a malformed or wrong Content-MD5 or x-amz-checksum-* is a 4xx with AWS code, answered before a 2 MiB body is read and recorded as such (boto3)', async () => {
+  const out = await boto3(String.raw`
+ids = {}
+big = os.urandom(2 * 1024 * 1024)
+def put(name, body=b'abc', **kw):
+    return call(s3.put_object, Bucket=bucket, Key='integrity/' + name, Body=body, **kw)
+sha = lambda b: base64.b64encode(hashlib.sha256(b).digest()).decode()
+res = {
+  'md5-garbage': put('a', big, ContentMD5='notbase64!'),
+  'md5-short': put('b', big, ContentMD5='YWJj'),
+  'md5-wrong': put('c', ContentMD5=base64.b64encode(hashlib.md5(b'abd').digest()).decode()),
+  'sha256-garbage': put('d', big, ChecksumSHA256='AAAA'),
+  'sha256-wrong': put('e', ChecksumSHA256=sha(b'abd')),
+  'sha256-right': put('f', ChecksumSHA256=sha(b'abc')),
+}
+print(json.dumps({'res': res, 'left': keys()}))
+`);
+  const res = out['res'] as Record<string, { code?: string; status?: number; message?: string; requestId?: string; ok?: unknown }>;
+  const expect: Record<string, [string, number]> = {
+    'md5-garbage': ['InvalidDigest', 400],
+    'md5-short': ['InvalidDigest', 400],
+    'md5-wrong': ['BadDigest', 400],
+    'sha256-garbage': ['InvalidRequest', 400],
+    'sha256-wrong': ['BadDigest', 400],
+  };
+  for (const [name, [code, status]] of Object.entries(expect)) {
+    assert.equal(res[name]!.code, code, `${name}: ${JSON.stringify(res[name])}`);
+    assert.equal(res[name]!.status, status, name);
+  }
+  assert.match(res['sha256-garbage']!.message!, /Value for x-amz-checksum-sha256 header is invalid/);
+  assert.ok(res['sha256-right']!.ok, JSON.stringify(res['sha256-right']));
+  assert.deepEqual((out['left'] as string[]).filter((k) => k.startsWith('integrity/')), ['integrity/f'], 'only the right one is stored');
+  const trail = await recorded(Object.keys(expect).map((name) => res[name]!.requestId!));
+  for (const [name, [code]] of Object.entries(expect)) assert.equal(trail.get(res[name]!.requestId!), code, `${name} is in the trail as ${code}`);
+});
+
+test('JS SDK: a malformed Content-MD5 is InvalidDigest, a malformed checksum value InvalidRequest, two checksum headers InvalidRequest', async () => {
+  const { fails } = await import('../helpers/assert.ts');
+  await fails(s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'integrity/js-md5', Body: 'abc', ContentMD5: 'nope' })), 'InvalidDigest');
+  await fails(s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'integrity/js-crc', Body: 'abc', ChecksumCRC32: 'AAAA' })), 'InvalidRequest');
+  const r = await signed(t, 's3', {
+    method: 'PUT',
+    path: `/${bucket}/integrity/two`,
+    headers: { 'x-amz-content-sha256': 'UNSIGNED-PAYLOAD', 'x-amz-checksum-crc32': 'NSRBwg==', 'x-amz-checksum-sha1': 'qZk+NkcGgWq6PiVxeFDCbJzQ2J0=' },
+    body: 'abc',
+  });
+  assert.equal(r.status, 400, r.body);
+  assert.match(r.body, /<Code>InvalidRequest<\/Code><Message>Expecting a single x-amz-checksum- header/);
+});
+
+test('CompleteMultipartUpload with x-amz-checksum-sha256: the composite checksum of the object (with or without -N) is accepted, a wrong one is BadDigest (boto3)', async () => {
+  const out = await boto3(String.raw`
+res = {}
+def upload(key):
+    mp = s3.create_multipart_upload(Bucket=bucket, Key=key, ChecksumAlgorithm='SHA256')
+    p1 = s3.upload_part(Bucket=bucket, Key=key, UploadId=mp['UploadId'], PartNumber=1, Body=b'a' * (5 * 1024 * 1024), ChecksumAlgorithm='SHA256')
+    p2 = s3.upload_part(Bucket=bucket, Key=key, UploadId=mp['UploadId'], PartNumber=2, Body=b'tail', ChecksumAlgorithm='SHA256')
+    parts = [{'PartNumber': 1, 'ETag': p1['ETag'], 'ChecksumSHA256': p1['ChecksumSHA256']}, {'PartNumber': 2, 'ETag': p2['ETag'], 'ChecksumSHA256': p2['ChecksumSHA256']}]
+    composite = base64.b64encode(hashlib.sha256(base64.b64decode(p1['ChecksumSHA256']) + base64.b64decode(p2['ChecksumSHA256'])).digest()).decode()
+    return mp['UploadId'], parts, composite
+uid, parts, composite = upload('mpu/checked')
+res['wrong'] = call(s3.complete_multipart_upload, Bucket=bucket, Key='mpu/checked', UploadId=uid, MultipartUpload={'Parts': parts}, ChecksumSHA256=base64.b64encode(b'x' * 32).decode())
+res['malformed'] = call(s3.complete_multipart_upload, Bucket=bucket, Key='mpu/checked', UploadId=uid, MultipartUpload={'Parts': parts}, ChecksumSHA256='AAAA-2')
+res['type'] = call(s3.complete_multipart_upload, Bucket=bucket, Key='mpu/checked', UploadId=uid, MultipartUpload={'Parts': parts}, ChecksumSHA256=composite + '-2', ChecksumType='FULL_OBJECT')
+res['suffixed'] = call(s3.complete_multipart_upload, Bucket=bucket, Key='mpu/checked', UploadId=uid, MultipartUpload={'Parts': parts}, ChecksumSHA256=composite + '-2')
+uid2, parts2, composite2 = upload('mpu/plain')
+res['plain'] = call(s3.complete_multipart_upload, Bucket=bucket, Key='mpu/plain', UploadId=uid2, MultipartUpload={'Parts': parts2}, ChecksumSHA256=composite2, ChecksumType='COMPOSITE')
+res['composite'] = composite
+res['head'] = s3.head_object(Bucket=bucket, Key='mpu/checked', ChecksumMode='ENABLED').get('ChecksumSHA256')
+print(json.dumps(res))
+`);
+  const r = out as Record<string, { code?: string; status?: number; message?: string; ok?: Record<string, unknown> }>;
+  assert.equal(r['wrong']!.code, 'BadDigest', JSON.stringify(r['wrong']));
+  assert.equal(r['wrong']!.status, 400);
+  assert.equal(r['malformed']!.code, 'InvalidRequest', JSON.stringify(r['malformed']));
+  assert.equal(r['type']!.code, 'BadDigest', JSON.stringify(r['type']));
+  assert.ok(r['suffixed']!.ok, JSON.stringify(r['suffixed']));
+  assert.equal(r['suffixed']!.ok!['ChecksumSHA256'], `${out['composite']}-2`);
+  assert.ok(r['plain']!.ok, JSON.stringify(r['plain']));
+  assert.equal(out['head'], `${out['composite']}-2`);
+});
+
+test('JS SDK: CompleteMultipartUpload with ChecksumSHA256 completes, and a wrong one is BadDigest', async () => {
+  const { CreateMultipartUploadCommand, UploadPartCommand, CompleteMultipartUploadCommand } = await import('@aws-sdk/client-s3');
+  const { fails } = await import('../helpers/assert.ts');
+  const { createHash } = await import('node:crypto');
+  const key = 'mpu/js';
+  const mp = await s3.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key, ChecksumAlgorithm: 'SHA256' }));
+  const p1 = await s3.send(new UploadPartCommand({ Bucket: bucket, Key: key, UploadId: mp.UploadId!, PartNumber: 1, Body: 'only part', ChecksumAlgorithm: 'SHA256' }));
+  const composite = createHash('sha256').update(Buffer.from(p1.ChecksumSHA256!, 'base64')).digest('base64');
+  const parts = { Parts: [{ PartNumber: 1, ETag: p1.ETag!, ChecksumSHA256: p1.ChecksumSHA256! }] };
+  await fails(s3.send(new CompleteMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: mp.UploadId!, MultipartUpload: parts, ChecksumSHA256: p1.ChecksumSHA256! })), 'BadDigest');
+  const done = await s3.send(new CompleteMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: mp.UploadId!, MultipartUpload: parts, ChecksumSHA256: `${composite}-1` }));
+  assert.equal(done.ChecksumSHA256, `${composite}-1`);
+});
+
+test('an early refusal does not leave the client sending its body: boto3 and the JS SDK get the error at once with 5 MiB bodies, and the connection serves on', async () => {
+  const out = await boto3(String.raw`
+body = os.urandom(5 * 1024 * 1024)
+res = {}
+def timed(name, fn, **kw):
+    t0 = time.time()
+    res[name] = call(fn, **kw)
+    res[name]['seconds'] = time.time() - t0
+timed('no-upload', s3.upload_part, Bucket=bucket, Key='early/part', UploadId='no-such-upload', PartNumber=1, Body=body)
+timed('no-bucket', s3.put_object, Bucket='trent-no-such-bucket', Key='early/object', Body=body)
+timed('after', s3.put_object, Bucket=bucket, Key='early/after', Body=b'served')
+print(json.dumps(res))
+`);
+  const r = out as Record<string, { code?: string; status?: number; seconds: number; ok?: unknown; exception?: string }>;
+  assert.equal(r['no-upload']!.code, 'NoSuchUpload', JSON.stringify(r['no-upload']));
+  assert.equal(r['no-bucket']!.code, 'NoSuchBucket', JSON.stringify(r['no-bucket']));
+  for (const name of ['no-upload', 'no-bucket']) assert.ok(r[name]!.seconds < 5, `${name} answered in ${r[name]!.seconds.toFixed(1)} s`);
+  assert.ok(r['after']!.ok, JSON.stringify(r['after']));
+
+  const { UploadPartCommand } = await import('@aws-sdk/client-s3');
+  const { fails } = await import('../helpers/assert.ts');
+  const started = Date.now();
+  await fails(s3.send(new UploadPartCommand({ Bucket: bucket, Key: 'early/js', UploadId: 'no-such-upload', PartNumber: 1, Body: Buffer.alloc(5 * 1024 * 1024, 1) })), 'NoSuchUpload', 404);
+  await fails(s3.send(new PutObjectCommand({ Bucket: 'trent-no-such-bucket', Key: 'early/js', Body: Buffer.alloc(5 * 1024 * 1024, 2) })), 'NoSuchBucket', 404);
+  assert.ok(Date.now() - started < 5000, `the JS SDK got both answers in ${Date.now() - started} ms`);
+  await s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'early/js-after', Body: 'served' }));
+});
+
+test('aws-chunked bodies with a wrong chunk signature are SignatureDoesNotMatch (403), recorded as such', async () => {
+  const { SignatureV4 } = await import('@smithy/signature-v4');
+  const { Hash } = await import('@smithy/hash-node');
+  const { smithyRequest, send } = await import('../helpers/raw.ts');
+  const data = Buffer.from('a signed streaming body');
+  const signer = new SignatureV4({ service: 's3', region: t.region, credentials: { accessKeyId: t.accessKeyId, secretAccessKey: t.secretAccessKey }, sha256: Hash.bind(null, 'sha256'), uriEscapePath: false });
+  const req = await signer.sign(
+    smithyRequest(t, {
+      method: 'PUT',
+      path: `/${bucket}/chunked/signed`,
+      headers: {
+        'x-amz-content-sha256': 'STREAMING-AWS4-HMAC-SHA256-PAYLOAD',
+        'content-encoding': 'aws-chunked',
+        'x-amz-decoded-content-length': String(data.length),
+      },
+    }),
+  );
+  const wrong = '0'.repeat(64);
+  req.body = Buffer.concat([Buffer.from(`${data.length.toString(16)};chunk-signature=${wrong}\r\n`), data, Buffer.from(`\r\n0;chunk-signature=${wrong}\r\n\r\n`)]);
+  req.headers['content-length'] = String((req.body as Buffer).length);
+  const r = await send(t, req);
+  assert.equal(r.status, 403, r.body);
+  assert.match(r.body, /<Code>SignatureDoesNotMatch<\/Code>/);
+  const trail = await recorded([r.headers['x-amz-request-id'] as string]);
+  assert.equal(trail.get(r.headers['x-amz-request-id'] as string), 'SignatureDoesNotMatch');
 });

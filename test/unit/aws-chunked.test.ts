@@ -6,7 +6,7 @@ import { pipeline } from 'node:stream/promises';
 import { getSigningKey } from '@smithy/signature-v4';
 import { Hash } from '@smithy/hash-node';
 import { AwsChunkedDecoder, AwsChunkedError, type AwsChunkedOptions, MAX_LINE_BYTES } from '../../src/wire/aws-chunked.ts';
-import { BodyVerifier, type BodyVerifierOptions } from '../../src/wire/body-verifier.ts';
+import { BodyVerifier, checkDeclaredForms, type BodyVerifierOptions } from '../../src/wire/body-verifier.ts';
 import { AwsError } from '../../src/wire/errors.ts';
 import { checksumBase64 } from '../../src/wire/checksums.ts';
 import { chunkStringToSign, hmacHex, sha256Hex, trailerStringToSign } from '../../src/wire/sigv4.ts';
@@ -379,6 +379,39 @@ test('BodyVerifier: mismatches and malformed declarations', async () => {
   const { v: v2 } = await verifyPlain(body, { checksum: { algorithm: 'SHA1' } });
   assert.equal(v2.checksumBase64, checksumBase64('SHA1', body));
   assert.equal(v2.md5Base64, undefined);
+});
+
+test('BodyVerifier: a malformed declaration fails when the body ends, not at its first byte (the service refuses it before reading)', async () => {
+  const body = randomBytes(100_000);
+  for (const opts of [{ contentMd5Base64: 'not-md5' }, { checksum: { algorithm: 'SHA256' as const, expected: 'AAAA' } }]) {
+    const v = new BodyVerifier(opts);
+    const seen: Buffer[] = [];
+    v.on('data', (c: Buffer) => seen.push(c));
+    const failed = new Promise<unknown>((resolve) => v.once('error', resolve));
+    v.write(body.subarray(0, 50_000));
+    await new Promise((r) => setImmediate(r));
+    assert.equal(Buffer.concat(seen).length, 50_000, 'the first bytes pass through');
+    v.end(body.subarray(50_000));
+    const err = await failed;
+    assert.ok(err instanceof AwsError && err.code === (opts.contentMd5Base64 ? 'InvalidDigest' : 'InvalidRequest'), String(err));
+  }
+});
+
+test('checkDeclaredForms: the codes AWS gives a malformed Content-MD5 or checksum value; well-formed values pass', () => {
+  const code = (f: () => void) => {
+    try {
+      f();
+      return 'none';
+    } catch (err) {
+      return (err as AwsError).code;
+    }
+  };
+  assert.equal(code(() => checkDeclaredForms({ contentMd5Base64: 'notbase64!' })), 'InvalidDigest');
+  assert.equal(code(() => checkDeclaredForms({ contentMd5Base64: 'YWJj' })), 'InvalidDigest');
+  assert.equal(code(() => checkDeclaredForms({ contentMd5Base64: ' 1B2M2Y8AsgTpgAmY7PhCfg== ' })), 'none');
+  assert.equal(code(() => checkDeclaredForms({ checksum: { algorithm: 'SHA256', value: 'AAAA' } })), 'InvalidRequest');
+  assert.equal(code(() => checkDeclaredForms({ checksum: { algorithm: 'CRC32', value: checksumBase64('SHA256', Buffer.from('x')) } })), 'InvalidRequest');
+  assert.equal(code(() => checkDeclaredForms({ checksum: { algorithm: 'CRC32', value: checksumBase64('CRC32', Buffer.from('x')) } })), 'none');
 });
 
 test('data streams out before its chunk (or the body) is complete', async () => {
