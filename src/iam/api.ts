@@ -183,9 +183,15 @@ export function iamService(deps: IamDeps): QueryService {
         const prefix = p.get('PathPrefix') ?? '/';
         const max = Math.min(1000, Math.max(1, Number(p.get('MaxItems') ?? 100) || 100));
         const marker = p.get('Marker') ?? '';
-        const rows = await db.all<UserRow>('SELECT * FROM iam_users WHERE account_id = ? AND user_name > ? ORDER BY user_name LIMIT ?', [accountId, marker, max + 1]);
-        const matching = rows.filter((r) => r.path.startsWith(prefix));
-        const shown = matching.slice(0, max);
+        // The path prefix is applied in the query, so that a page is full whenever more users follow.
+        const rows = await db.all<UserRow>('SELECT * FROM iam_users WHERE account_id = ? AND user_name > ? AND substr(path, 1, ?) = ? ORDER BY user_name LIMIT ?', [
+          accountId,
+          marker,
+          prefix.length,
+          prefix,
+          max + 1,
+        ]);
+        const shown = rows.slice(0, max);
         const truncated = rows.length > max;
         return { Users: { member: shown.map(user) }, IsTruncated: truncated, ...(truncated ? { Marker: shown[shown.length - 1]!.user_name } : {}) };
       },

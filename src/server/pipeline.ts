@@ -32,6 +32,7 @@ import type { TLSSocket } from 'node:tls';
 import { eventTime, userIdentity, type AuditResource, type TrailEvent } from '../trail/event.ts';
 import type { Recorder } from '../trail/recorder.ts';
 import { RootUnavailableError } from '../root/root-of-trust.ts';
+import { UnstorableText } from '../store/database.ts';
 import { AccessDeniedError, type AccessCheck, type Authorizer } from '../iam/authorizer.ts';
 
 /** The protocol AWS uses for each signing name, so that errors are shaped right even before a service exists here. */
@@ -479,6 +480,8 @@ export class Pipeline {
             : new AwsError('IncompleteBody', 400, err.message);
     } else if (err instanceof AccessDeniedError) {
       awsErr = ex.protocol === 'json' ? new AwsError('AccessDeniedException', 400, err.message) : new AwsError('AccessDenied', 403, err.message);
+    } else if (err instanceof UnstorableText) {
+      awsErr = new AwsError(ex.protocol === 'json' ? 'ValidationException' : ex.protocol === 'query' ? 'ValidationError' : 'InvalidArgument', 400, err.message);
     } else if (err instanceof RootUnavailableError) {
       this.#opts.log.error({ err: err.message, requestId: ex.requestId }, 'root of trust unavailable');
       awsErr = new AwsError('ServiceUnavailable', 503, `The root of trust is unavailable: ${err.message}`);

@@ -35,3 +35,14 @@ export class UniqueViolation extends Error {
     this.name = 'UniqueViolation';
   }
 }
+
+/**
+ * A text value the backend cannot store or compare (PostgreSQL text holds no NUL character). Raised before the
+ * statement runs, so that the request carrying it is answered as a client error, not as a failure of the store.
+ */
+export class UnstorableText extends Error {
+  constructor() {
+    super('The request contains a NUL character, which this store cannot hold in text.');
+    this.name = 'UnstorableText';
+  }
+}

@@ -1,7 +1,7 @@
 import { createHash, randomInt } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
-import type { Database, Migration, Queryable, SqlValue } from './database.ts';
+import { UnstorableText, type Database, type Migration, type Queryable, type SqlValue } from './database.ts';
 import { UniqueViolation } from './database.ts';
 
 /**
@@ -205,7 +205,11 @@ function backoff(attempt: number): Promise<void> {
 }
 
 function toParams(params: readonly SqlValue[]): unknown[] {
-  return params.map((v) => (v instanceof Uint8Array && !Buffer.isBuffer(v) ? Buffer.from(v.buffer, v.byteOffset, v.byteLength) : v));
+  return params.map((v) => {
+    // PostgreSQL text cannot hold NUL: say so plainly (callers answer the client) rather than fail inside the driver.
+    if (typeof v === 'string' && v.includes('\u0000')) throw new UnstorableText();
+    return v instanceof Uint8Array && !Buffer.isBuffer(v) ? Buffer.from(v.buffer, v.byteOffset, v.byteLength) : v;
+  });
 }
 
 /** `options` from the URL's query string, removed from it so that ours are not overridden but joined. */

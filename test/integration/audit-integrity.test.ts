@@ -63,7 +63,7 @@ test('a body nested thousands of levels deep is refused as SerializationExceptio
   };
   // Poisoned calls interleaved with legitimate state changes, all in flight together.
   const legit: Array<Promise<{ requestId: string; what: string }>> = [];
-  const poisoned: Array<Promise<{ status: number; body: string }>> = [];
+  const poisoned: Array<ReturnType<typeof secretsCall>> = [];
   for (let i = 0; i < 40; i++) {
     poisoned.push(poison(5000 + i * 125, i % 2 ? 'PutResourcePolicy' : 'PutSecretValue'));
     legit.push(sm.send(new CreateSecretCommand({ Name: `legit-${i}`, SecretString: `value-${i}` })).then((r) => ({ requestId: r.$metadata.requestId!, what: `secret ${i}` })));

@@ -161,7 +161,7 @@ test('rotation through a registered function moves the stages; a failing testSec
   const original = Object.keys(first)[0]!;
   const rotated = await sm.send(new RotateSecretCommand({ SecretId: 'rotate/me', RotationLambdaARN: good, RotationRules: { AutomaticallyAfterDays: 30 } }));
   const waitFor = async (pred: (s: Record<string, string[]>) => boolean, label: string) => {
-    for (let i = 0; i < 120; i++) {
+    for (let i = 0; i < 300; i++) {
       const s = await stagesOf('rotate/me');
       if (pred(s)) return s;
       await new Promise((r) => setTimeout(r, 100));
