@@ -14,6 +14,7 @@ import {
   AccessDenied,
   BucketAlreadyOwnedByYou,
   BucketNotEmpty,
+  ConditionalRequestConflict,
   EntityTooLarge,
   EntityTooSmall,
   InvalidArgument,
@@ -114,6 +115,8 @@ function s3Context(req: Pick<RestRequest, 'headers' | 'query'>): Record<string, 
     's3:x-amz-server-side-encryption-aws-kms-key-id': req.headers['x-amz-server-side-encryption-aws-kms-key-id'],
     's3:x-amz-server-side-encryption-customer-algorithm': req.headers['x-amz-server-side-encryption-customer-algorithm'],
     's3:x-amz-content-sha256': req.headers['x-amz-content-sha256'],
+    's3:if-match': req.headers['if-match'],
+    's3:if-none-match': req.headers['if-none-match'],
     's3:prefix': req.query.get('prefix'),
     's3:delimiter': req.query.get('delimiter'),
     's3:max-keys': req.query.get('max-keys'),
@@ -350,11 +353,46 @@ export function parseRange(value: string | undefined, size: number): { start: nu
   return { start, end };
 }
 
+/** Whether an If-Match / If-None-Match list names this ETag (or is `*`). */
+function matchesEtag(list: string, etag: string): boolean {
+  return list.split(',').some((t) => t.trim() === '*' || unquote(t) === etag);
+}
+
+/**
+ * A conditional write's If-Match (the object is this ETag) and If-None-Match: * (there is no object), as PutObject
+ * and CompleteMultipartUpload take them. Checked before the write (412 PreconditionFailed; If-Match on no object:
+ * 404 NoSuchKey) and again as it commits: an object that changed meanwhile is 409 ConditionalRequestConflict, one
+ * deleted meanwhile 404, as AWS answers a conflicting operation.
+ */
+export function writeConditions(headers: Record<string, string | undefined>, operation: string) {
+  const ifMatch = headers['if-match'];
+  const ifNoneMatch = headers['if-none-match'];
+  if (ifMatch === undefined && ifNoneMatch === undefined) return undefined;
+  if (ifNoneMatch !== undefined && ifNoneMatch.trim() !== '*') throw new NotImplemented(`If-None-Match other than * on ${operation}`);
+  const failed = (existing: ObjectRecord | undefined): 'If-Match' | 'If-None-Match' | 'absent' | undefined => {
+    if (ifNoneMatch !== undefined && existing) return 'If-None-Match';
+    if (ifMatch !== undefined && !existing) return 'absent';
+    if (ifMatch !== undefined && !matchesEtag(ifMatch, existing!.etag)) return 'If-Match';
+    return undefined;
+  };
+  return {
+    before(existing: ObjectRecord | undefined, key: string): void {
+      const f = failed(existing);
+      if (f === 'absent') throw new NoSuchKey(key);
+      if (f) throw new PreconditionFailed(f);
+    },
+    committing(existing: ObjectRecord | undefined, key: string): void {
+      const f = failed(existing);
+      if (f === 'absent') throw new NoSuchKey(key);
+      if (f) throw new ConditionalRequestConflict();
+    },
+  };
+}
+
 /** RFC 7232 as S3 applies it: If-Match / If-Unmodified-Since (412), If-None-Match / If-Modified-Since (304). */
 function checkConditions(headers: Record<string, string | undefined>, o: ObjectRecord, prefix = ''): 'not-modified' | undefined {
   const h = (n: string) => headers[`${prefix}${n}`];
-  const etag = o.etag;
-  const matches = (list: string) => list.split(',').some((t) => t.trim() === '*' || unquote(t) === etag);
+  const matches = (list: string) => matchesEtag(list, o.etag);
   const seconds = Math.floor(o.lastModified / 1000) * 1000;
   const ifMatch = h('if-match');
   const ifNoneMatch = h('if-none-match');
@@ -686,6 +724,12 @@ export function s3Service(deps: S3Deps): RestXmlService<S3Route> {
     const slash = decoded.indexOf('/');
     if (slash <= 0 || slash === decoded.length - 1) throw new InvalidArgument('Copy Source must mention the source bucket and key: sourcebucket/sourcekey', 'x-amz-copy-source', value);
     return { bucket: decoded.slice(0, slash), key: decoded.slice(slash + 1) };
+  }
+
+  /** s3:GetObject on an object, which some writes also need (a conditional delete naming an ETag learns the object's). */
+  async function authorizeRead(ctx: CallContext, req: RestRequest, bucket: string, key: string): Promise<void> {
+    const b = await bucketOf(bucket);
+    await ctx.authorize({ action: 's3:GetObject', resource: objectArn(bucket, key), resourcePolicy: b.policy, mode: 'resource-or-identity', context: s3Context(req) });
   }
 
   async function copySourceObject(ctx: CallContext, req: RestRequest): Promise<{ src: ObjectRecord; customer: CustomerKey | undefined }> {
@@ -1035,10 +1079,8 @@ export function s3Service(deps: S3Deps): RestXmlService<S3Route> {
       const headers = storedHeaders(req.headers);
       const sse = parseSseHeaders(req.headers);
       const alg = requestedChecksum(req.headers);
-      const ifNoneMatch = req.headers['if-none-match'];
-      if (ifNoneMatch !== undefined && ifNoneMatch.trim() !== '*') throw new NotImplemented('If-None-Match other than * on PutObject');
-      const ifMatch = req.headers['if-match'];
-      if (ifNoneMatch !== undefined && (await getObject(db, bucket, key))) throw new PreconditionFailed('If-None-Match');
+      const conditions = writeConditions(req.headers, 'PutObject');
+      conditions?.before(await getObject(db, bucket, key), key);
       const uid = randomUUID();
       const { objectKey, protection } = await newObjectKey(ctx, sse, b, key, uid);
       try {
@@ -1062,11 +1104,7 @@ export function s3Service(deps: S3Deps): RestXmlService<S3Route> {
         try {
           orphans = await db.transaction(async (tx) => {
             await getBucket(tx, bucket);
-            const existing = await getObject(tx, bucket, key);
-            if (ifNoneMatch !== undefined && existing) throw new PreconditionFailed('If-None-Match');
-            if (ifMatch !== undefined && (!existing || !ifMatch.split(',').some((e) => unquote(e) === existing.etag || e.trim() === '*'))) {
-              throw existing ? new PreconditionFailed('If-Match') : new NoSuchKey(key);
-            }
+            conditions?.committing(await getObject(tx, bucket, key), key);
             return putObjectRow(tx, record, t);
           });
         } catch (err) {
@@ -1097,12 +1135,19 @@ export function s3Service(deps: S3Deps): RestXmlService<S3Route> {
       return getOrHead(ctx, r, req, true);
     },
 
-    async DeleteObject(ctx, r) {
+    async DeleteObject(ctx, r, req) {
       const { bucket, key } = requireKey(r);
       touchObject(ctx, bucket, key);
+      // A conditional delete (If-Match: an ETag, or * for "if it exists"); naming an ETag also needs s3:GetObject.
+      const ifMatch = req.headers['if-match'];
+      if (ifMatch !== undefined && ifMatch.trim() !== '*') await authorizeRead(ctx, req, bucket, key);
       const orphans = await db.transaction(async (tx) => {
         await getBucket(tx, bucket);
         const o = await getObject(tx, bucket, key);
+        if (ifMatch !== undefined) {
+          if (!o) throw new NoSuchKey(key);
+          if (!matchesEtag(ifMatch, o.etag)) throw new PreconditionFailed('If-Match');
+        }
         if (!o) return [];
         await tx.run('DELETE FROM s3_objects WHERE bucket_name = ? AND object_key = ?', [bucket, key]);
         const blobNames = o.segments.map((s) => s.blob);
@@ -1129,8 +1174,10 @@ export function s3Service(deps: S3Deps): RestXmlService<S3Route> {
       for (const o of objects) {
         const key = text(child(o, 'Key'));
         if (!key) continue;
+        const etag = token(child(o, 'ETag'));
         try {
           await ctx.authorize({ action: 's3:DeleteObject', resource: objectArn(r.bucket!, key), resourcePolicy: bucketRecord.policy, mode: 'resource-or-identity', context: s3Context(req) });
+          if (etag !== undefined && etag !== '*') await authorizeRead(ctx, req, r.bucket!, key);
         } catch (err) {
           if (!(err instanceof AccessDeniedError)) throw err;
           denied.set(key, err.message);
@@ -1157,6 +1204,18 @@ export function s3Service(deps: S3Deps): RestXmlService<S3Route> {
             continue;
           }
           const existing = await getObject(tx, r.bucket!, key);
+          // <ETag>: delete only if the object is the one named (or exists, for *), as If-Match does on DeleteObject.
+          const etag = token(child(o, 'ETag'));
+          if (etag !== undefined) {
+            if (!existing) {
+              errors.push({ Key: key, Code: 'NoSuchKey', Message: 'The specified key does not exist.' });
+              continue;
+            }
+            if (!matchesEtag(etag, existing.etag)) {
+              errors.push({ Key: key, Code: 'PreconditionFailed', Message: 'At least one of the pre-conditions you specified did not hold' });
+              continue;
+            }
+          }
           if (existing) {
             await tx.run('DELETE FROM s3_objects WHERE bucket_name = ? AND object_key = ?', [r.bucket!, key]);
             orphans.push(...existing.segments.map((s) => s.blob));
@@ -1278,6 +1337,8 @@ export function s3Service(deps: S3Deps): RestXmlService<S3Route> {
       const u = await uploadOf(req.query.get('uploadId'), bucket, key);
       const alg = u.checksum_algorithm as ChecksumAlgorithm | null;
       const declared = declaredObjectChecksum(req.headers, alg);
+      const conditions = writeConditions(req.headers, 'CompleteMultipartUpload');
+      conditions?.before(await getObject(db, bucket, key), key);
       const doc = await readXml(req.body);
       const listed = asArray(child(doc['CompleteMultipartUpload'], 'Part') as XmlValue[] | XmlValue | undefined).map((p) => {
         const n = Number(token(child(p, 'PartNumber')));
@@ -1332,6 +1393,7 @@ export function s3Service(deps: S3Deps): RestXmlService<S3Route> {
         if (!still) throw new NoSuchUpload(u.upload_id);
         const current = await tx.all<{ blob_key: string }>('SELECT blob_key FROM s3_parts WHERE upload_id = ?', [u.upload_id]);
         for (const c of chosen) if (!current.some((x) => x.blob_key === c.blob_key)) throw new InvalidPart();
+        conditions?.committing(await getObject(tx, bucket, key), key);
         const replaced = await putObjectRow(tx, record, t);
         const unused = current.map((c) => c.blob_key).filter((k) => !used.has(k));
         await tx.run('DELETE FROM s3_parts WHERE upload_id = ?', [u.upload_id]);

@@ -63,6 +63,11 @@ export class PreconditionFailed extends AwsError {
     super('PreconditionFailed', 412, 'At least one of the pre-conditions you specified did not hold', { Condition: condition });
   }
 }
+export class ConditionalRequestConflict extends AwsError {
+  constructor() {
+    super('ConditionalRequestConflict', 409, 'A conflicting conditional operation is currently in progress against this resource. Please try again.');
+  }
+}
 export class EntityTooLarge extends AwsError {
   constructor(max: number) {
     super('EntityTooLarge', 400, 'Your proposed upload exceeds the maximum allowed size', { MaxSizeAllowed: String(max) });

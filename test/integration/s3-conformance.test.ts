@@ -37,7 +37,7 @@ def call(fn, **kw):
         r = fn(**kw)
         r.pop('ResponseMetadata', None)
         if 'Body' in r: r['Body'] = r['Body'].read().decode('latin1')
-        return {'ok': r}
+        return {'ok': json.loads(json.dumps(r, default=str))}
     except botocore.exceptions.ClientError as e:
         meta = e.response['ResponseMetadata']
         return {'code': e.response['Error'].get('Code'), 'status': meta['HTTPStatusCode'], 'message': e.response['Error'].get('Message'), 'requestId': meta.get('RequestId')}
@@ -268,4 +268,74 @@ test('aws-chunked bodies with a wrong chunk signature are SignatureDoesNotMatch 
   assert.match(r.body, /<Code>SignatureDoesNotMatch<\/Code>/);
   const trail = await recorded([r.headers['x-amz-request-id'] as string]);
   assert.equal(trail.get(r.headers['x-amz-request-id'] as string), 'SignatureDoesNotMatch');
+});
+
+test('conditional deletes: DeleteObject and DeleteObjects delete only the object the If-Match / <ETag> names (boto3)', async () => {
+  const out = await boto3(String.raw`
+res = {}
+etag = s3.put_object(Bucket=bucket, Key='cond/one', Body=b'one')['ETag']
+res['wrong'] = call(s3.delete_object, Bucket=bucket, Key='cond/one', IfMatch='"00000000000000000000000000000000"')
+res['kept'] = call(s3.head_object, Bucket=bucket, Key='cond/one')
+res['absent'] = call(s3.delete_object, Bucket=bucket, Key='cond/none', IfMatch='*')
+res['right'] = call(s3.delete_object, Bucket=bucket, Key='cond/one', IfMatch=etag)
+res['gone'] = call(s3.head_object, Bucket=bucket, Key='cond/one')
+e2 = s3.put_object(Bucket=bucket, Key='cond/two', Body=b'two')['ETag']
+e3 = s3.put_object(Bucket=bucket, Key='cond/three', Body=b'three')['ETag']
+s3.put_object(Bucket=bucket, Key='cond/four', Body=b'four')
+res['batch'] = s3.delete_objects(Bucket=bucket, Delete={'Objects': [
+    {'Key': 'cond/two', 'ETag': '"00000000000000000000000000000000"'},
+    {'Key': 'cond/three', 'ETag': e3},
+    {'Key': 'cond/four', 'ETag': '*'},
+    {'Key': 'cond/none', 'ETag': e3},
+]})
+res['batch'].pop('ResponseMetadata')
+res['left'] = [k for k in keys() if k.startswith('cond/')]
+print(json.dumps(res))
+`);
+  const r = out as Record<string, { code?: string; status?: number; ok?: unknown }>;
+  assert.equal(r['wrong']!.code, 'PreconditionFailed', JSON.stringify(r['wrong']));
+  assert.equal(r['wrong']!.status, 412);
+  assert.ok(r['kept']!.ok, 'the object survives a delete whose If-Match does not hold');
+  assert.equal(r['absent']!.code, 'NoSuchKey', JSON.stringify(r['absent']));
+  assert.equal(r['absent']!.status, 404);
+  assert.ok(r['right']!.ok, JSON.stringify(r['right']));
+  assert.equal(r['gone']!.status, 404);
+  const batch = out['batch'] as { Deleted: Array<{ Key: string }>; Errors: Array<{ Key: string; Code: string }> };
+  assert.deepEqual(batch.Deleted.map((d) => d.Key).sort(), ['cond/four', 'cond/three']);
+  assert.deepEqual(batch.Errors.map((e) => [e.Key, e.Code]).sort(), [['cond/none', 'NoSuchKey'], ['cond/two', 'PreconditionFailed']]);
+  assert.deepEqual(out['left'], ['cond/two']);
+});
+
+test('conditional writes: CompleteMultipartUpload and PutObject honour If-Match and If-None-Match: * (boto3)', async () => {
+  const out = await boto3(String.raw`
+res = {}
+def mpu(key):
+    mp = s3.create_multipart_upload(Bucket=bucket, Key=key)
+    p = s3.upload_part(Bucket=bucket, Key=key, UploadId=mp['UploadId'], PartNumber=1, Body=b'part')
+    return {'Bucket': bucket, 'Key': key, 'UploadId': mp['UploadId'], 'MultipartUpload': {'Parts': [{'PartNumber': 1, 'ETag': p['ETag']}]}}
+existing = s3.put_object(Bucket=bucket, Key='condw/existing', Body=b'old')['ETag']
+m = mpu('condw/existing')
+res['cmu-none-match'] = call(s3.complete_multipart_upload, IfNoneMatch='*', **m)
+res['cmu-wrong-match'] = call(s3.complete_multipart_upload, IfMatch='"00000000000000000000000000000000"', **m)
+res['unchanged'] = s3.get_object(Bucket=bucket, Key='condw/existing')['Body'].read().decode()
+res['cmu-match'] = call(s3.complete_multipart_upload, IfMatch=existing, **m)
+res['replaced'] = s3.get_object(Bucket=bucket, Key='condw/existing')['Body'].read().decode()
+m2 = mpu('condw/fresh')
+res['cmu-absent-match'] = call(s3.complete_multipart_upload, IfMatch=existing, **m2)
+res['cmu-fresh'] = call(s3.complete_multipart_upload, IfNoneMatch='*', **m2)
+res['put-none-match'] = call(s3.put_object, Bucket=bucket, Key='condw/fresh', Body=b'x', IfNoneMatch='*')
+res['put-wrong-match'] = call(s3.put_object, Bucket=bucket, Key='condw/fresh', Body=b'x', IfMatch='"00000000000000000000000000000000"')
+res['put-absent-match'] = call(s3.put_object, Bucket=bucket, Key='condw/absent', Body=b'x', IfMatch=existing)
+print(json.dumps(res))
+`);
+  const r = out as Record<string, { code?: string; status?: number; ok?: unknown }>;
+  for (const name of ['cmu-none-match', 'cmu-wrong-match', 'put-none-match', 'put-wrong-match']) {
+    assert.equal(r[name]!.code, 'PreconditionFailed', `${name}: ${JSON.stringify(r[name])}`);
+    assert.equal(r[name]!.status, 412, name);
+  }
+  for (const name of ['cmu-absent-match', 'put-absent-match']) assert.equal(r[name]!.code, 'NoSuchKey', `${name}: ${JSON.stringify(r[name])}`);
+  assert.equal(out['unchanged'], 'old', 'a refused completion leaves the object alone');
+  assert.ok(r['cmu-match']!.ok, `the upload is still there to complete: ${JSON.stringify(r['cmu-match'])}`);
+  assert.equal(out['replaced'], 'part');
+  assert.ok(r['cmu-fresh']!.ok, JSON.stringify(r['cmu-fresh']));
 });

@@ -22,7 +22,8 @@ import {
 import { BodyLimitExceeded, readSegments, writeBlob, type Segment } from '../../src/s3/objects.ts';
 import { addressOf, route, type S3Route } from '../../src/s3/routing.ts';
 import { parseCustomerKey, parseSseHeaders } from '../../src/s3/sse.ts';
-import { parseRange } from '../../src/s3/api.ts';
+import { parseRange, writeConditions } from '../../src/s3/api.ts';
+import type { ObjectRecord } from '../../src/s3/objects.ts';
 import { FsBlobStore } from '../../src/store/fs-blob-store.ts';
 import { AwsError } from '../../src/wire/errors.ts';
 
@@ -937,4 +938,29 @@ test('parseRange: byte ranges, suffixes, clamping, and what is ignored', () => {
     assert.equal(threw.status, 416, `${value} on ${sz} bytes: HTTP 416`);
     assert.equal(threw.headers['content-range'], `bytes */${sz}`, `${value} on ${sz} bytes: Content-Range names the size`);
   }
+});
+
+test('writeConditions: If-Match / If-None-Match: * before a write (412, 404) and as it commits (409 when the object changed meanwhile)', () => {
+  const object = (etag: string) => ({ etag }) as ObjectRecord;
+  const code = (f: () => void): string => {
+    try {
+      f();
+      return 'ok';
+    } catch (err) {
+      return `${(err as AwsError).code} ${(err as AwsError).status}`;
+    }
+  };
+  assert.equal(writeConditions({}, 'PutObject'), undefined, 'no condition, nothing to check');
+  assert.equal(code(() => writeConditions({ 'if-none-match': '"abc"' }, 'PutObject')), 'NotImplemented 501', 'If-None-Match takes only *');
+  const none = writeConditions({ 'if-none-match': '*' }, 'PutObject')!;
+  assert.equal(code(() => none.before(undefined, 'k')), 'ok');
+  assert.equal(code(() => none.before(object('abc'), 'k')), 'PreconditionFailed 412');
+  assert.equal(code(() => none.committing(object('abc'), 'k')), 'ConditionalRequestConflict 409', 'created by another request meanwhile');
+  const match = writeConditions({ 'if-match': '"abc"' }, 'CompleteMultipartUpload')!;
+  assert.equal(code(() => match.before(object('abc'), 'k')), 'ok');
+  assert.equal(code(() => match.before(object('def'), 'k')), 'PreconditionFailed 412');
+  assert.equal(code(() => match.before(undefined, 'k')), 'NoSuchKey 404');
+  assert.equal(code(() => match.committing(object('def'), 'k')), 'ConditionalRequestConflict 409', 'replaced by another request meanwhile');
+  assert.equal(code(() => match.committing(undefined, 'k')), 'NoSuchKey 404', 'deleted meanwhile');
+  assert.equal(code(() => writeConditions({ 'if-match': '"x", "abc"' }, 'PutObject')!.before(object('abc'), 'k')), 'ok', 'a list of ETags');
 });
