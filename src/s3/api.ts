@@ -108,6 +108,14 @@ const ACTIONS: Record<string, string> = {
   ListParts: 's3:ListMultipartUploadParts',
 };
 
+/** The SSE headers that choose a new object's encryption (PutObject, CopyObject, CreateMultipartUpload). */
+const SSE_WRITE_HEADERS = [
+  'x-amz-server-side-encryption',
+  'x-amz-server-side-encryption-aws-kms-key-id',
+  'x-amz-server-side-encryption-context',
+  'x-amz-server-side-encryption-bucket-key-enabled',
+] as const;
+
 /** S3's condition keys from the request. */
 function s3Context(req: Pick<RestRequest, 'headers' | 'query'>): Record<string, string | undefined> {
   return {
@@ -252,7 +260,7 @@ function storedHeaders(headers: Record<string, string | undefined>): StoredHeade
 }
 
 /** The x-amz-checksum-<algorithm> headers a request carries (not -algorithm, -mode or -type). */
-function checksumHeaders(headers: Record<string, string | undefined>): Array<{ name: string; algorithm: ChecksumAlgorithm; value: string }> {
+function sentChecksumHeaders(headers: Record<string, string | undefined>): Array<{ name: string; algorithm: ChecksumAlgorithm; value: string }> {
   const out: Array<{ name: string; algorithm: ChecksumAlgorithm; value: string }> = [];
   for (const [name, value] of Object.entries(headers)) {
     const algorithm = value === undefined ? undefined : algorithmForHeader(name);
@@ -263,7 +271,7 @@ function checksumHeaders(headers: Record<string, string | undefined>): Array<{ n
 
 /** At most one x-amz-checksum-<algorithm> header, as S3 requires. */
 function singleChecksumHeader(headers: Record<string, string | undefined>): { name: string; algorithm: ChecksumAlgorithm; value: string } | undefined {
-  const sent = checksumHeaders(headers);
+  const sent = sentChecksumHeaders(headers);
   if (sent.length > 1) throw new InvalidRequest('Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed.');
   return sent[0];
 }
@@ -597,6 +605,10 @@ export function s3Service(deps: S3Deps): RestXmlService<S3Route> {
     touchObject(ctx, bucket, key);
     await bucketOf(bucket);
     if (req.query.has('partNumber')) throw new NotImplemented('partNumber on GetObject/HeadObject');
+    // An object's encryption is chosen when it is written: reads take only the SSE-C key (400 otherwise, as on AWS).
+    for (const h of SSE_WRITE_HEADERS) {
+      if (req.headers[h] !== undefined) throw new InvalidArgument(`${h} header is not supported for this operation.`, h, h === 'x-amz-server-side-encryption' ? req.headers[h] : '');
+    }
     const o = await getObject(db, bucket, key);
     if (!o) throw new NoSuchKey(key);
     const customer = parseCustomerKey(req.headers, '');
@@ -1536,7 +1548,7 @@ export function s3Service(deps: S3Deps): RestXmlService<S3Route> {
     const u = await uploadOf(req.query.get('uploadId'), bucket, key);
     const protection = protectionFromRow(u);
     const customer = parseCustomerKey(req.headers, '');
-    keys.checkCustomerKey(protection, customer);
+    keys.checkCustomerKey(protection, customer, 'upload');
     const uploadAlg = (u.checksum_algorithm as ChecksumAlgorithm | null) ?? undefined;
     let body: Readable;
     let alg: ChecksumAlgorithm | undefined;

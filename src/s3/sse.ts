@@ -274,9 +274,7 @@ export class ObjectKeys {
       if (!customer) throw new InvalidRequest('The object was stored using a form of Server Side Encryption. The correct parameters must be provided to retrieve the object.');
       const { wrap, check } = ssecKeys(customer.key, p.ssecSalt!);
       try {
-        if (!p.ssecCheck || p.ssecCheck.length !== check.length || !timingSafeEqual(p.ssecCheck, check)) {
-          throw new AccessDenied('The provided customer key does not match the key the object was encrypted with.');
-        }
+        if (!p.ssecCheck || p.ssecCheck.length !== check.length || !timingSafeEqual(p.ssecCheck, check)) throw wrongCustomerKey();
         return openFromBytes(wrap, p.wrappedKey, aad);
       } catch (err) {
         if (err instanceof AeadError) throw corrupt();
@@ -309,8 +307,15 @@ export class ObjectKeys {
     }
   }
 
-  /** Check an SSE-C key against an object (or upload) without opening anything else. */
-  checkCustomerKey(p: KeyProtection, customer: CustomerKey | undefined): void {
+  /**
+   * Check an SSE-C key against an object, or a multipart upload's parts, without opening anything else. AWS answers
+   * differently for the two: reading an object with the wrong key is 403 AccessDenied; a part with another key than
+   * the upload's (or SSE-C headers that do not fit the upload) is 400 InvalidRequest.
+   */
+  checkCustomerKey(p: KeyProtection, customer: CustomerKey | undefined, of: 'object' | 'upload' = 'object'): void {
+    if (of === 'upload' && (p.sse === 'SSE-C') !== (customer !== undefined)) {
+      throw new InvalidRequest('The multipart upload initiate requested encryption. Subsequent part requests must include the appropriate encryption parameters.');
+    }
     if (p.sse !== 'SSE-C') {
       if (customer) throw new InvalidRequest('The encryption parameters are not applicable to this object.');
       return;
@@ -319,7 +324,8 @@ export class ObjectKeys {
     const { wrap, check } = ssecKeys(customer.key, p.ssecSalt!);
     wrap.fill(0);
     if (!p.ssecCheck || p.ssecCheck.length !== check.length || !timingSafeEqual(p.ssecCheck, check)) {
-      throw new AccessDenied('The provided customer key does not match the key the object was encrypted with.');
+      if (of === 'upload') throw new InvalidRequest('The provided encryption parameters did not match the ones used originally.');
+      throw wrongCustomerKey();
     }
   }
 
@@ -434,6 +440,10 @@ export function serviceKeyAad(id: string): Buffer {
 /** The encryption context S3 uses for an object's data key: the caller's, plus the object ARN. */
 export function kmsObjectContext(bucket: string, key: string, extra: Record<string, string>): Record<string, string> {
   return { ...extra, 'aws:s3:arn': objectArn(bucket, key) };
+}
+
+function wrongCustomerKey(): AwsError {
+  return new AccessDenied('Requests specifying Server Side Encryption with Customer provided keys must provide the correct secret key.');
 }
 
 function corrupt(): AwsError {

@@ -339,3 +339,60 @@ print(json.dumps(res))
   assert.equal(out['replaced'], 'part');
   assert.ok(r['cmu-fresh']!.ok, JSON.stringify(r['cmu-fresh']));
 });
+
+test('SSE-C as AWS answers it: a part under another key than the upload is 400 InvalidRequest (at once, 5 MiB), a read with a wrong key 403 (boto3)', async () => {
+  const out = await boto3(String.raw`
+res = {}
+key, other = os.urandom(32), os.urandom(32)
+mp = s3.create_multipart_upload(Bucket=bucket, Key='ssec/mp', SSECustomerAlgorithm='AES256', SSECustomerKey=key)
+t0 = time.time()
+res['wrong-key'] = call(s3.upload_part, Bucket=bucket, Key='ssec/mp', UploadId=mp['UploadId'], PartNumber=1, Body=os.urandom(5 * 1024 * 1024), SSECustomerAlgorithm='AES256', SSECustomerKey=other)
+res['seconds'] = time.time() - t0
+res['no-key'] = call(s3.upload_part, Bucket=bucket, Key='ssec/mp', UploadId=mp['UploadId'], PartNumber=1, Body=b'x')
+plain = s3.create_multipart_upload(Bucket=bucket, Key='ssec/plain')
+res['key-on-plain'] = call(s3.upload_part, Bucket=bucket, Key='ssec/plain', UploadId=plain['UploadId'], PartNumber=1, Body=b'x', SSECustomerAlgorithm='AES256', SSECustomerKey=key)
+res['right-key'] = call(s3.upload_part, Bucket=bucket, Key='ssec/mp', UploadId=mp['UploadId'], PartNumber=1, Body=b'x', SSECustomerAlgorithm='AES256', SSECustomerKey=key)
+s3.put_object(Bucket=bucket, Key='ssec/object', Body=b'secret', SSECustomerAlgorithm='AES256', SSECustomerKey=key)
+res['get-wrong-key'] = call(s3.get_object, Bucket=bucket, Key='ssec/object', SSECustomerAlgorithm='AES256', SSECustomerKey=other)
+print(json.dumps(res))
+`);
+  const r = out as Record<string, { code?: string; status?: number; message?: string; ok?: unknown }>;
+  assert.equal(r['wrong-key']!.code, 'InvalidRequest', JSON.stringify(r['wrong-key']));
+  assert.equal(r['wrong-key']!.status, 400);
+  assert.equal(r['wrong-key']!.message, 'The provided encryption parameters did not match the ones used originally.');
+  assert.ok((out['seconds'] as number) < 5, `answered in ${(out['seconds'] as number).toFixed(1)} s`);
+  for (const name of ['no-key', 'key-on-plain']) {
+    assert.equal(r[name]!.code, 'InvalidRequest', `${name}: ${JSON.stringify(r[name])}`);
+    assert.match(r[name]!.message!, /The multipart upload initiate requested encryption/);
+  }
+  assert.ok(r['right-key']!.ok, JSON.stringify(r['right-key']));
+  assert.equal(r['get-wrong-key']!.code, 'AccessDenied', JSON.stringify(r['get-wrong-key']));
+  assert.equal(r['get-wrong-key']!.status, 403);
+  assert.equal(r['get-wrong-key']!.message, 'Requests specifying Server Side Encryption with Customer provided keys must provide the correct secret key.');
+});
+
+test('SSE request headers on GET and HEAD are refused with 400 InvalidArgument (boto3)', async () => {
+  const out = await boto3(String.raw`
+s3.put_object(Bucket=bucket, Key='sse/get', Body=b'x')
+def add(header, value):
+    def hook(request, **kw):
+        request.headers[header] = value
+    return hook
+res = {}
+for op in ['GetObject', 'HeadObject']:
+    for header, value in [('x-amz-server-side-encryption', 'AES256'), ('x-amz-server-side-encryption-aws-kms-key-id', 'alias/any')]:
+        client = boto3.client('s3', config=Config(s3={'addressing_style': 'path'}, retries={'total_max_attempts': 1}))
+        client.meta.events.register('before-sign.s3.' + op, add(header, value))
+        fn = client.get_object if op == 'GetObject' else client.head_object
+        res[op + ' ' + header] = call(fn, Bucket=bucket, Key='sse/get')
+res['plain'] = call(s3.head_object, Bucket=bucket, Key='sse/get')
+print(json.dumps(res))
+`);
+  const r = out as Record<string, { code?: string; status?: number; ok?: unknown }>;
+  for (const [name, v] of Object.entries(r)) {
+    if (name === 'plain') continue;
+    assert.equal(v.status, 400, `${name}: ${JSON.stringify(v)}`);
+    if (name.startsWith('GetObject')) assert.equal(v.code, 'InvalidArgument', name);
+  }
+  assert.ok(r['plain']!.ok);
+});
