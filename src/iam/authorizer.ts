@@ -2,6 +2,7 @@ import type { IdentityStore } from './identities.ts';
 import type { Principal } from './principal.ts';
 import { authorize, parsePolicy, type PolicyDocument, type RequestContext } from './policy.ts';
 import { entityArn, principalValues, rewritePrincipals, UNIQUE_ID } from './principal-ids.ts';
+import { isUnknownConditionKey } from './condition-keys.ts';
 
 /** One access decision a service asks for. */
 export interface AccessCheck {
@@ -17,6 +18,11 @@ export interface AccessCheck {
   context?: Record<string, string | string[] | undefined>;
   /** A KMS grant allows this call (its constraints already checked). */
   grantAllows?: boolean;
+  /**
+   * The resource's tags, as aws:ResourceTag/KEY. Services that keep tags pass them here (or put the keys in
+   * `context` themselves); S3 passes a bucket's tags, and is where an object's tags go once objects keep them.
+   */
+  resourceTags?: Record<string, string>;
 }
 
 /** Facts about the call that feed the global condition keys. */
@@ -61,6 +67,15 @@ export function requestPrincipal(p: Principal): RequestContext['principal'] {
     ...(p.roleId ? { roleId: p.roleId } : {}),
     userId: p.type === 'Root' ? p.accountId : p.principalId,
   };
+}
+
+function isoSeconds(d: Date): string {
+  return d.toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+/** The account in a resource ARN (S3 ARNs carry none: the caller's account, Trent serving one). */
+function resourceAccountOf(arn: string, fallback: string): string {
+  return /^arn:[^:]*:[^:]*:[^:]*:(\d{12}):/.exec(arn)?.[1] ?? fallback;
 }
 
 const PARSED_MAX = 2000;
@@ -170,10 +185,11 @@ export class Authorizer {
   /** Throws AccessDeniedError with AWS's wording when the call is not allowed. */
   async check(facts: CallFacts, c: AccessCheck): Promise<void> {
     const p = facts.principal;
+    const calledVia = facts.viaService ? [facts.viaService.replace(/^([a-z0-9-]+)\..*$/, '$1.amazonaws.com')] : undefined;
     const context: Record<string, string | string[] | undefined> = {
       'aws:securetransport': 'true',
       'aws:sourceip': facts.viaService ? undefined : facts.sourceIp,
-      'aws:currenttime': facts.receivedAt.toISOString().replace(/\.\d{3}Z$/, 'Z'),
+      'aws:currenttime': isoSeconds(facts.receivedAt),
       'aws:epochtime': String(Math.floor(facts.receivedAt.getTime() / 1000)),
       'aws:principalarn': p.type === 'AssumedRole' ? p.roleArn : p.arn,
       'aws:principalaccount': p.accountId,
@@ -182,14 +198,24 @@ export class Authorizer {
       'aws:username': p.type === 'IAMUser' ? p.userName : undefined,
       'aws:requestedregion': facts.region,
       'aws:viaawsservice': facts.viaService ? 'true' : 'false',
-      'aws:calledvia': facts.viaService ? [facts.viaService.replace(/^([a-z0-9-]+)\..*$/, '$1.amazonaws.com')] : undefined,
+      'aws:calledvia': calledVia,
+      'aws:calledviafirst': calledVia?.[0],
+      'aws:calledvialast': calledVia?.[calledVia.length - 1],
+      'aws:principalisawsservice': 'false',
+      'aws:resourceaccount': c.resource === '*' ? undefined : (c.resourceAccount ?? resourceAccountOf(c.resource, p.accountId)),
+      // Temporary credentials (AWS sets these for every request made with them): when they were issued, and
+      // whether MFA was used to get them (never: Trent's AssumeRole takes no MFA code).
+      'aws:tokenissuetime': p.tokenIssuedAt !== undefined ? isoSeconds(new Date(p.tokenIssuedAt)) : undefined,
+      'aws:multifactorauthpresent': p.tokenIssuedAt !== undefined ? 'false' : undefined,
     };
+    for (const [k, v] of Object.entries(c.resourceTags ?? {})) context[`aws:resourcetag/${k.toLowerCase()}`] = v;
     for (const [k, v] of Object.entries(c.context ?? {})) context[k.toLowerCase()] = v;
     const request: RequestContext = {
       principal: requestPrincipal(p),
       action: c.action,
       resource: c.resource,
       context,
+      unknownKey: (k) => isUnknownConditionKey(k, c.resource),
     };
     const result = authorize({
       request,

@@ -125,8 +125,8 @@ export class IdentityStore {
    * have expired. 'expired' lets the caller answer ExpiredToken rather than an unknown key.
    */
   async resolveSession(accessKeyId: string, sessionToken: string, now = Date.now()): Promise<ResolvedKey | 'expired' | undefined> {
-    const row = await this.#db.get<{ secret_wrapped: Buffer; token_hash: string; role_id: string; session_name: string; arn: string; account_id: string; expires_at: number; role_arn: string | null }>(
-      `SELECT s.secret_wrapped, s.token_hash, s.role_id, s.session_name, s.arn, s.account_id, s.expires_at, r.arn AS role_arn
+    const row = await this.#db.get<{ secret_wrapped: Buffer; token_hash: string; role_id: string; session_name: string; arn: string; account_id: string; expires_at: number; created_at: number; role_arn: string | null }>(
+      `SELECT s.secret_wrapped, s.token_hash, s.role_id, s.session_name, s.arn, s.account_id, s.expires_at, s.created_at, r.arn AS role_arn
          FROM sts_sessions s LEFT JOIN iam_roles r ON r.role_id = s.role_id WHERE s.access_key_id = ?`,
       [accessKeyId],
     );
@@ -148,6 +148,7 @@ export class IdentityStore {
           roleArn: row.role_arn,
           roleId: row.role_id,
           sessionName: row.session_name,
+          tokenIssuedAt: Number(row.created_at),
         },
       };
     } finally {

@@ -277,8 +277,10 @@ function matchesValue(info: OperatorInfo, v: string, pv: PolicyValue, resolve: V
  * operator when no element matches (the negation of the plain result). With ForAllValues every
  * request value must satisfy the per-value test, with ForAnyValue at least one.
  */
-function evaluateEntry(block: ConditionBlock, entry: ConditionEntry, lookup: ContextLookup, resolve: VariableResolver): boolean {
+function evaluateEntry(block: ConditionBlock, entry: ConditionEntry, lookup: ContextLookup, resolve: VariableResolver, unknown: UnknownKeys | undefined): boolean {
   const raw = lookup(entry.key);
+  // A key AWS would set but the server does not know cannot be decided: the statement fails closed.
+  if (raw === undefined && unknown?.isUnknown(entry.key)) return unknown.effect === 'Deny';
   const values: readonly string[] = raw === undefined ? [] : typeof raw === 'string' ? [raw] : raw;
   const present = values.length > 0;
   const { info } = block;
@@ -297,8 +299,18 @@ function evaluateEntry(block: ConditionBlock, entry: ConditionEntry, lookup: Con
   return info.negated ? !anyMatch : anyMatch;
 }
 
+/**
+ * Condition keys the evaluator cannot decide (keys AWS would set in the request that the server does not
+ * compute). A condition on one, with the key absent, counts as met in a Deny statement and as not met in an
+ * Allow statement, so that not knowing a key never grants access nor lifts a denial.
+ */
+export interface UnknownKeys {
+  isUnknown(lowerKey: string): boolean;
+  effect: 'Allow' | 'Deny';
+}
+
 /** Whether every operator block, and every key within each, holds (all ANDed). */
-export function evaluateConditions(blocks: readonly ConditionBlock[], lookup: ContextLookup, resolve: VariableResolver): boolean {
-  for (const block of blocks) for (const entry of block.entries) if (!evaluateEntry(block, entry, lookup, resolve)) return false;
+export function evaluateConditions(blocks: readonly ConditionBlock[], lookup: ContextLookup, resolve: VariableResolver, unknown?: UnknownKeys): boolean {
+  for (const block of blocks) for (const entry of block.entries) if (!evaluateEntry(block, entry, lookup, resolve, unknown)) return false;
   return true;
 }

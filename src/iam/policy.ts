@@ -97,6 +97,11 @@ export interface RequestContext {
    * when not given here; see principalContextKeys and requestContextKeys.
    */
   context: Record<string, string | string[] | undefined>;
+  /**
+   * Condition keys the server cannot decide (AWS would set them in this request; this server does not):
+   * a condition on one, when the key is absent, fails closed (see UnknownKeys in policy-conditions.ts).
+   */
+  unknownKey?: (lowerKey: string) => boolean;
 }
 
 export type StatementOutcome = 'Allow' | 'Deny' | 'NotApplicable';
@@ -281,9 +286,11 @@ interface Prepared {
   action: string;
   lookup: ContextLookup;
   resolve: VariableResolver;
+  /** The caller has a permissions boundary (a Deny with NotPrincipal then always applies to it, as AWS documents). */
+  hasBoundary: boolean;
 }
 
-function prepare(req: RequestContext): Prepared {
+function prepare(req: RequestContext, hasBoundary = false): Prepared {
   const map = new Map<string, string | readonly string[]>(Object.entries(principalContextKeys(req.principal, req.action)));
   for (const [k, v] of Object.entries(req.context)) if (v !== undefined) map.set(k.toLowerCase(), v);
   const lookup: ContextLookup = (k) => map.get(k);
@@ -292,13 +299,18 @@ function prepare(req: RequestContext): Prepared {
     const v = map.get(k);
     return typeof v === 'string' ? v : undefined;
   };
-  return { req, action: req.action.toLowerCase(), lookup, resolve };
+  return { req, action: req.action.toLowerCase(), lookup, resolve, hasBoundary };
 }
 
 // ---- evaluation --------------------------------------------------------------------------------
 
-/** How a resource policy's Principal element names the caller: directly, only through its account, or not at all. */
-type PrincipalMatch = 'direct' | 'account' | 'none';
+/**
+ * How a resource policy's Principal element names the caller: as itself (the user, the role session's own
+ * ARN, or everyone), as the role behind a role session, only through its account, or not at all. The
+ * difference matters for permissions boundaries and session policies: AWS lets a resource policy that names
+ * a user or a session allow it beyond them, but one that names the role is limited by them.
+ */
+type PrincipalMatch = 'self' | 'role' | 'account' | 'none';
 
 function partitionOf(arn: string): string {
   return arn.split(':')[1] ?? 'aws';
@@ -311,23 +323,32 @@ function namesAccount(value: string, p: RequestContext['principal']): boolean {
 
 /**
  * Whether an AWS principal value names the caller itself: the user (by unique id, or by ARN in a policy
- * stored before ids were kept), the role behind a session (likewise), or the session's own ARN.
+ * stored before ids were kept), the session's own ARN, or (for a session) the role behind it, likewise.
  */
-function namesIdentity(value: string, p: RequestContext['principal']): boolean {
-  if (p.type === 'Root') return namesAccount(value, p);
-  if (value === p.arn) return true;
-  if (p.type === 'IAMUser') return p.userId !== undefined && value === p.userId;
-  return (p.roleArn !== undefined && value === p.roleArn) || (p.roleId !== undefined && value === p.roleId);
+function namesIdentity(value: string, p: RequestContext['principal']): 'self' | 'role' | undefined {
+  if (p.type === 'Root') return namesAccount(value, p) ? 'self' : undefined;
+  if (value === p.arn) return 'self';
+  if (p.type === 'IAMUser') return p.userId !== undefined && value === p.userId ? 'self' : undefined;
+  return (p.roleArn !== undefined && value === p.roleArn) || (p.roleId !== undefined && value === p.roleId) ? 'role' : undefined;
 }
 
 function principalMatch(principals: '*' | readonly PrincipalEntry[], p: RequestContext['principal']): PrincipalMatch {
-  if (principals === '*') return 'direct';
+  // "*" names every principal; for a role session it is taken as naming the role, the narrower reading.
+  const everyone: PrincipalMatch = p.type === 'AssumedRole' ? 'role' : 'self';
+  if (principals === '*') return everyone;
   let best: PrincipalMatch = 'none';
   for (const e of principals) {
     // Service, CanonicalUser and Federated principals never name an IAM caller.
     if (e.type !== 'AWS') continue;
-    if (e.value === '*' || namesIdentity(e.value, p)) return 'direct';
-    if (namesAccount(e.value, p)) best = 'account';
+    if (e.value === '*') {
+      if (everyone === 'self') return 'self';
+      best = 'role';
+      continue;
+    }
+    const named = namesIdentity(e.value, p);
+    if (named === 'self') return 'self';
+    if (named === 'role') best = 'role';
+    else if (best === 'none' && namesAccount(e.value, p)) best = 'account';
   }
   return best;
 }
@@ -336,15 +357,17 @@ function principalMatch(principals: '*' | readonly PrincipalEntry[], p: RequestC
  * NotPrincipal (Deny only). AWS checks the caller as a chain, the account first and then the user (or
  * the role, then its session), and warns that naming only the user "might deny access to the entire
  * account containing the principal". So the statement applies unless every link is listed: the
- * account (id or root ARN) and the identity (user ARN; role or session ARN).
+ * account (id or root ARN) and the identity (user ARN; role or session ARN). AWS also documents that
+ * such a Deny "will always deny any IAM principal that has a permissions boundary policy attached".
  */
-function notPrincipalApplies(notPrincipals: '*' | readonly PrincipalEntry[], p: RequestContext['principal']): boolean {
+function notPrincipalApplies(notPrincipals: '*' | readonly PrincipalEntry[], p: RequestContext['principal'], hasBoundary: boolean): boolean {
+  if (hasBoundary) return true;
   if (notPrincipals === '*') return false;
   const aws = notPrincipals.filter((e) => e.type === 'AWS').map((e) => e.value);
   if (aws.includes('*')) return false;
   const accountListed = aws.some((v) => namesAccount(v, p));
   if (p.type === 'Root') return !accountListed;
-  const identityListed = aws.some((v) => namesIdentity(v, p));
+  const identityListed = aws.some((v) => namesIdentity(v, p) !== undefined);
   return !(accountListed && identityListed);
 }
 
@@ -361,33 +384,41 @@ function resourceApplies(st: PolicyStatement, resource: string, resolve: Variabl
 
 interface DetailedOutcome {
   deny: boolean;
-  /** An Allow statement applies and names the caller directly (or is an identity policy). */
-  allowDirect: boolean;
+  /** An Allow statement applies and names the caller itself (or is an identity policy). */
+  allowSelf: boolean;
+  /** An Allow statement applies because it names the role behind the caller's session. */
+  allowRole: boolean;
   /** An Allow statement applies only because it names the caller's account. */
   allowAccount: boolean;
 }
 
 function evaluatePrepared(doc: PolicyDocument, pr: Prepared): DetailedOutcome {
-  const out: DetailedOutcome = { deny: false, allowDirect: false, allowAccount: false };
+  const out: DetailedOutcome = { deny: false, allowSelf: false, allowRole: false, allowAccount: false };
+  const unknownKey = pr.req.unknownKey;
   for (const st of doc.statements) {
-    if (st.effect === 'Allow' && out.allowDirect) continue;
-    let match: PrincipalMatch = 'direct';
+    if (st.effect === 'Allow' && out.allowSelf) continue;
+    let match: PrincipalMatch = 'self';
     if (doc.kind === 'resource') {
       if (st.principals) match = principalMatch(st.principals, pr.req.principal);
-      else if (st.notPrincipals) match = notPrincipalApplies(st.notPrincipals, pr.req.principal) ? 'direct' : 'none';
+      else if (st.notPrincipals) match = notPrincipalApplies(st.notPrincipals, pr.req.principal, pr.hasBoundary) ? 'self' : 'none';
       if (match === 'none') continue;
     }
     if (!actionApplies(st, pr.action)) continue;
     if (!resourceApplies(st, pr.req.resource, pr.resolve)) continue;
-    if (!evaluateConditions(st.conditions, pr.lookup, pr.resolve)) continue;
+    if (!evaluateConditions(st.conditions, pr.lookup, pr.resolve, unknownKey ? { isUnknown: unknownKey, effect: st.effect } : undefined)) continue;
     if (st.effect === 'Deny') {
       out.deny = true;
       return out;
     }
-    if (match === 'direct') out.allowDirect = true;
+    if (match === 'self') out.allowSelf = true;
+    else if (match === 'role') out.allowRole = true;
     else out.allowAccount = true;
   }
   return out;
+}
+
+function allows(r: DetailedOutcome): boolean {
+  return r.allowSelf || r.allowRole || r.allowAccount;
 }
 
 /**
@@ -397,14 +428,14 @@ function evaluatePrepared(doc: PolicyDocument, pr: Prepared): DetailedOutcome {
  */
 export function evaluate(doc: PolicyDocument, req: RequestContext): StatementOutcome {
   const r = evaluatePrepared(doc, prepare(req));
-  return r.deny ? 'Deny' : r.allowDirect || r.allowAccount ? 'Allow' : 'NotApplicable';
+  return r.deny ? 'Deny' : allows(r) ? 'Allow' : 'NotApplicable';
 }
 
 // ---- authorization -----------------------------------------------------------------------------
 
 export interface AuthorizationInput {
   request: RequestContext;
-  /** Identity-based policies of the principal (user inline policies; for an assumed role, the role's policies). */
+  /** Identity-based policies of the principal: its inline and attached managed policies, and for a user those of its groups; for a role session, the role's. */
   identityPolicies: PolicyDocument[];
   /** The resource's policy, if the service has one here (KMS key policy, S3 bucket policy). */
   resourcePolicy?: PolicyDocument;
@@ -420,9 +451,21 @@ export interface AuthorizationInput {
   mode: 'key-policy' | 'resource-or-identity' | 'identity';
   /** Set by the caller when a KMS grant allows this operation (the grant constraints were already checked by the caller). */
   grantAllows?: boolean;
+  /** The user's or role's permissions boundary, if it has one: the most its identity policies can allow. */
+  permissionsBoundary?: PolicyDocument;
+  /** A role session's session policies (AssumeRole's Policy and PolicyArns), if any were passed: the most the session can do. */
+  sessionPolicies?: PolicyDocument[];
 }
 
-export type DenialReason = 'explicit-deny-identity' | 'explicit-deny-resource' | 'no-identity-allow' | 'no-resource-allow';
+export type DenialReason =
+  | 'explicit-deny-identity'
+  | 'explicit-deny-resource'
+  | 'explicit-deny-boundary'
+  | 'explicit-deny-session'
+  | 'no-identity-allow'
+  | 'no-resource-allow'
+  | 'no-boundary-allow'
+  | 'no-session-allow';
 
 export interface AuthorizationResult {
   allowed: boolean;
@@ -440,10 +483,18 @@ export function denialMessage(req: Pick<RequestContext, 'principal' | 'action' |
       return `${head} with an explicit deny in an identity-based policy`;
     case 'explicit-deny-resource':
       return `${head} with an explicit deny in a resource-based policy`;
+    case 'explicit-deny-boundary':
+      return `${head} with an explicit deny in a permissions boundary`;
+    case 'explicit-deny-session':
+      return `${head} with an explicit deny in a session policy`;
     case 'no-identity-allow':
       return `${head} because no identity-based policy allows the ${req.action} action`;
     case 'no-resource-allow':
       return `${head} because no resource-based policy allows the ${req.action} action`;
+    case 'no-boundary-allow':
+      return `${head} because no permissions boundary allows the ${req.action} action`;
+    case 'no-session-allow':
+      return `${head} because no session policy allows the ${req.action} action`;
   }
 }
 
@@ -453,8 +504,9 @@ function deny(req: RequestContext, reason: DenialReason): AuthorizationResult {
 
 /**
  * Decide a request. The order follows AWS's evaluation logic: an explicit Deny in any applicable
- * policy ends it (a resource policy's Deny is reported first when both deny: AWS names only one
- * policy type in the message); then the mode decides which Allows are needed.
+ * policy ends it (resource policy, identity policies, permissions boundary, session policies, reported
+ * in that order: AWS names only one policy type in the message); then the mode decides which Allows are
+ * needed.
  *
  * - The root user is not subject to identity-based policies: it counts as allowed by identity
  *   wherever an identity allowance is needed (and its identityPolicies are ignored), but in
@@ -462,6 +514,11 @@ function deny(req: RequestContext, reason: DenialReason): AuthorizationResult {
  * - A resource policy Allow that names only the caller's account (12-digit id or :root) delegates to
  *   the account's IAM policies: within the account it does not grant access by itself (AWS: the
  *   account principal "includes" users and roles only through their identity policies).
+ * - Permissions boundaries and session policies limit what identity policies allow: the identity path
+ *   needs an Allow in the identity policies, in the boundary (when there is one) and in a session policy
+ *   (when any were passed). Within the account they do not limit a resource policy that names the user or
+ *   the session itself, but they do limit one that names the role behind a session (AWS, "Evaluating
+ *   effective permissions with boundaries" and "Session policies").
  * - Across accounts both sides must allow: the resource policy (directly or through the account)
  *   and the caller's identity policies.
  */
@@ -469,9 +526,11 @@ export function authorize(input: AuthorizationInput): AuthorizationResult {
   const { request, mode } = input;
   const p = request.principal;
   const isRoot = p.type === 'Root';
-  const pr = prepare(request);
+  const boundary = isRoot ? undefined : input.permissionsBoundary;
+  const session = isRoot ? undefined : input.sessionPolicies;
+  const pr = prepare(request, boundary !== undefined);
 
-  const resource = input.resourcePolicy ? evaluatePrepared(input.resourcePolicy, pr) : { deny: false, allowDirect: false, allowAccount: false };
+  const resource = input.resourcePolicy ? evaluatePrepared(input.resourcePolicy, pr) : { deny: false, allowSelf: false, allowRole: false, allowAccount: false };
   if (resource.deny) return deny(request, 'explicit-deny-resource');
 
   let identityAllows = isRoot;
@@ -479,27 +538,49 @@ export function authorize(input: AuthorizationInput): AuthorizationResult {
     for (const doc of input.identityPolicies) {
       const r = evaluatePrepared(doc, pr);
       if (r.deny) return deny(request, 'explicit-deny-identity');
-      if (r.allowDirect || r.allowAccount) identityAllows = true;
+      if (allows(r)) identityAllows = true;
+    }
+  }
+  let boundaryAllows = true;
+  if (boundary) {
+    const r = evaluatePrepared(boundary, pr);
+    if (r.deny) return deny(request, 'explicit-deny-boundary');
+    boundaryAllows = allows(r);
+  }
+  let sessionAllows = true;
+  if (session) {
+    sessionAllows = false;
+    for (const doc of session) {
+      const r = evaluatePrepared(doc, pr);
+      if (r.deny) return deny(request, 'explicit-deny-session');
+      if (allows(r)) sessionAllows = true;
     }
   }
 
+  const limitsAllow = boundaryAllows && sessionAllows;
+  const identityPath = identityAllows && limitsAllow;
+  // What stops the identity path (and a resource policy naming the role), for the denial message.
+  const limitReason: DenialReason = !boundaryAllows ? 'no-boundary-allow' : 'no-session-allow';
+  const identityReason: DenialReason = identityAllows ? limitReason : 'no-identity-allow';
+
   const sameAccount = p.accountId === input.resourceAccount;
-  const resourceAllowsAny = resource.allowDirect || resource.allowAccount;
+  const resourceAllowsAny = allows(resource);
   // For the root user, a statement naming its account names it directly.
-  const resourceAllowsDirect = resource.allowDirect || (isRoot && resource.allowAccount);
+  const resourceAllowsDirect = resource.allowSelf || (isRoot && resource.allowAccount) || (resource.allowRole && limitsAllow);
+  const directReason: DenialReason = resource.allowRole && !identityAllows ? limitReason : identityReason;
 
   switch (mode) {
     case 'identity':
-      return identityAllows ? { allowed: true } : deny(request, 'no-identity-allow');
+      return identityPath ? { allowed: true } : deny(request, identityReason);
     case 'resource-or-identity':
-      if (sameAccount) return identityAllows || resourceAllowsDirect ? { allowed: true } : deny(request, 'no-identity-allow');
+      if (sameAccount) return identityPath || resourceAllowsDirect ? { allowed: true } : deny(request, directReason);
       if (!resourceAllowsAny) return deny(request, 'no-resource-allow');
-      return identityAllows ? { allowed: true } : deny(request, 'no-identity-allow');
+      return identityPath ? { allowed: true } : deny(request, identityReason);
     case 'key-policy':
       if (input.grantAllows) return { allowed: true };
       if (sameAccount && resourceAllowsDirect) return { allowed: true };
       if (!resourceAllowsAny) return deny(request, 'no-resource-allow');
-      return identityAllows ? { allowed: true } : deny(request, 'no-identity-allow');
+      return identityPath ? { allowed: true } : deny(request, sameAccount ? directReason : identityReason);
   }
 }
 

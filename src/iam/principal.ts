@@ -11,4 +11,6 @@ export interface Principal {
   roleArn?: string;
   roleId?: string;
   sessionName?: string;
+  /** Temporary credentials: when they were issued (aws:TokenIssueTime), in milliseconds since the epoch. */
+  tokenIssuedAt?: number;
 }

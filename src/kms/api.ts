@@ -29,7 +29,7 @@ import { ANY_STATE, DAY_MS, decodeMarker, encodeMarker, MANAGEABLE, requireState
 import { defaultKeyPolicy, POLICY_NAME, validateKeyPolicy } from './policy.ts';
 import { InvalidPrincipalError, requestPrincipal, type Authorizer } from '../iam/authorizer.ts';
 import { allowsPutKeyPolicy } from '../iam/policy.ts';
-import { checkPrincipalArn, GRANT_OPERATIONS, GrantStore, grantWithin, principalMatches, readConstraints, type GrantRecord } from './grants.ts';
+import { checkPrincipalArn, CONTEXT_OPERATIONS, GRANT_OPERATIONS, GrantStore, grantWithin, principalMatches, readConstraints, type GrantRecord } from './grants.ts';
 import { InvalidArnException, InvalidGrantIdException, InvalidGrantTokenException, MalformedPolicyDocumentException } from './errors.ts';
 import { KEY_SPECS, maxRsaPlaintext, type KeySpecInfo } from './key-specs.ts';
 import { checkImportedMaterial, generateWrappingKey, tokenHash, unwrapImportedMaterial, WRAPPING_ALGORITHMS, WRAPPING_KEY_SPECS } from './import.ts';
@@ -789,8 +789,9 @@ export function kmsService(deps: KmsDeps): JsonService {
       requireState(key, MANAGEABLE);
       const operations = [...new Set(ops as string[])];
       const kind = specOf(key).kind;
-      const symmetricOnly = ['Encrypt', 'Decrypt', 'GenerateDataKey', 'GenerateDataKeyWithoutPlaintext', 'ReEncryptFrom', 'ReEncryptTo', 'GenerateDataKeyPair', 'GenerateDataKeyPairWithoutPlaintext'];
-      if (constraints && operations.some((o) => !symmetricOnly.includes(o) && o !== 'CreateGrant' && o !== 'RetireGrant')) {
+      // AWS: a constrained grant may also allow DescribeKey, RetireGrant and CreateGrant, to which the constraint does not apply
+      // (for CreateGrant it binds the grants made under it instead); operations that take no encryption context may not be in it.
+      if (constraints && operations.some((o) => !CONTEXT_OPERATIONS.has(o) && o !== 'DescribeKey' && o !== 'CreateGrant' && o !== 'RetireGrant')) {
         throw new ValidationException('Encryption context constraints apply only to grants for cryptographic operations that take an encryption context.');
       }
       if (kind !== 'symmetric' && constraints) throw new ValidationException('Grant constraints are not supported for asymmetric or HMAC keys.');

@@ -93,18 +93,28 @@ export const CONTEXT_OPERATIONS: ReadonlySet<string> = new Set([
   'Encrypt', 'Decrypt', 'GenerateDataKey', 'GenerateDataKeyWithoutPlaintext', 'ReEncryptFrom', 'ReEncryptTo', 'GenerateDataKeyPair', 'GenerateDataKeyPairWithoutPlaintext',
 ]);
 
-/** The grant's constraints hold for this request's encryption context (AWS: Equals is exact, Subset means the request holds at least these pairs). */
+/**
+ * The grant's constraints hold for this request's encryption context: EncryptionContextEquals when the
+ * request's pairs are exactly the constraint's, EncryptionContextSubset when the request holds at least
+ * the constraint's pairs. In a constraint the key of each pair is compared without regard to letter case and
+ * the value exactly: AWS's API reference (GrantConstraints) says so in an "Important" note, while its
+ * developer guide calls both an "exact, case-sensitive match". The API reference is the one kept with the
+ * service model (every SDK carries the same note), it is the more specific statement, written against the
+ * expectation the guide sets, and it comes with advice that only makes sense if it is true (use the
+ * kms:EncryptionContext: condition keys to require a fully case-sensitive match), so Trent follows it.
+ */
 export function constraintsHold(c: GrantConstraints | null, ec: Record<string, string> | undefined): boolean {
   if (!c) return true;
-  const given = ec ?? {};
+  const given = Object.entries(ec ?? {});
+  const has = (k: string, v: string) => given.some(([gk, gv]) => gv === v && gk.toLowerCase() === k.toLowerCase());
   if (c.EncryptionContextEquals) {
-    const want = c.EncryptionContextEquals;
-    const wk = Object.keys(want);
-    const gk = Object.keys(given);
-    if (wk.length !== gk.length || wk.some((k) => given[k] !== want[k])) return false;
+    const want = Object.entries(c.EncryptionContextEquals);
+    // Every requested pair must be one of the constraint's, and every constraint pair must be requested.
+    if (!given.every(([gk, gv]) => want.some(([k, v]) => v === gv && k.toLowerCase() === gk.toLowerCase()))) return false;
+    if (!want.every(([k, v]) => has(k, v))) return false;
   }
   if (c.EncryptionContextSubset) {
-    for (const [k, v] of Object.entries(c.EncryptionContextSubset)) if (given[k] !== v) return false;
+    for (const [k, v] of Object.entries(c.EncryptionContextSubset)) if (!has(k, v)) return false;
   }
   return true;
 }

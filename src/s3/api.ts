@@ -1636,7 +1636,16 @@ export function s3Service(deps: S3Deps): RestXmlService<S3Route> {
       if (action) {
         const bucket = r.bucket !== undefined && r.operation !== 'CreateBucket' ? await findBucket(db, r.bucket) : undefined;
         const resource = r.bucket === undefined ? '*' : r.key !== undefined && action !== 's3:ListBucket' ? objectArn(r.bucket, r.key) : `arn:aws:s3:::${r.bucket}`;
-        await ctx.authorize({ action, resource, resourcePolicy: bucket?.policy ?? null, mode: bucket ? 'resource-or-identity' : 'identity', context: s3Context(req) });
+        // aws:ResourceTag: the bucket's tags on bucket requests. Object requests are to pass the object's tags here once objects keep tags.
+        const resourceTags = resource.startsWith(`arn:aws:s3:::${r.bucket}/`) ? undefined : bucket?.tags;
+        await ctx.authorize({
+          action,
+          resource,
+          resourcePolicy: bucket?.policy ?? null,
+          mode: bucket ? 'resource-or-identity' : 'identity',
+          context: s3Context(req),
+          ...(resourceTags ? { resourceTags: Object.fromEntries(resourceTags.map((t) => [t.Key, t.Value])) } : {}),
+        });
       }
       checkIntegrityHeaders(req.headers, !r.checksumHeadersNotOfBody);
       return handler(ctx, r, req);

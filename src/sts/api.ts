@@ -55,6 +55,11 @@ export function stsService(deps: StsDeps): QueryService {
         if (p.has('Policy') || [...p.keys()].some((k) => k.startsWith('PolicyArns.'))) {
           throw new AwsError('ValidationError', 400, 'Session policies (Policy, PolicyArns) are not supported by Trent: grant the role only what its sessions need.');
         }
+        // Refused rather than ignored: a session without the MFA, source identity or tags the caller asked for would be
+        // evaluated as if the caller had not asked (aws:MultiFactorAuthPresent, aws:SourceIdentity, aws:PrincipalTag).
+        if (p.has('SerialNumber') || p.has('TokenCode')) throw new AwsError('ValidationError', 400, 'MFA (SerialNumber, TokenCode) is not supported by Trent: it has no MFA devices.');
+        if (p.has('SourceIdentity')) throw new AwsError('ValidationError', 400, 'SourceIdentity is not supported by Trent.');
+        if ([...p.keys()].some((k) => k.startsWith('Tags.') || k.startsWith('TransitiveTagKeys.'))) throw new AwsError('ValidationError', 400, 'Session tags (Tags, TransitiveTagKeys) are not supported by Trent.');
         const role = await deps.db.get<{ role_id: string; role_name: string; arn: string; assume_role_policy: string; max_session_duration: number; account_id: string }>(
           'SELECT role_id, role_name, arn, assume_role_policy, max_session_duration, account_id FROM iam_roles WHERE arn = ?',
           [roleArn],
@@ -62,10 +67,17 @@ export function stsService(deps: StsDeps): QueryService {
         ctx.resources.push({ ARN: roleArn, accountId: deps.accountId, type: 'AWS::IAM::Role' });
         // The trust policy decides, as a resource policy: it may name the caller, or trust the account and leave it to IAM policies.
         if (!role) {
-          await ctx.authorize({ action: 'sts:AssumeRole', resource: roleArn, mode: 'identity' });
+          await ctx.authorize({ action: 'sts:AssumeRole', resource: roleArn, mode: 'identity', context: { 'sts:RoleSessionName': sessionName } });
           throw new AwsError('AccessDenied', 403, `User: ${ctx.principal.arn} is not authorized to perform: sts:AssumeRole on resource: ${roleArn}`);
         }
-        await ctx.authorize({ action: 'sts:AssumeRole', resource: role.arn, resourcePolicy: role.assume_role_policy, resourceAccount: role.account_id, mode: 'key-policy' });
+        await ctx.authorize({
+          action: 'sts:AssumeRole',
+          resource: role.arn,
+          resourcePolicy: role.assume_role_policy,
+          resourceAccount: role.account_id,
+          mode: 'key-policy',
+          context: { 'sts:RoleSessionName': sessionName },
+        });
         const duration = Number(p.get('DurationSeconds') ?? 3600);
         const max = Number(role.max_session_duration);
         if (!Number.isInteger(duration) || duration < 900 || duration > max) {

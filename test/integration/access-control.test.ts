@@ -22,7 +22,7 @@ import {
   UpdateAssumeRolePolicyCommand,
 } from '@aws-sdk/client-iam';
 import { STSClient, AssumeRoleCommand, GetCallerIdentityCommand } from '@aws-sdk/client-sts';
-import { KMSClient, CreateKeyCommand, EncryptCommand, DecryptCommand, CreateGrantCommand, RevokeGrantCommand, ListGrantsCommand, PutKeyPolicyCommand, RetireGrantCommand, GetKeyPolicyCommand } from '@aws-sdk/client-kms';
+import { KMSClient, CreateKeyCommand, EncryptCommand, DecryptCommand, CreateGrantCommand, RevokeGrantCommand, ListGrantsCommand, PutKeyPolicyCommand, RetireGrantCommand, GetKeyPolicyCommand, DescribeKeyCommand } from '@aws-sdk/client-kms';
 import { S3Client, CreateBucketCommand, PutBucketPolicyCommand, PutObjectCommand, GetBucketPolicyCommand } from '@aws-sdk/client-s3';
 import { CloudTrailClient, LookupEventsCommand } from '@aws-sdk/client-cloudtrail';
 import { startTrent, removeDir, REPO, type RunningTrent } from '../helpers/trent.ts';
@@ -245,6 +245,62 @@ test('a user or role deleted and created again under the same name does not inhe
   await denied(asVault.send(new EncryptCommand({ KeyId: roleKey, Plaintext: Buffer.from('x') })), /kms:Encrypt/, 'the new vault role');
   asVault.destroy();
   s3.destroy();
+});
+
+test('grant constraints apply only to operations that take an encryption context; their keys match in any letter case, their values exactly', async () => {
+  await newUser('clerk');
+  const clerk = new KMSClient(as('clerk'));
+  // A constrained grant may include DescribeKey, which the constraint does not apply to.
+  await kms.send(new CreateGrantCommand({ KeyId: keyId, GranteePrincipal: users['clerk']!.arn, Operations: ['Decrypt', 'DescribeKey'], Constraints: { EncryptionContextSubset: { Department: 'IT' } } }));
+  assert.equal((await clerk.send(new DescribeKeyCommand({ KeyId: keyId }))).KeyMetadata!.KeyId, keyId, 'DescribeKey needs no encryption context');
+  await assert.rejects(kms.send(new CreateGrantCommand({ KeyId: keyId, GranteePrincipal: users['clerk']!.arn, Operations: ['Sign'], Constraints: { EncryptionContextSubset: { Department: 'IT' } } })), {
+    name: 'ValidationException',
+  });
+  // AWS's API reference: in a constraint the key is not case sensitive, the value is.
+  const lower = (await kms.send(new EncryptCommand({ KeyId: keyId, Plaintext: Buffer.from('lower-case key'), EncryptionContext: { department: 'IT' } }))).CiphertextBlob!;
+  assert.equal(Buffer.from((await clerk.send(new DecryptCommand({ CiphertextBlob: lower, EncryptionContext: { department: 'IT' } }))).Plaintext!).toString(), 'lower-case key');
+  const value = (await kms.send(new EncryptCommand({ KeyId: keyId, Plaintext: Buffer.from('x'), EncryptionContext: { Department: 'it' } }))).CiphertextBlob!;
+  await denied(clerk.send(new DecryptCommand({ CiphertextBlob: value, EncryptionContext: { Department: 'it' } })), /kms:Decrypt/, 'the value differs in case');
+  clerk.destroy();
+});
+
+test('role sessions carry aws:TokenIssueTime and aws:MultiFactorAuthPresent, so "deny without MFA" and "revoke older sessions" hold; a key Trent cannot decide fails closed', async () => {
+  const trust = JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { AWS: `arn:aws:iam::${accountId}:root` }, Action: 'sts:AssumeRole' }] });
+  const role = (await iam.send(new CreateRoleCommand({ RoleName: 'teller', AssumeRolePolicyDocument: trust }))).Role!;
+  const allowEncrypt = { Effect: 'Allow', Action: 'kms:Encrypt', Resource: '*' };
+  await iam.send(new PutRolePolicyCommand({ RoleName: 'teller', PolicyName: 'use', PolicyDocument: JSON.stringify({ Version: '2012-10-17', Statement: [allowEncrypt] }) }));
+  const session = async () => {
+    const c = (await new STSClient(t.clientConfig()).send(new AssumeRoleCommand({ RoleArn: role.Arn!, RoleSessionName: 'desk' }))).Credentials!;
+    return new KMSClient(t.clientConfig({ credentials: { accessKeyId: c.AccessKeyId!, secretAccessKey: c.SecretAccessKey!, sessionToken: c.SessionToken! } }));
+  };
+  const encrypt = (k: KMSClient) => k.send(new EncryptCommand({ KeyId: keyId, Plaintext: Buffer.from('x') }));
+  const first = await session();
+  assert.ok((await encrypt(first)).CiphertextBlob);
+  const setPolicy = async (deny: Record<string, unknown>) => {
+    await iam.send(new PutRolePolicyCommand({ RoleName: 'teller', PolicyName: 'guard', PolicyDocument: JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Deny', Action: '*', Resource: '*', ...deny }] }) }));
+    await new Promise((r) => setTimeout(r, 1100));
+  };
+  // AWS's own example: deny every request made without MFA. The session's key is present and false.
+  await setPolicy({ Condition: { Bool: { 'aws:MultiFactorAuthPresent': 'false' } } });
+  await denied(encrypt(first), /explicit deny in an identity-based policy/, 'no MFA');
+  // Revoke the sessions issued before now, as the IAM console's "Revoke active sessions" does.
+  await new Promise((r) => setTimeout(r, 1000));
+  await setPolicy({ Condition: { DateLessThan: { 'aws:TokenIssueTime': new Date().toISOString() } } });
+  await denied(encrypt(first), /explicit deny/, 'a session issued before the cut-off');
+  await new Promise((r) => setTimeout(r, 1000));
+  const second = await session();
+  assert.ok((await encrypt(second)).CiphertextBlob, 'a session issued after the cut-off');
+  // aws:UserAgent is set by AWS in every request; Trent does not decide it, so a condition on it fails closed.
+  await setPolicy({ Condition: { StringEquals: { 'aws:UserAgent': 'a client Trent has never seen' } } });
+  await denied(encrypt(second), /explicit deny/, 'a Deny on an undecidable key applies');
+  await iam.send(new PutRolePolicyCommand({ RoleName: 'teller', PolicyName: 'guard', PolicyDocument: JSON.stringify({ Version: '2012-10-17', Statement: [{ ...allowEncrypt, Action: 'kms:Decrypt' }] }) }));
+  await iam.send(new PutRolePolicyCommand({ RoleName: 'teller', PolicyName: 'use', PolicyDocument: JSON.stringify({ Version: '2012-10-17', Statement: [{ ...allowEncrypt, Condition: { StringLike: { 'aws:UserAgent': '*' } } }] }) }));
+  await new Promise((r) => setTimeout(r, 1100));
+  await denied(encrypt(second), /no identity-based policy allows/, 'an Allow on an undecidable key does not');
+  // Asking for what Trent cannot give is refused, not ignored.
+  await assert.rejects(new STSClient(t.clientConfig()).send(new AssumeRoleCommand({ RoleArn: role.Arn!, RoleSessionName: 'desk', SerialNumber: 'arn:aws:iam::123456789012:mfa/x', TokenCode: '123456' })), { name: 'ValidationError' });
+  first.destroy();
+  second.destroy();
 });
 
 test('a key policy that does not delegate to IAM blocks even a user whose policy allows kms:*; the lockout check protects the admin', async () => {

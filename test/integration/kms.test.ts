@@ -679,7 +679,7 @@ test('GetKeyPolicy, PutKeyPolicy, ListKeyPolicies', async () => {
     Id: 'custom',
     Statement: [
       { Sid: 'root', Effect: 'Allow', Principal: { AWS: `arn:aws:iam::${account}:root` }, Action: 'kms:*', Resource: '*' },
-      { Sid: 'use', Effect: 'Allow', Principal: { AWS: `arn:aws:iam::${account}:user/app` }, Action: ['kms:Encrypt', 'kms:Decrypt'], Resource: '*' },
+      { Sid: 'use', Effect: 'Allow', Principal: { AWS: `arn:aws:iam::${account}:user/admin` }, Action: ['kms:Encrypt', 'kms:Decrypt'], Resource: '*' },
     ],
   });
   await kms.send(new PutKeyPolicyCommand({ KeyId: k.KeyId, PolicyName: 'default', Policy: policy }));

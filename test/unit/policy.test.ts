@@ -72,6 +72,8 @@ interface Case {
   context?: Ctx;
   resourceAccount?: string;
   grantAllows?: boolean;
+  /** Condition keys the server cannot decide (lower-cased), as the Authorizer names them. */
+  unknown?: string[];
   allowed: boolean;
   reason?: DenialReason;
 }
@@ -997,6 +999,63 @@ const cases: Case[] = [
     allowed: false,
     reason: 'no-identity-allow',
   },
+
+  // -- Keys the server cannot decide (AWS sets them; this server does not) fail closed: never an Allow, always a Deny.
+  {
+    name: 'an Allow conditioned on an undecidable key does not apply',
+    identity: [idp([allow('kms:Decrypt', '*', { Condition: { StringLike: { 'aws:UserAgent': '*' } } })])],
+    mode: 'identity',
+    action: 'kms:Decrypt',
+    unknown: ['aws:useragent'],
+    allowed: false,
+    reason: 'no-identity-allow',
+  },
+  {
+    name: 'a Deny conditioned on an undecidable key applies, even with a negated operator',
+    identity: [idp([allow('kms:Decrypt'), denyS('kms:*', '*', { Condition: { StringNotEquals: { 'aws:UserAgent': 'x' } } })])],
+    mode: 'identity',
+    action: 'kms:Decrypt',
+    unknown: ['aws:useragent'],
+    allowed: false,
+    reason: 'explicit-deny-identity',
+  },
+  {
+    name: 'a Deny whose undecidable condition is ANDed with one that does not hold does not apply',
+    identity: [idp([allow('kms:Decrypt'), denyS('kms:*', '*', { Condition: { StringEquals: { 'aws:UserAgent': 'x', 'aws:RequestedRegion': 'eu-west-1' } } })])],
+    mode: 'identity',
+    action: 'kms:Decrypt',
+    context: { 'aws:requestedregion': 'us-east-1' },
+    unknown: ['aws:useragent'],
+    allowed: true,
+  },
+  {
+    name: 'Null on an undecidable key fails closed in an Allow',
+    identity: [idp([allow('kms:Decrypt', '*', { Condition: { Null: { 'aws:Referer': 'true' } } })])],
+    mode: 'identity',
+    action: 'kms:Decrypt',
+    unknown: ['aws:referer'],
+    allowed: false,
+    reason: 'no-identity-allow',
+  },
+  {
+    name: 'a key present in the request is decided by its value',
+    identity: [idp([allow('kms:Decrypt', '*', { Condition: { StringEquals: { 'aws:UserAgent': 'boto3' } } })])],
+    mode: 'identity',
+    action: 'kms:Decrypt',
+    context: { 'aws:useragent': 'boto3' },
+    unknown: ['aws:useragent'],
+    allowed: true,
+  },
+  {
+    name: 'a Bool deny on aws:MultiFactorAuthPresent applies to a session, whose key is false',
+    principal: SESSION,
+    identity: [idp([allow('kms:Decrypt'), denyS('*', '*', { Condition: { Bool: { 'aws:MultiFactorAuthPresent': 'false' } } })])],
+    mode: 'identity',
+    action: 'kms:Decrypt',
+    context: { 'aws:multifactorauthpresent': 'false', 'aws:tokenissuetime': NOW },
+    allowed: false,
+    reason: 'explicit-deny-identity',
+  },
 ];
 
 function parseAll(c: Case): { identity: PolicyDocument[]; resource?: PolicyDocument } {
@@ -1007,7 +1066,7 @@ function parseAll(c: Case): { identity: PolicyDocument[]; resource?: PolicyDocum
 function run(c: Case) {
   const { identity, resource } = parseAll(c);
   const input: AuthorizationInput = {
-    request: { principal: c.principal ?? USER, action: c.action, resource: c.on ?? KEY, context: c.context ?? {} },
+    request: { principal: c.principal ?? USER, action: c.action, resource: c.on ?? KEY, context: c.context ?? {}, ...(c.unknown ? { unknownKey: (k: string) => c.unknown!.includes(k) } : {}) },
     identityPolicies: identity,
     resourceAccount: c.resourceAccount ?? ACCT,
     mode: c.mode,
