@@ -350,14 +350,14 @@ export function parseRange(value: string | undefined, size: number): { start: nu
   if (!m || (m[1] === '' && m[2] === '')) return undefined;
   if (m[1] === '') {
     const suffix = Number(m[2]);
-    if (suffix === 0) throw new InvalidRange(size);
-    if (size === 0) throw new InvalidRange(size);
+    if (suffix === 0) throw new InvalidRange(size, value.trim());
+    if (size === 0) throw new InvalidRange(size, value.trim());
     return { start: Math.max(0, size - suffix), end: size - 1 };
   }
   const start = Number(m[1]);
   const end = m[2] === '' ? size - 1 : Math.min(Number(m[2]), size - 1);
   if (m[2] !== '' && Number(m[2]) < start) return undefined;
-  if (start >= size) throw new InvalidRange(size);
+  if (start >= size) throw new InvalidRange(size, value.trim());
   return { start, end };
 }
 
@@ -648,6 +648,8 @@ export function s3Service(deps: S3Deps): RestXmlService<S3Route> {
     let last: { value: string; isPrefix: boolean } | undefined;
     let cursor = from;
     const hi = upperBound(prefix);
+    // max-keys=0 asks for nothing, and nothing is left out: the answer is empty and not truncated, as on AWS.
+    if (maxKeys === 0) return { contents, prefixes, truncated, last };
     const BATCH = Math.min(1000, maxKeys + 1);
     outer: for (;;) {
       let lower = cursor > prefix ? cursor : prefix;
@@ -709,11 +711,34 @@ export function s3Service(deps: S3Deps): RestXmlService<S3Route> {
     return h;
   }
 
-  async function uploadOf(uploadId: string | undefined, bucket: string, key: string): Promise<UploadRow> {
-    if (!uploadId) throw new NoSuchUpload('');
+  async function findUpload(uploadId: string, bucket: string, key: string): Promise<UploadRow | undefined> {
     const u = await db.get<UploadRow>('SELECT * FROM s3_uploads WHERE upload_id = ?', [uploadId]);
-    if (!u || u.bucket_name !== bucket || u.object_key !== key) throw new NoSuchUpload(uploadId);
+    return u && u.bucket_name === bucket && u.object_key === key ? u : undefined;
+  }
+
+  async function uploadOf(uploadId: string | undefined, bucket: string, key: string): Promise<UploadRow> {
+    const u = uploadId ? await findUpload(uploadId, bucket, key) : undefined;
+    if (!u) throw new NoSuchUpload(uploadId ?? '');
     return u;
+  }
+
+  /** CompleteMultipartUpload's answer for the object an upload became (also to a repeated completion of it). */
+  function completedUpload(o: ObjectRecord): RestResponse {
+    const p = o.protection;
+    return xmlResponse(
+      {
+        CompleteMultipartUploadResult: {
+          '@_xmlns': XMLNS,
+          Location: `/${o.bucket}/${encodeURIComponent(o.key).replace(/%2F/g, '/')}`,
+          Bucket: o.bucket,
+          Key: o.key,
+          ETag: `"${o.etag}"`,
+          ...(o.checksum ? { [`Checksum${o.checksum.algorithm}`]: o.checksum.value, ChecksumType: o.checksum.type } : {}),
+        },
+      },
+      200,
+      { ...sseResponseHeaders(p), ...(p.kmsContext ? { 'x-amz-server-side-encryption-context': Buffer.from(p.kmsContext).toString('base64') } : {}) },
+    );
   }
 
   /** Copy source: `bucket/key` (URL-encoded, optional leading slash, optional ?versionId=null). */
@@ -1346,7 +1371,14 @@ export function s3Service(deps: S3Deps): RestXmlService<S3Route> {
       const { bucket, key } = requireKey(r);
       touchObject(ctx, bucket, key);
       await bucketOf(bucket);
-      const u = await uploadOf(req.query.get('uploadId'), bucket, key);
+      const uploadId = req.query.get('uploadId');
+      const u = uploadId ? await findUpload(uploadId, bucket, key) : undefined;
+      if (!u) {
+        // A retry of a completion whose answer was lost: the object it made is still there, so it is the answer.
+        const done = uploadId ? await getObject(db, bucket, key) : undefined;
+        if (done && done.uploadId === uploadId) return completedUpload(done);
+        throw new NoSuchUpload(uploadId ?? '');
+      }
       const alg = u.checksum_algorithm as ChecksumAlgorithm | null;
       const declared = declaredObjectChecksum(req.headers, alg);
       const conditions = writeConditions(req.headers, 'CompleteMultipartUpload');
@@ -1397,12 +1429,16 @@ export function s3Service(deps: S3Deps): RestXmlService<S3Route> {
         protection: protectionFromRow(u),
         segments,
         partsCount: chosen.length,
+        uploadId: u.upload_id,
       };
       const used = new Set(chosen.map((p) => p.blob_key));
       const orphans = await db.transaction(async (tx) => {
-        // The upload may have been completed or aborted meanwhile: only one of them wins.
+        // The upload may have been completed (by this request's twin) or aborted meanwhile: only one of them wins.
         const still = await tx.get('SELECT 1 AS x FROM s3_uploads WHERE upload_id = ?', [u.upload_id]);
-        if (!still) throw new NoSuchUpload(u.upload_id);
+        if (!still) {
+          if ((await getObject(tx, bucket, key))?.uploadId === u.upload_id) return 'completed';
+          throw new NoSuchUpload(u.upload_id);
+        }
         const current = await tx.all<{ blob_key: string }>('SELECT blob_key FROM s3_parts WHERE upload_id = ?', [u.upload_id]);
         for (const c of chosen) if (!current.some((x) => x.blob_key === c.blob_key)) throw new InvalidPart();
         conditions?.committing(await getObject(tx, bucket, key), key);
@@ -1413,22 +1449,13 @@ export function s3Service(deps: S3Deps): RestXmlService<S3Route> {
         await addOrphans(tx, unused, t);
         return [...replaced, ...unused];
       });
+      if (orphans === 'completed') {
+        const done = await getObject(db, bucket, key);
+        if (done?.uploadId !== u.upload_id) throw new NoSuchUpload(u.upload_id);
+        return completedUpload(done);
+      }
       await reap(orphans);
-      const p = protectionFromRow(u);
-      return xmlResponse(
-        {
-          CompleteMultipartUploadResult: {
-            '@_xmlns': XMLNS,
-            Location: `/${bucket}/${encodeURIComponent(key).replace(/%2F/g, '/')}`,
-            Bucket: bucket,
-            Key: key,
-            ETag: `"${etag}"`,
-            ...(checksum ? { [`Checksum${checksum.algorithm}`]: checksum.value, ChecksumType: 'COMPOSITE' } : {}),
-          },
-        },
-        200,
-        { ...sseResponseHeaders(p), ...(p.kmsContext ? { 'x-amz-server-side-encryption-context': Buffer.from(p.kmsContext).toString('base64') } : {}) },
-      );
+      return completedUpload(record);
     },
 
     async AbortMultipartUpload(ctx, r, req) {
@@ -1559,9 +1586,11 @@ export function s3Service(deps: S3Deps): RestXmlService<S3Route> {
       const range = req.headers['x-amz-copy-source-range'];
       if (range !== undefined) {
         const m = /^bytes=(\d+)-(\d+)$/.exec(range.trim());
-        if (!m || Number(m[1]) > Number(m[2]) || Number(m[2]) >= src.size) {
-          throw new InvalidArgument(`Range specified is not valid for source object of size: ${src.size}`, 'x-amz-copy-source-range', range);
+        if (!m || Number(m[1]) > Number(m[2])) {
+          throw new InvalidArgument('The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy', 'x-amz-copy-source-range', range);
         }
+        // Well formed, but outside the source: as a ranged GET past the end answers.
+        if (Number(m[2]) >= src.size) throw new InvalidRange(src.size, range.trim());
         start = Number(m[1]);
         end = Number(m[2]);
       }

@@ -54,8 +54,14 @@ export class MalformedXML extends AwsError {
   }
 }
 export class InvalidRange extends AwsError {
-  constructor(size: number) {
-    super('InvalidRange', 416, 'The requested range is not satisfiable', { ActualObjectSize: String(size) }, { 'content-range': `bytes */${size}` });
+  constructor(size: number, rangeRequested?: string) {
+    super(
+      'InvalidRange',
+      416,
+      'The requested range is not satisfiable',
+      { ...(rangeRequested !== undefined ? { RangeRequested: rangeRequested } : {}), ActualObjectSize: String(size) },
+      { 'content-range': `bytes */${size}` },
+    );
   }
 }
 export class PreconditionFailed extends AwsError {

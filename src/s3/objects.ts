@@ -40,6 +40,8 @@ export interface ObjectRecord {
   protection: KeyProtection;
   segments: Segment[];
   partsCount: number | null;
+  /** The multipart upload the object was completed from: a repeated CompleteMultipartUpload of it answers with the object. */
+  uploadId?: string;
 }
 
 interface ObjectRow {
@@ -63,6 +65,7 @@ interface ObjectRow {
   ssec_check: Buffer | null;
   segments: string;
   parts_count: number | null;
+  upload_id: string | null;
 }
 
 export function protectionFromRow(r: Pick<ObjectRow, 'sse' | 'kms_key_arn' | 'kms_context' | 'bucket_key_id' | 'service_key_id' | 'wrapped_key' | 'ssec_salt' | 'ssec_check'>): KeyProtection {
@@ -95,6 +98,7 @@ function fromRow(r: ObjectRow): ObjectRecord {
     protection: protectionFromRow(r),
     segments: JSON.parse(r.segments) as Segment[],
     partsCount: r.parts_count === null ? null : Number(r.parts_count),
+    ...(r.upload_id ? { uploadId: r.upload_id } : {}),
   };
 }
 
@@ -113,8 +117,8 @@ export async function putObjectRow(tx: Queryable, o: ObjectRecord, now: number):
   if (old) await tx.run('DELETE FROM s3_objects WHERE bucket_name = ? AND object_key = ?', [o.bucket, o.key]);
   await tx.run(
     `INSERT INTO s3_objects (bucket_name, object_key, object_uid, size, etag, last_modified, headers, checksum_algorithm, checksum_value, checksum_type,
-                             sse, kms_key_arn, kms_context, bucket_key_id, service_key_id, wrapped_key, ssec_salt, ssec_check, segments, parts_count)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+                             sse, kms_key_arn, kms_context, bucket_key_id, service_key_id, wrapped_key, ssec_salt, ssec_check, segments, parts_count, upload_id)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     [
       o.bucket,
       o.key,
@@ -129,6 +133,7 @@ export async function putObjectRow(tx: Queryable, o: ObjectRecord, now: number):
       ...protectionParams(o.protection),
       JSON.stringify(o.segments),
       o.partsCount,
+      o.uploadId ?? null,
     ],
   );
   await addOrphans(tx, orphans, now);

@@ -441,4 +441,11 @@ export const migrations: Migration[] = [
       ALTER TABLE kms_grants ADD COLUMN retiring_id TEXT;
     `,
   },
+  {
+    id: 13,
+    name: 's3: the multipart upload an object was completed from, so that a repeated CompleteMultipartUpload answers with it',
+    sql: `
+      ALTER TABLE s3_objects ADD COLUMN upload_id TEXT;
+    `,
+  },
 ];

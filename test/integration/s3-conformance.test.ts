@@ -396,3 +396,52 @@ print(json.dumps(res))
   }
   assert.ok(r['plain']!.ok);
 });
+
+test('CompleteMultipartUpload repeated after it succeeded answers with the object it made, not NoSuchUpload (boto3)', async () => {
+  const out = await boto3(String.raw`
+res = {}
+mp = s3.create_multipart_upload(Bucket=bucket, Key='again/object', ChecksumAlgorithm='CRC32')
+p = s3.upload_part(Bucket=bucket, Key='again/object', UploadId=mp['UploadId'], PartNumber=1, Body=b'once', ChecksumAlgorithm='CRC32')
+parts = {'Parts': [{'PartNumber': 1, 'ETag': p['ETag'], 'ChecksumCRC32': p['ChecksumCRC32']}]}
+res['first'] = call(s3.complete_multipart_upload, Bucket=bucket, Key='again/object', UploadId=mp['UploadId'], MultipartUpload=parts)
+res['again'] = call(s3.complete_multipart_upload, Bucket=bucket, Key='again/object', UploadId=mp['UploadId'], MultipartUpload=parts)
+res['other-key'] = call(s3.complete_multipart_upload, Bucket=bucket, Key='again/other', UploadId=mp['UploadId'], MultipartUpload=parts)
+s3.put_object(Bucket=bucket, Key='again/object', Body=b'replaced')
+res['after-replace'] = call(s3.complete_multipart_upload, Bucket=bucket, Key='again/object', UploadId=mp['UploadId'], MultipartUpload=parts)
+print(json.dumps(res))
+`);
+  const r = out as Record<string, { code?: string; ok?: Record<string, unknown> }>;
+  assert.ok(r['first']!.ok, JSON.stringify(r['first']));
+  assert.ok(r['again']!.ok, `a repeat answers with the object: ${JSON.stringify(r['again'])}`);
+  for (const f of ['ETag', 'Key', 'Bucket', 'ChecksumCRC32', 'ServerSideEncryption']) assert.equal(r['again']!.ok![f], r['first']!.ok![f], f);
+  assert.equal(r['other-key']!.code, 'NoSuchUpload', 'the upload id of another key');
+  assert.equal(r['after-replace']!.code, 'NoSuchUpload', 'once the object is replaced, the upload is gone');
+});
+
+test('ListObjects and ListObjectsV2 with MaxKeys=0 answer nothing and are not truncated; UploadPartCopy past the source is InvalidRange (boto3)', async () => {
+  const out = await boto3(String.raw`
+res = {}
+s3.put_object(Bucket=bucket, Key='range/source', Body=b'12345')
+for name, fn in [('v1', s3.list_objects), ('v2', s3.list_objects_v2)]:
+    r = call(fn, Bucket=bucket, MaxKeys=0)['ok']
+    res[name] = {'IsTruncated': r['IsTruncated'], 'Contents': r.get('Contents', []), 'KeyCount': r.get('KeyCount')}
+mp = s3.create_multipart_upload(Bucket=bucket, Key='range/dest')
+copy = lambda rng: call(s3.upload_part_copy, Bucket=bucket, Key='range/dest', UploadId=mp['UploadId'], PartNumber=1, CopySource={'Bucket': bucket, 'Key': 'range/source'}, CopySourceRange=rng)
+res['past-end'] = copy('bytes=0-21')
+res['malformed'] = copy('bytes=0-bar')
+res['reversed'] = copy('bytes=3-1')
+res['inside'] = copy('bytes=1-3')
+print(json.dumps(res))
+`);
+  for (const v of ['v1', 'v2']) {
+    const l = out[v] as { IsTruncated: boolean; Contents: unknown[]; KeyCount?: number };
+    assert.equal(l.IsTruncated, false, `${v}: not truncated`);
+    assert.deepEqual(l.Contents, [], `${v}: no keys`);
+  }
+  const r = out as Record<string, { code?: string; status?: number; ok?: unknown }>;
+  assert.equal(r['past-end']!.code, 'InvalidRange', JSON.stringify(r['past-end']));
+  assert.ok([400, 416].includes(r['past-end']!.status!));
+  assert.equal(r['malformed']!.code, 'InvalidArgument', JSON.stringify(r['malformed']));
+  assert.equal(r['reversed']!.code, 'InvalidArgument', JSON.stringify(r['reversed']));
+  assert.ok(r['inside']!.ok, JSON.stringify(r['inside']));
+});
