@@ -22,6 +22,7 @@ import {
   InvalidPartOrder,
   InvalidRange,
   InvalidRequest,
+  MalformedACLError,
   MalformedXML,
   NoSuchBucketPolicy,
   NoSuchKey,
@@ -47,6 +48,7 @@ import {
 import { PackageIntegrityError } from './packages.ts';
 import { route, type S3Route } from './routing.ts';
 import { AccessDeniedError, InvalidPrincipalError, type Authorizer } from '../iam/authorizer.ts';
+import { canonicalUserId, checkCreateBucketAcl, checkObjectWriteAcl, checkPutAcl, ownerAcl, type Owner } from './acl.ts';
 import { objectArn, parseCustomerKey, parseSseHeaders, type BucketEncryption, type CustomerKey, type KeyProtection, type ObjectKeys, type SseRequest } from './sse.ts';
 
 const XMLNS = 'http://s3.amazonaws.com/doc/2006-03-01/';
@@ -77,6 +79,10 @@ const ACTIONS: Record<string, string> = {
   HeadBucket: 's3:ListBucket',
   DeleteBucket: 's3:DeleteBucket',
   GetBucketLocation: 's3:GetBucketLocation',
+  GetBucketAcl: 's3:GetBucketAcl',
+  PutBucketAcl: 's3:PutBucketAcl',
+  GetObjectAcl: 's3:GetObjectAcl',
+  PutObjectAcl: 's3:PutObjectAcl',
   PutBucketEncryption: 's3:PutEncryptionConfiguration',
   GetBucketEncryption: 's3:GetEncryptionConfiguration',
   DeleteBucketEncryption: 's3:PutEncryptionConfiguration',
@@ -136,7 +142,7 @@ function s3Context(req: Pick<RestRequest, 'headers' | 'query'>): Record<string, 
 /** S3 operations whose CloudTrail events are data events (object-level), not management events. */
 const DATA_EVENTS = new Set([
   'GetObject', 'HeadObject', 'PutObject', 'DeleteObject', 'DeleteObjects', 'CopyObject', 'CreateMultipartUpload', 'UploadPart', 'UploadPartCopy',
-  'CompleteMultipartUpload', 'AbortMultipartUpload', 'ListParts', 'ListObjects', 'ListObjectsV2', 'ListMultipartUploads',
+  'CompleteMultipartUpload', 'AbortMultipartUpload', 'ListParts', 'ListObjects', 'ListObjectsV2', 'ListMultipartUploads', 'GetObjectAcl', 'PutObjectAcl',
 ]);
 /** Query parameters never shown in events: presigned-URL credentials. */
 const HIDDEN_QUERY = /^x-amz-(signature|credential|security-token)$/i;
@@ -180,6 +186,17 @@ async function readXml(body: Readable): Promise<XmlObject> {
     return parseXml(text);
   } catch {
     throw new MalformedXML();
+  }
+}
+
+/** An <AccessControlPolicy> body, if the request has one. */
+async function readAclBody(body: Readable): Promise<XmlObject | undefined> {
+  const text = (await readSmallBody(body)).toString('utf8');
+  if (!text.trim()) return undefined;
+  try {
+    return parseXml(text);
+  } catch {
+    throw new MalformedACLError();
   }
 }
 
@@ -227,10 +244,6 @@ function upperBound(prefix: string): string | undefined {
 /** S3's URL encoding of keys in listings when encoding-type=url. */
 function urlEncode(s: string): string {
   return encodeURIComponent(s).replace(/%2F/g, '/').replace(/[!'()*]/g, (c) => '%' + c.charCodeAt(0).toString(16).toUpperCase());
-}
-
-function canonicalUserId(accountId: string): string {
-  return createHash('sha256').update(`trent:canonical-user:${accountId}`).digest('hex');
 }
 
 function storedHeaders(headers: Record<string, string | undefined>): StoredHeaders {
@@ -494,7 +507,7 @@ interface PartRow {
 export function s3Service(deps: S3Deps): RestXmlService<S3Route> {
   const { db, blobs, keys } = deps;
   const now = deps.now ?? Date.now;
-  const owner = { ID: canonicalUserId(deps.accountId), DisplayName: 'trent' };
+  const owner: Owner = { ID: canonicalUserId(deps.accountId), DisplayName: 'trent' };
 
   function touchBucket(ctx: CallContext, bucket: string): void {
     ctx.resources.push({ ARN: `arn:aws:s3:::${bucket}`, accountId: deps.accountId, type: 'AWS::S3::Bucket' });
@@ -798,6 +811,7 @@ export function s3Service(deps: S3Deps): RestXmlService<S3Route> {
       const name = r.bucket!;
       touchBucket(ctx, name);
       checkBucketName(name);
+      checkCreateBucketAcl(req.headers, owner);
       const body = (await readSmallBody(req.body)).toString('utf8');
       if (body.trim()) {
         let doc: XmlObject;
@@ -861,6 +875,39 @@ export function s3Service(deps: S3Deps): RestXmlService<S3Route> {
       touchBucket(ctx, r.bucket!);
       const b = await bucketOf(r.bucket!);
       return xmlResponse({ LocationConstraint: { '@_xmlns': XMLNS, '#text': b.region === 'us-east-1' ? '' : b.region } });
+    },
+
+    async GetBucketAcl(ctx, r) {
+      touchBucket(ctx, r.bucket!);
+      await bucketOf(r.bucket!);
+      return xmlResponse(ownerAcl(owner, XMLNS));
+    },
+
+    async PutBucketAcl(ctx, r, req) {
+      touchBucket(ctx, r.bucket!);
+      await bucketOf(r.bucket!);
+      checkPutAcl(req.headers, await readAclBody(req.body), owner);
+      return empty(200);
+    },
+
+    async GetObjectAcl(ctx, r, req) {
+      const { bucket, key } = requireKey(r);
+      touchObject(ctx, bucket, key);
+      await bucketOf(bucket);
+      if (req.query.has('versionId') && req.query.get('versionId') !== 'null') throw new NotImplemented('versionId (versioning)');
+      if (!(await getObject(db, bucket, key))) throw new NoSuchKey(key);
+      return xmlResponse(ownerAcl(owner, XMLNS));
+    },
+
+    async PutObjectAcl(ctx, r, req) {
+      const { bucket, key } = requireKey(r);
+      touchObject(ctx, bucket, key);
+      await bucketOf(bucket);
+      if (req.query.has('versionId') && req.query.get('versionId') !== 'null') throw new NotImplemented('versionId (versioning)');
+      const body = await readAclBody(req.body);
+      if (!(await getObject(db, bucket, key))) throw new NoSuchKey(key);
+      checkPutAcl(req.headers, body, owner);
+      return empty(200);
     },
 
     async PutBucketEncryption(ctx, r, req) {
@@ -1113,6 +1160,7 @@ export function s3Service(deps: S3Deps): RestXmlService<S3Route> {
       touchObject(ctx, bucket, key);
       const b = await bucketOf(bucket);
       checkSize(req.headers, MAX_OBJECT);
+      checkObjectWriteAcl(req.headers, owner);
       const headers = storedHeaders(req.headers);
       const sse = parseSseHeaders(req.headers);
       const alg = requestedChecksum(req.headers);
@@ -1268,6 +1316,7 @@ export function s3Service(deps: S3Deps): RestXmlService<S3Route> {
     async CopyObject(ctx, r, req) {
       const { bucket, key } = requireKey(r);
       const b = await bucketOf(bucket);
+      checkObjectWriteAcl(req.headers, owner);
       const { src, customer: srcCustomer } = await copySourceObject(ctx, req);
       touchObject(ctx, bucket, key);
       if (src.size > MAX_OBJECT) throw new InvalidRequest('The specified copy source is larger than the maximum allowable size for a copy source: 5368709120');
@@ -1336,6 +1385,7 @@ export function s3Service(deps: S3Deps): RestXmlService<S3Route> {
       const { bucket, key } = requireKey(r);
       touchObject(ctx, bucket, key);
       const b = await bucketOf(bucket);
+      checkObjectWriteAcl(req.headers, owner);
       const headers = storedHeaders(req.headers);
       const sse = parseSseHeaders(req.headers);
       const declared = req.headers['x-amz-checksum-algorithm'];

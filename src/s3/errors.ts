@@ -124,6 +124,21 @@ export class NoSuchBucketPolicy extends AwsError {
     super('NoSuchBucketPolicy', 404, 'The bucket policy does not exist', { BucketName: bucket });
   }
 }
+export class AccessControlListNotSupported extends AwsError {
+  constructor() {
+    super('AccessControlListNotSupported', 400, 'The bucket does not allow ACLs');
+  }
+}
+export class InvalidBucketAclWithObjectOwnership extends AwsError {
+  constructor() {
+    super('InvalidBucketAclWithObjectOwnership', 400, "Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting");
+  }
+}
+export class MalformedACLError extends AwsError {
+  constructor() {
+    super('MalformedACLError', 400, 'The ACL you provided was not well formed or did not validate against our published schema');
+  }
+}
 export class InvalidObjectState extends AwsError {
   constructor(message: string) {
     super('InvalidObjectState', 403, message);

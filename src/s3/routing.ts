@@ -13,7 +13,7 @@ export interface S3Route {
 
 /** Sub-resources Trent does not implement: a request naming one is refused with 501, never misread as another operation. */
 const UNSUPPORTED = [
-  'acl', 'analytics', 'accelerate', 'cors', 'intelligent-tiering', 'inventory', 'lifecycle', 'logging', 'metrics', 'notification',
+  'analytics', 'accelerate', 'cors', 'intelligent-tiering', 'inventory', 'lifecycle', 'logging', 'metrics', 'notification',
   'object-lock', 'ownershipControls', 'replication', 'requestPayment', 'website', 'legal-hold', 'retention', 'torrent', 'restore',
   'select', 'versions', 'attributes', 'renameObject', 'metadataTable', 'session',
 ];
@@ -64,6 +64,7 @@ export function route(method: string, rawPath: string, query: Map<string, string
     if (unsupported) return fail(`Bucket:${unsupported}`, new NotImplemented(`?${unsupported}`));
     switch (method) {
       case 'PUT':
+        if (has('acl')) return { operation: 'PutBucketAcl', ...at };
         if (has('encryption')) return { operation: 'PutBucketEncryption', ...at };
         if (has('policy')) return { operation: 'PutBucketPolicy', ...at };
         if (has('publicAccessBlock')) return { operation: 'PutPublicAccessBlock', ...at };
@@ -79,6 +80,7 @@ export function route(method: string, rawPath: string, query: Map<string, string
         if (has('tagging')) return { operation: 'DeleteBucketTagging', ...at };
         return { operation: 'DeleteBucket', ...at };
       case 'GET':
+        if (has('acl')) return { operation: 'GetBucketAcl', ...at };
         if (has('location')) return { operation: 'GetBucketLocation', ...at };
         if (has('encryption')) return { operation: 'GetBucketEncryption', ...at };
         if (has('policy')) return { operation: 'GetBucketPolicy', ...at };
@@ -102,10 +104,12 @@ export function route(method: string, rawPath: string, query: Map<string, string
   }
   switch (method) {
     case 'PUT':
+      if (has('acl')) return { operation: 'PutObjectAcl', ...at };
       if (has('uploadId') || has('partNumber')) return { operation: headers['x-amz-copy-source'] !== undefined ? 'UploadPartCopy' : 'UploadPart', ...at };
       if (headers['x-amz-copy-source'] !== undefined) return { operation: 'CopyObject', ...at };
       return { operation: 'PutObject', ...at };
     case 'GET':
+      if (has('acl')) return { operation: 'GetObjectAcl', ...at };
       if (has('uploadId')) return { operation: 'ListParts', ...at };
       return { operation: 'GetObject', ...at };
     case 'HEAD':

@@ -445,3 +445,56 @@ print(json.dumps(res))
   assert.equal(r['reversed']!.code, 'InvalidArgument', JSON.stringify(r['reversed']));
   assert.ok(r['inside']!.ok, JSON.stringify(r['inside']));
 });
+
+test('ACLs are disabled as on AWS (bucket owner enforced): ACLs beyond the owner are refused, not ignored; GetBucketAcl/GetObjectAcl answer the owner FULL_CONTROL (boto3)', async () => {
+  const out = await boto3(String.raw`
+res = {}
+all_users = 'uri="http://acs.amazonaws.com/groups/global/AllUsers"'
+res['put-public'] = call(s3.put_object, Bucket=bucket, Key='acl/public', Body=b'x', ACL='public-read')
+res['put-grant'] = call(s3.put_object, Bucket=bucket, Key='acl/grant', Body=b'x', GrantRead=all_users)
+res['put-private'] = call(s3.put_object, Bucket=bucket, Key='acl/private', Body=b'x', ACL='private')
+res['put-owner-full'] = call(s3.put_object, Bucket=bucket, Key='acl/owner', Body=b'x', ACL='bucket-owner-full-control')
+res['mpu-public'] = call(s3.create_multipart_upload, Bucket=bucket, Key='acl/mpu', ACL='public-read')
+res['copy-public'] = call(s3.copy_object, Bucket=bucket, Key='acl/copy', CopySource={'Bucket': bucket, 'Key': 'acl/private'}, ACL='public-read-write')
+res['bucket-public'] = call(s3.create_bucket, Bucket='trent-acl-public', ACL='public-read')
+res['bucket-writer'] = call(s3.create_bucket, Bucket='trent-acl-writer', ObjectOwnership='ObjectWriter')
+res['bucket-private'] = call(s3.create_bucket, Bucket='trent-acl-private', ACL='private')
+res['get-bucket-acl'] = call(s3.get_bucket_acl, Bucket=bucket)
+res['get-object-acl'] = call(s3.get_object_acl, Bucket=bucket, Key='acl/private')
+res['get-missing-acl'] = call(s3.get_object_acl, Bucket=bucket, Key='acl/missing')
+owner = res['get-bucket-acl']['ok']['Owner']
+res['put-bucket-acl-private'] = call(s3.put_bucket_acl, Bucket=bucket, ACL='private')
+res['put-bucket-acl-public'] = call(s3.put_bucket_acl, Bucket=bucket, ACL='public-read')
+mine = {'Owner': owner, 'Grants': [{'Grantee': {'Type': 'CanonicalUser', 'ID': owner['ID']}, 'Permission': 'FULL_CONTROL'}]}
+res['put-object-acl-owner'] = call(s3.put_object_acl, Bucket=bucket, Key='acl/private', AccessControlPolicy=mine)
+everyone = {'Owner': owner, 'Grants': mine['Grants'] + [{'Grantee': {'Type': 'Group', 'URI': 'http://acs.amazonaws.com/groups/global/AllUsers'}, 'Permission': 'READ'}]}
+res['put-object-acl-everyone'] = call(s3.put_object_acl, Bucket=bucket, Key='acl/private', AccessControlPolicy=everyone)
+res['left'] = [k for k in keys() if k.startswith('acl/')]
+print(json.dumps(res))
+`);
+  const r = out as Record<string, { code?: string; status?: number; ok?: Record<string, unknown> }>;
+  for (const name of ['put-public', 'put-grant', 'mpu-public', 'copy-public', 'put-bucket-acl-public', 'put-object-acl-everyone']) {
+    assert.equal(r[name]!.code, 'AccessControlListNotSupported', `${name}: ${JSON.stringify(r[name])}`);
+    assert.equal(r[name]!.status, 400, name);
+  }
+  assert.equal(r['bucket-public']!.code, 'InvalidBucketAclWithObjectOwnership', JSON.stringify(r['bucket-public']));
+  assert.equal(r['bucket-writer']!.status, 501, JSON.stringify(r['bucket-writer']));
+  for (const name of ['put-private', 'put-owner-full', 'bucket-private', 'put-bucket-acl-private', 'put-object-acl-owner']) assert.ok(r[name]!.ok, `${name}: ${JSON.stringify(r[name])}`);
+  for (const name of ['get-bucket-acl', 'get-object-acl']) {
+    const acl = r[name]!.ok as { Owner: { ID: string }; Grants: Array<{ Grantee: { Type: string; ID: string }; Permission: string }> };
+    assert.match(acl.Owner.ID, /^[0-9a-f]{64}$/, name);
+    assert.deepEqual(acl.Grants.map((g) => [g.Grantee.Type, g.Grantee.ID, g.Permission]), [['CanonicalUser', acl.Owner.ID, 'FULL_CONTROL']], name);
+  }
+  assert.equal(r['get-missing-acl']!.code, 'NoSuchKey');
+  assert.deepEqual(out['left'], ['acl/owner', 'acl/private'], 'nothing was written under a refused ACL');
+});
+
+test('JS SDK: GetBucketAcl and GetObjectAcl read as the owner FULL_CONTROL grant, PutObject with a public ACL is refused', async () => {
+  const { GetBucketAclCommand, GetObjectAclCommand } = await import('@aws-sdk/client-s3');
+  const { fails } = await import('../helpers/assert.ts');
+  await s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'acl/js', Body: 'x' }));
+  for (const acl of [await s3.send(new GetBucketAclCommand({ Bucket: bucket })), await s3.send(new GetObjectAclCommand({ Bucket: bucket, Key: 'acl/js' }))]) {
+    assert.deepEqual(acl.Grants!.map((g) => [g.Grantee!.Type, g.Grantee!.ID, g.Permission]), [['CanonicalUser', acl.Owner!.ID, 'FULL_CONTROL']]);
+  }
+  await fails(s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'acl/js-public', Body: 'x', ACL: 'public-read' })), 'AccessControlListNotSupported');
+});

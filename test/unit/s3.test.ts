@@ -679,6 +679,10 @@ test('route: operations by method, address and sub-resource', () => {
     ['PUT', '/b', 'tagging', {}, { operation: 'PutBucketTagging', bucket: 'b' }],
     ['GET', '/b', 'tagging', {}, { operation: 'GetBucketTagging', bucket: 'b' }],
     ['DELETE', '/b', 'tagging', {}, { operation: 'DeleteBucketTagging', bucket: 'b' }],
+    ['GET', '/b', 'acl', {}, { operation: 'GetBucketAcl', bucket: 'b' }],
+    ['PUT', '/b', 'acl', {}, { operation: 'PutBucketAcl', bucket: 'b' }],
+    ['GET', '/b/k', 'acl', {}, { operation: 'GetObjectAcl', bucket: 'b', key: 'k' }],
+    ['PUT', '/b/k', 'acl', {}, { operation: 'PutObjectAcl', bucket: 'b', key: 'k' }],
     ['PUT', '/b/k', '', {}, { operation: 'PutObject', bucket: 'b', key: 'k' }],
     ['GET', '/b/k', '', {}, { operation: 'GetObject', bucket: 'b', key: 'k' }],
     ['HEAD', '/b/k', '', {}, { operation: 'HeadObject', bucket: 'b', key: 'k' }],
@@ -706,10 +710,10 @@ test('route: operations by method, address and sub-resource', () => {
 
 test('route: unsupported sub-resources are NotImplemented, unknown methods MethodNotAllowed, with the address kept', () => {
   const notImplemented: Array<[string, string, string]> = [
-    ['GET', '/b', 'acl'],
-    ['PUT', '/b', 'acl'],
-    ['GET', '/b/k', 'acl'],
-    ['PUT', '/b/k', 'acl'],
+    ['GET', '/b', 'website'],
+    ['PUT', '/b', 'logging'],
+    ['GET', '/b/k', 'torrent'],
+    ['POST', '/b/k', 'restore'],
     ['GET', '/b', 'lifecycle'],
     ['GET', '/b', 'versions'],
     ['GET', '/b/k', 'tagging'],
@@ -718,8 +722,8 @@ test('route: unsupported sub-resources are NotImplemented, unknown methods Metho
     ['GET', '/b/k', 'attributes'],
     ['PUT', '/b/k', 'retention'],
     // An unsupported sub-resource next to a supported one is still refused, not misread.
-    ['GET', '/b', 'acl&list-type=2'],
-    ['PUT', '/b/k', 'acl&uploadId=u&partNumber=1'],
+    ['GET', '/b', 'website&list-type=2'],
+    ['PUT', '/b/k', 'torrent&uploadId=u&partNumber=1'],
   ];
   for (const [method, path, query] of notImplemented) {
     const what = `${method} ${path}?${query}`;
