@@ -58,71 +58,117 @@ function mismatch(path: string, expected: string, v: unknown): AwsError {
 const OMIT = Symbol('omit');
 
 /**
+ * A shape compiled once into plain objects, so that checking a request costs a walk over its own members, not
+ * over the SDK's schema accessors (a tenth of the time). Members are compiled when first met, which also keeps
+ * recursive shapes finite.
+ */
+type Kind = 'struct' | 'list' | 'map' | 'document' | 'string' | 'blob' | 'boolean' | 'timestamp' | 'number' | 'other';
+interface Node {
+  kind: Kind;
+  secret: boolean;
+  /** Structures: member name to its node. Lists and maps: their member or value node. */
+  members?: Map<string, () => Node>;
+  value?: () => Node;
+}
+
+const compiled = new WeakMap<NormalizedSchema, Node>();
+
+function compile(s: NormalizedSchema): Node {
+  let n = compiled.get(s);
+  if (n) return n;
+  const secret = s.getMergedTraits().sensitive === 1 || s.isBlobSchema() || s.isStreaming();
+  const kind: Kind =
+    s.isStructSchema() || s.isUnionSchema() ? 'struct'
+    : s.isListSchema() ? 'list'
+    : s.isMapSchema() ? 'map'
+    : s.isDocumentSchema() ? 'document'
+    : s.isBlobSchema() ? 'blob'
+    : s.isStringSchema() ? 'string'
+    : s.isBooleanSchema() ? 'boolean'
+    : s.isTimestampSchema() ? 'timestamp'
+    : s.isNumericSchema() || s.isBigIntegerSchema() || s.isBigDecimalSchema() ? 'number'
+    : 'other';
+  n = { kind, secret };
+  compiled.set(s, n);
+  if (kind === 'struct') {
+    const members = new Map<string, () => Node>();
+    for (const [name, m] of Object.entries(s.getMemberSchemas())) members.set(name, lazy(m));
+    n.members = members;
+  } else if (kind === 'list' || kind === 'map') n.value = lazy(s.getValueSchema());
+  return n;
+}
+
+function lazy(s: NormalizedSchema): () => Node {
+  let n: Node | undefined;
+  return () => (n ??= compile(s));
+}
+
+/**
  * Check a parsed awsJson request against its input shape and return what a CloudTrail event may show of it:
  * modelled members only, without sensitive members, blobs or streams. Unknown members are ignored, as AWS's
  * JSON services ignore them. Throws SerializationException (400) when a member has the wrong JSON type.
  */
 export function conformJson(input: Record<string, unknown>, shape: NormalizedSchema): Record<string, unknown> {
-  const out = conform(input, shape, '', false);
+  const out = conform(input, compile(shape), '', false);
   return out === OMIT || out === undefined ? {} : (out as Record<string, unknown>);
 }
 
-function conform(v: unknown, s: NormalizedSchema, path: string, hidden: boolean): unknown {
+function conform(v: unknown, n: Node, path: string, hidden: boolean): unknown {
   if (v === null || v === undefined) return OMIT;
-  const secret = hidden || s.getMergedTraits().sensitive === 1 || s.isBlobSchema() || s.isStreaming();
-  const keep = (x: unknown): unknown => (secret ? OMIT : x);
-  if (s.isStructSchema() || s.isUnionSchema()) {
-    if (typeof v !== 'object' || Array.isArray(v)) throw mismatch(path || 'the request body', 'a structure', v);
-    const out: Record<string, unknown> = {};
-    const members = s.getMemberSchemas();
-    for (const [name, value] of Object.entries(v as Record<string, unknown>)) {
-      if (!Object.hasOwn(members, name)) continue;
-      const c = conform(value, members[name]!, path ? `${path}.${name}` : name, secret);
-      if (c !== OMIT) out[name] = c;
+  const secret = hidden || n.secret;
+  switch (n.kind) {
+    case 'struct': {
+      if (typeof v !== 'object' || Array.isArray(v)) throw mismatch(path || 'the request body', 'a structure', v);
+      const out: Record<string, unknown> = {};
+      for (const name in v as Record<string, unknown>) {
+        const member = n.members!.get(name);
+        if (!member) continue;
+        const c = conform((v as Record<string, unknown>)[name], member(), path ? `${path}.${name}` : name, secret);
+        if (c !== OMIT) out[name] = c;
+      }
+      return secret ? OMIT : out;
     }
-    return secret ? OMIT : out;
-  }
-  if (s.isListSchema()) {
-    if (!Array.isArray(v)) throw mismatch(path, 'a list', v);
-    const member = s.getValueSchema();
-    const out: unknown[] = [];
-    v.forEach((x, i) => {
-      if (x === null) throw mismatch(`${path}[${i}]`, 'a list member', x);
-      const c = conform(x, member, `${path}[${i}]`, secret);
-      if (c !== OMIT) out.push(c);
-    });
-    return keep(out);
-  }
-  if (s.isMapSchema()) {
-    if (typeof v !== 'object' || Array.isArray(v)) throw mismatch(path, 'a map', v);
-    const value = s.getValueSchema();
-    const out: Record<string, unknown> = {};
-    for (const [k, x] of Object.entries(v as Record<string, unknown>)) {
-      const c = conform(x, value, `${path}.${k}`, secret);
-      if (c !== OMIT) out[k] = c;
+    case 'list': {
+      if (!Array.isArray(v)) throw mismatch(path, 'a list', v);
+      const member = n.value!();
+      const out: unknown[] = [];
+      for (let i = 0; i < v.length; i++) {
+        if (v[i] === null) throw mismatch(`${path}[${i}]`, 'a list member', null);
+        const c = conform(v[i], member, `${path}[${i}]`, secret);
+        if (c !== OMIT) out.push(c);
+      }
+      return secret ? OMIT : out;
     }
-    return keep(out);
+    case 'map': {
+      if (typeof v !== 'object' || Array.isArray(v)) throw mismatch(path, 'a map', v);
+      const value = n.value!();
+      const out: Record<string, unknown> = {};
+      for (const k in v as Record<string, unknown>) {
+        const c = conform((v as Record<string, unknown>)[k], value, `${path}.${k}`, secret);
+        if (c !== OMIT) out[k] = c;
+      }
+      return secret ? OMIT : out;
+    }
+    case 'document':
+      return secret ? OMIT : v;
+    case 'string':
+    case 'blob':
+      if (typeof v !== 'string') throw mismatch(path, 'a string', v);
+      return secret ? OMIT : v;
+    case 'boolean':
+      if (typeof v !== 'boolean') throw mismatch(path, 'a boolean', v);
+      return secret ? OMIT : v;
+    case 'timestamp':
+      if (typeof v !== 'number' && typeof v !== 'string') throw mismatch(path, 'a timestamp', v);
+      if (typeof v === 'number' && !Number.isFinite(v)) throw new AwsError('SerializationException', 400, `The timestamp at '${path}' is out of range.`);
+      return secret ? OMIT : v;
+    case 'number':
+      if (typeof v !== 'number') throw mismatch(path, 'a number', v);
+      if (!Number.isFinite(v)) throw new AwsError('SerializationException', 400, `The number at '${path}' is out of range.`);
+      return secret ? OMIT : v;
+    default:
+      return OMIT;
   }
-  if (s.isDocumentSchema()) return keep(v);
-  if (s.isBlobSchema() || s.isStringSchema()) {
-    if (typeof v !== 'string') throw mismatch(path, 'a string', v);
-    return keep(v);
-  }
-  if (s.isBooleanSchema()) {
-    if (typeof v !== 'boolean') throw mismatch(path, 'a boolean', v);
-    return keep(v);
-  }
-  if (s.isTimestampSchema()) {
-    if (typeof v !== 'number' && typeof v !== 'string') throw mismatch(path, 'a timestamp', v);
-    if (typeof v === 'number' && !Number.isFinite(v)) throw new AwsError('SerializationException', 400, `The timestamp at '${path}' is out of range.`);
-    return keep(v);
-  }
-  if (s.isNumericSchema() || s.isBigIntegerSchema() || s.isBigDecimalSchema()) {
-    if (typeof v !== 'number') throw mismatch(path, 'a number', v);
-    if (!Number.isFinite(v)) throw new AwsError('SerializationException', 400, `The number at '${path}' is out of range.`);
-    return keep(v);
-  }
-  return OMIT;
 }
 
 /**

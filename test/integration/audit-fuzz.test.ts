@@ -388,7 +388,7 @@ test(`fuzz: ${REQUESTS} malformed, validly signed requests beside real state cha
       token = r.NextToken;
       if (!token) break;
     }
-    const madeKey = new Set(ok.filter((e) => e['eventName'] === 'CreateKey').map((e) => e['responseElements']?.['keyMetadata']?.['keyId']));
+    const madeKey = new Set(ok.filter((e) => e['eventName'] === 'CreateKey').map((e) => e['responseElements']?.['keyMetadata']?.['KeyId'] ?? e['responseElements']?.['keyMetadata']?.['keyId']));
     for (let marker: string | undefined, page = 0; page < 1000; page++) {
       const r = await kms.send(new ListKeysCommand({ Limit: 100, ...(marker ? { Marker: marker } : {}) }));
       for (const k of r.Keys ?? []) {
