@@ -572,12 +572,19 @@ export function s3Service(deps: S3Deps): RestXmlService<S3Route> {
     return Readable.from(
       (async function* () {
         try {
-          if (!first.done) yield first.value;
-          for await (const chunk of gen) yield chunk;
-        } catch (err) {
-          log.error({ bucket: o.bucket, err: (err as Error).message }, 'object failed its integrity check while streaming');
-          throw err;
+          for (let next = first; !next.done; ) {
+            // A client that stops reading ends the stream at this yield; that is no failure of the object.
+            yield next.value;
+            try {
+              next = await gen.next();
+            } catch (err) {
+              if (err instanceof PackageIntegrityError) log.error({ bucket: o.bucket, err: err.message }, 'object failed its integrity check while streaming');
+              else log.warn({ bucket: o.bucket, err: (err as Error).message }, 'object could not be read from the blob store while streaming');
+              throw err;
+            }
+          }
         } finally {
+          await gen.return(undefined);
           objectKey.fill(0);
         }
       })(),

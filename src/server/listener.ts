@@ -59,6 +59,8 @@ export class Listener {
         opts.handler(req, res);
       },
     );
+    // Node answers 417 to an Expect other than 100-continue unless told otherwise; AWS serves such requests as any other.
+    this.#https.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => this.#https.emit('request', req, res));
     this.#https.on('secureConnection', (socket: net.Socket) => {
       this.#connections.set(socket, 0);
       socket.once('close', () => this.#connections.delete(socket));

@@ -498,3 +498,35 @@ test('JS SDK: GetBucketAcl and GetObjectAcl read as the owner FULL_CONTROL grant
   }
   await fails(s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'acl/js-public', Body: 'x', ACL: 'public-read' })), 'AccessControlListNotSupported');
 });
+
+test('a client closing a download early is not logged as an integrity failure (JS SDK)', async () => {
+  const { GetObjectCommand } = await import('@aws-sdk/client-s3');
+  await s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'download/large', Body: Buffer.alloc(24 * 1024 * 1024, 7) }));
+  const before = t.output().length;
+  for (let i = 0; i < 3; i++) {
+    const got = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: 'download/large' }));
+    const body = got.Body as NodeJS.ReadableStream & { destroy(): void };
+    await new Promise<void>((resolve) => body.once('data', () => resolve()));
+    body.destroy();
+  }
+  await new Promise((r) => setTimeout(r, 1500));
+  const log = t.output().slice(before);
+  assert.doesNotMatch(log, /integrity/i, `the server log after three abandoned downloads:\n${log}`);
+});
+
+test('an Expect header other than 100-continue is tolerated, not answered 417 (boto3)', async () => {
+  const out = await boto3(String.raw`
+def expect(value):
+    def hook(request, **kw):
+        request.headers['Expect'] = value
+    return hook
+client = boto3.client('s3', config=Config(s3={'addressing_style': 'path'}, retries={'total_max_attempts': 1}))
+client.meta.events.register('before-send.s3.PutObject', expect('200-ok'))
+client.meta.events.register('before-send.s3.GetObject', expect('something-else'))
+res = {'put': call(client.put_object, Bucket=bucket, Key='expect/object', Body=b'expected'), 'get': call(client.get_object, Bucket=bucket, Key='expect/object')}
+print(json.dumps(res))
+`);
+  const r = out as Record<string, { ok?: { Body?: string }; status?: number; code?: string }>;
+  assert.ok(r['put']!.ok, JSON.stringify(r['put']));
+  assert.equal(r['get']!.ok?.Body, 'expected', JSON.stringify(r['get']));
+});
