@@ -23,7 +23,8 @@ import { AccessDenied, InvalidArgument, InvalidRequest, kmsError } from './error
  *   kept in memory for a bounded time, so KMS sees orders of magnitude fewer calls. The KMS key's
  *   state is still checked on every use.
  * - SSE-C: sealed by a key derived (HKDF) from the customer's key, which is never stored; a salted
- *   HMAC check value lets later requests with the wrong key be refused (403) without trying to unseal.
+ *   HMAC check value lets later requests with the wrong key be refused (as AWS does: 403 on a read, 400 on a part)
+ *   without trying to unseal.
  *
  * Every sealed object key is bound (AAD) to the object's unique id, so it cannot be moved to another object.
  */
