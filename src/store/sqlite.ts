@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module';
 import type { Database, Migration, Queryable, SqlValue } from './database.ts';
-import { UniqueViolation } from './database.ts';
+import { UniqueViolation, UnstorableText } from './database.ts';
 
 const require = createRequire(import.meta.url);
 // libsql: better-sqlite3's API with a prebuilt binary shipped in an npm package (installs in about a second, offline).
@@ -19,6 +19,9 @@ interface LibsqlDb {
 }
 
 function toParam(v: SqlValue): unknown {
+  // libsql stores a NUL inside text but reads the text back cut at it: refuse it, as PostgreSQL does, rather than
+  // store one value and return another.
+  if (typeof v === 'string' && v.includes('\u0000')) throw new UnstorableText();
   return v instanceof Uint8Array && !Buffer.isBuffer(v) ? Buffer.from(v.buffer, v.byteOffset, v.byteLength) : v;
 }
 

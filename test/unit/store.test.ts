@@ -5,7 +5,7 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { SqliteDatabase } from '../../src/store/sqlite.ts';
-import { UniqueViolation, type Database } from '../../src/store/database.ts';
+import { UniqueViolation, UnstorableText, type Database } from '../../src/store/database.ts';
 import { PostgresDatabase } from '../../src/store/postgres.ts';
 import { FsBlobStore } from '../../src/store/fs-blob-store.ts';
 import { BlobNotFound, assertBlobKey } from '../../src/store/blob-store.ts';
@@ -77,6 +77,19 @@ for (const backend of BACKENDS) {
         ),
       );
       assert.equal(Number((await db.get<{ v: number }>('SELECT v FROM t WHERE k = ?', ['n']))!.v), 50);
+    } finally {
+      await db.close();
+      await done();
+    }
+  });
+
+  test(`${backend.name}: text with a NUL character is refused before it is stored, never stored as something else`, { skip: backend.skip }, async () => {
+    const { db, done } = await backend.open();
+    try {
+      await db.migrate(M);
+      await assert.rejects(db.run('INSERT INTO t (k, v) VALUES (?, ?)', ['a\u0000b', 1]), UnstorableText);
+      await assert.rejects(db.transaction((tx) => tx.get('SELECT v FROM t WHERE k = ?', ['\u0000'])), UnstorableText);
+      assert.deepEqual(await db.all('SELECT k FROM t'), [], 'nothing was stored');
     } finally {
       await db.close();
       await done();
