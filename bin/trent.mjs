@@ -1,7 +1,12 @@
 #!/usr/bin/env node
-// Runs Trent's TypeScript sources directly through tsx, so the command works right after `npm ci`.
-import { register } from 'tsx/esm/api';
+// Runs Trent's compiled JavaScript: dist/ is built from the TypeScript sources by `npm run build`, which `npm ci`
+// runs (the prepare script), so no command compiles TypeScript at run time.
+import { existsSync } from 'node:fs';
 
-register();
-const { main } = await import('../src/cli/main.ts');
+const entry = new URL('../dist/src/cli/main.js', import.meta.url);
+if (!existsSync(entry)) {
+  process.stderr.write('trent: the compiled program (dist/) is missing; run `npm run build` (npm ci runs it)\n');
+  process.exit(1);
+}
+const { main } = await import(entry.href);
 process.exitCode = await main(process.argv.slice(2));

@@ -1,3 +1,15 @@
-import { createRequire } from 'node:module';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 
-export const VERSION: string = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
+/** The package's root: the nearest folder above this module holding Trent's package.json (sources and dist/ alike). */
+export const PACKAGE_ROOT: string = findRoot(import.meta.dirname);
+
+export const VERSION: string = (JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+
+function findRoot(from: string): string {
+  for (let dir = from; ; dir = dirname(dir)) {
+    const file = join(dir, 'package.json');
+    if (existsSync(file) && (JSON.parse(readFileSync(file, 'utf8')) as { name?: string }).name === 'trent') return dir;
+    if (dirname(dir) === dir) throw new Error(`Trent's package.json was not found above ${from}`);
+  }
+}

@@ -6,8 +6,13 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import type { Database } from '../../src/store/database.ts';
+// @ts-expect-error: a plain JavaScript build script, without type declarations
+import { ensureBuilt } from '../../scripts/ensure-built.mjs';
 
 export const REPO = resolve(import.meta.dirname, '..', '..');
+
+// Servers and commands run the compiled program (dist/): rebuild it first if a source changed since the last build.
+ensureBuilt();
 
 export interface RunningTrent {
   endpoint: string;
@@ -95,10 +100,10 @@ export async function distributedArgs(dataDir: string, name?: string): Promise<s
 }
 
 /** Start `trent serve` on a free port in its own data directory and wait for its ready line. */
-export async function startTrent(opts: { dataDir?: string; args?: string[]; env?: NodeJS.ProcessEnv } = {}): Promise<RunningTrent> {
+export async function startTrent(opts: { dataDir?: string; args?: string[]; env?: NodeJS.ProcessEnv; nodeArgs?: string[] } = {}): Promise<RunningTrent> {
   const dataDir = opts.dataDir ?? (await tempDir());
   const backendArgs = opts.args?.includes('--db') ? [] : await distributedArgs(dataDir);
-  const child = spawn(process.execPath, [join(REPO, 'bin/trent.mjs'), 'serve', '--data-dir', dataDir, '--port', '0', ...backendArgs, ...(opts.args ?? [])], {
+  const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), join(REPO, 'bin/trent.mjs'), 'serve', '--data-dir', dataDir, '--port', '0', ...backendArgs, ...(opts.args ?? [])], {
     cwd: REPO,
     env: { ...process.env, TRENT_LOG_LEVEL: 'warn', TRENT_FACES_LAZY: '1', ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],

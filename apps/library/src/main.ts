@@ -8,12 +8,13 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ensureTlsMaterial } from '../../../src/server/tls.ts';
+import { PACKAGE_ROOT } from '../../../src/cli/version.ts';
 import { writeFileAtomic } from '../../../src/store/atomic-file.ts';
 import { provision } from './provision.ts';
 import { startLibraryApp, type LibraryApp } from './server.ts';
 import type { TrentConnection } from './trent.ts';
 
-const REPO = resolve(import.meta.dirname, '..', '..', '..');
+const REPO = PACKAGE_ROOT;
 
 const USAGE = `npm run library -- [options]
   --data-dir DIR     where Trent's and the library's data live (LIBRARY_DATA_DIR, default ./.trent-library)

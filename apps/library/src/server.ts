@@ -10,8 +10,9 @@ import { extname, join } from 'node:path';
 import { pino, type Logger } from 'pino';
 import { Conflict, LibraryDb, type Member } from './db.ts';
 import { FaceProblem, THRESHOLD, TrentServices, type LibraryResources, type TrentConnection } from './trent.ts';
+import { PACKAGE_ROOT } from '../../../src/cli/version.ts';
 
-const PUBLIC = join(import.meta.dirname, '..', 'public');
+const PUBLIC = join(PACKAGE_ROOT, 'apps', 'library', 'public');
 const MAX_BODY = 12 * 1024 * 1024; // a base64 photo of up to 8 MB, in JSON
 const MAX_PHOTO = 8 * 1024 * 1024;
 const MEMBER_NUMBER = /^[A-Za-z0-9-]{1,32}$/;

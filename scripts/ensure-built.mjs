@@ -1,0 +1,64 @@
+// Rebuilds dist/ when a TypeScript source is newer than the last build, so that tests and benchmarks always run the
+// compiled program as it is in the working tree. One build at a time: concurrent test processes wait for it.
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+const ROOT = join(import.meta.dirname, '..');
+const STAMP = join(ROOT, 'dist', '.build-stamp');
+const LOCK = join(ROOT, 'dist.lock');
+const SOURCES = ['src', 'apps/library/src'];
+const CONFIGS = ['tsconfig.json', 'tsconfig.build.json', 'package.json'];
+
+function newestSource() {
+  let newest = 0;
+  const walk = (dir) => {
+    for (const e of readdirSync(dir, { withFileTypes: true })) {
+      const p = join(dir, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (e.name.endsWith('.ts')) newest = Math.max(newest, statSync(p).mtimeMs);
+    }
+  };
+  for (const s of SOURCES) walk(join(ROOT, s));
+  for (const c of CONFIGS) newest = Math.max(newest, statSync(join(ROOT, c)).mtimeMs);
+  return newest;
+}
+
+function fresh() {
+  return existsSync(STAMP) && statSync(STAMP).mtimeMs >= newestSource();
+}
+
+/** Build dist/ if any source changed since the last build. Returns true if it built. */
+export function ensureBuilt(force = false) {
+  if (!force && fresh()) return false;
+  const deadline = Date.now() + 10 * 60_000;
+  for (;;) {
+    try {
+      mkdirSync(LOCK);
+      break;
+    } catch (e) {
+      if (e.code !== 'EEXIST') throw e;
+      // Another process is building; a lock older than five minutes was left by a killed build.
+      if (Date.now() - statSync(LOCK, { throwIfNoEntry: false })?.mtimeMs > 5 * 60_000) rmSync(LOCK, { recursive: true, force: true });
+      if (Date.now() > deadline) throw new Error('waited 10 minutes for another build of dist/');
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 200);
+    }
+  }
+  try {
+    if (!force && fresh()) return false;
+    const started = Date.now();
+    const r = spawnSync(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(ROOT, 'tsconfig.build.json')], { cwd: ROOT, encoding: 'utf8' });
+    // Type errors do not stop the emit (`npm run typecheck` reports them); a missing program does.
+    if (!existsSync(join(ROOT, 'dist', 'src', 'cli', 'main.js'))) throw new Error(`the build failed:\n${r.stdout}${r.stderr}`);
+    writeFileSync(STAMP, '');
+    // The stamp carries the time the build started: a source saved during the build makes the next check rebuild.
+    utimesSync(STAMP, started / 1000, started / 1000);
+    return true;
+  } finally {
+    rmSync(LOCK, { recursive: true, force: true });
+  }
+}
+
+if (process.argv[1] === import.meta.filename) {
+  ensureBuilt(process.argv.includes('--force'));
+}
