@@ -37,7 +37,6 @@ import {
   dataKeyPair,
   deriveShared,
   digestLength,
-  DigestSigningUnsupported,
   generateMaterialAsync,
   mac,
   macEquals,
@@ -478,13 +477,12 @@ export function kmsService(deps: KmsDeps): JsonService {
     }
   }
 
-  /** RAW messages are hashed by the algorithm; DIGEST messages must already be a digest of its length. */
+  /** RAW messages are hashed by the algorithm; DIGEST messages must already be a digest of its length (AWS's wording). */
   function checkMessageType(type: string, algorithm: string, message: Buffer): boolean {
     if (type === 'EXTERNAL_MU') throw new UnsupportedOperationException('MessageType EXTERNAL_MU applies to ML-DSA keys, which Trent does not offer.');
     if (type !== 'DIGEST') return false;
     if (algorithm.startsWith('ED25519')) throw new ValidationException('ED25519_SHA_512 signs RAW messages only.');
-    const expected = digestLength(algorithm);
-    if (message.length !== expected) throw new ValidationException(`A DIGEST message for ${algorithm} must be ${expected} bytes, not ${message.length}.`);
+    if (message.length !== digestLength(algorithm)) throw new ValidationException(`Digest is invalid length for algorithm ${algorithm}.`);
     return true;
   }
 
@@ -500,12 +498,6 @@ export function kmsService(deps: KmsDeps): JsonService {
     const digest = checkMessageType(type, algorithm, message);
     dryRun(input);
     return { key, message, algorithm, digest };
-  }
-
-  function digestUnsupported(algorithm: string): AwsError {
-    return new UnsupportedOperationException(
-      `MessageType DIGEST with ${algorithm} is not supported: node:crypto (OpenSSL) offers no pre-hashed ECDSA or PSS signing; use MessageType RAW, or an RSASSA_PKCS1_V1_5 algorithm.`,
-    );
   }
 
   async function generateDataKeyPair(ctx: CallContext, input: In, withPlaintext: boolean) {
@@ -1007,25 +999,13 @@ export function kmsService(deps: KmsDeps): JsonService {
 
     async Sign(ctx, input): Promise<W<K.SignResponse>> {
       const { key, message, algorithm, digest } = await signingInput(ctx, input);
-      try {
-        return { KeyId: key.arn, Signature: signMessage(specOf(key), await materialOf(key), algorithm, message, digest).toString('base64'), SigningAlgorithm: algorithm as K.SigningAlgorithmSpec };
-      } catch (err) {
-        if (err instanceof DigestSigningUnsupported) throw digestUnsupported(algorithm);
-        throw err;
-      }
+      return { KeyId: key.arn, Signature: signMessage(specOf(key), await materialOf(key), algorithm, message, digest).toString('base64'), SigningAlgorithm: algorithm as K.SigningAlgorithmSpec };
     },
 
     async Verify(ctx, input): Promise<W<K.VerifyResponse>> {
       const signature = blob(input, 'Signature', { required: true, min: 1, max: 6144 });
       const { key, message, algorithm, digest } = await signingInput(ctx, input);
-      let valid: boolean;
-      try {
-        valid = verifyMessage(specOf(key), await materialOf(key), algorithm, message, digest, signature);
-      } catch (err) {
-        if (err instanceof DigestSigningUnsupported) throw digestUnsupported(algorithm);
-        throw err;
-      }
-      if (!valid) throw new KMSInvalidSignatureException();
+      if (!verifyMessage(specOf(key), await materialOf(key), algorithm, message, digest, signature)) throw new KMSInvalidSignatureException();
       return { KeyId: key.arn, SignatureValid: true, SigningAlgorithm: algorithm as K.SigningAlgorithmSpec };
     },
 

@@ -8,8 +8,6 @@ import {
   generateKeyPair,
   generateKeyPairSync,
   privateDecrypt,
-  privateEncrypt,
-  publicDecrypt,
   publicEncrypt,
   sign,
   timingSafeEqual,
@@ -18,6 +16,7 @@ import {
 } from 'node:crypto';
 import { randomBytes } from '../crypto/random.ts';
 import { hashOf, KEY_SPECS, type KeySpecInfo } from './key-specs.ts';
+import { signDigest, verifyDigest } from './prehashed.ts';
 
 /**
  * Asymmetric and HMAC key material and its operations, all through node:crypto (OpenSSL). Private keys
@@ -67,15 +66,6 @@ export function publicKeyDer(material: Buffer): Buffer {
   return keyPair(material).publicKey.export({ type: 'spki', format: 'der' });
 }
 
-// DER DigestInfo prefixes (RFC 8017 section 9.2, note 1): what PKCS#1 v1.5 signs before the digest.
-const DIGEST_INFO: Record<string, Buffer> = {
-  sha256: Buffer.from('3031300d060960864801650304020105000420', 'hex'),
-  sha384: Buffer.from('3041300d060960864801650304020205000430', 'hex'),
-  sha512: Buffer.from('3051300d060960864801650304020305000440', 'hex'),
-};
-
-export class DigestSigningUnsupported extends Error {}
-
 function signOptions(spec: KeySpecInfo, algorithm: string, key: KeyObject): Parameters<typeof sign>[2] {
   if (spec.kind === 'rsa') {
     const pss = algorithm.startsWith('RSASSA_PSS');
@@ -85,33 +75,25 @@ function signOptions(spec: KeySpecInfo, algorithm: string, key: KeyObject): Para
   return { key, dsaEncoding: 'der' };
 }
 
+/** Sign a RAW message (hashed here, by OpenSSL) or a DIGEST (signed as given: prehashed.ts). */
 export function signMessage(spec: KeySpecInfo, material: Buffer, algorithm: string, message: Buffer, digest: boolean): Buffer {
   const { privateKey } = keyPair(material);
   if (spec.kind === 'ed25519') return sign(null, message, privateKey);
-  const hash = hashOf(algorithm);
+  const hash = hashOf(algorithm) as 'sha256' | 'sha384' | 'sha512';
   if (!digest) return sign(hash, message, signOptions(spec, algorithm, privateKey));
-  if (spec.kind === 'rsa' && algorithm.startsWith('RSASSA_PKCS1_V1_5')) {
-    // EMSA-PKCS1-v1_5 over a caller's digest: OpenSSL's type-1 padding of DigestInfo || digest.
-    return privateEncrypt({ key: privateKey, padding: constants.RSA_PKCS1_PADDING }, Buffer.concat([DIGEST_INFO[hash]!, message]));
-  }
-  throw new DigestSigningUnsupported();
+  return signDigest(spec, privateKey, algorithm, hash, message);
 }
 
 export function verifyMessage(spec: KeySpecInfo, material: Buffer, algorithm: string, message: Buffer, digest: boolean, signature: Buffer): boolean {
   const { publicKey } = keyPair(material);
+  const hash = hashOf(algorithm) as 'sha256' | 'sha384' | 'sha512';
+  if (digest && spec.kind !== 'ed25519') return verifyDigest(spec, publicKey, algorithm, hash, message, signature);
   try {
     if (spec.kind === 'ed25519') return verify(null, message, publicKey, signature);
-    const hash = hashOf(algorithm);
-    if (!digest) return verify(hash, message, signOptions(spec, algorithm, publicKey) as Parameters<typeof verify>[2], signature);
-    if (spec.kind === 'rsa' && algorithm.startsWith('RSASSA_PKCS1_V1_5')) {
-      const expected = Buffer.concat([DIGEST_INFO[hash]!, message]);
-      const recovered = publicDecrypt({ key: publicKey, padding: constants.RSA_PKCS1_PADDING }, signature);
-      return recovered.length === expected.length && timingSafeEqual(recovered, expected);
-    }
+    return verify(hash, message, signOptions(spec, algorithm, publicKey) as Parameters<typeof verify>[2], signature);
   } catch {
     return false;
   }
-  throw new DigestSigningUnsupported();
 }
 
 export function rsaEncrypt(material: Buffer, algorithm: string, plaintext: Buffer): Buffer {

@@ -264,7 +264,7 @@ test('an RSA signature made with one algorithm does not verify under another; EC
   await fails(kms.send(new VerifyCommand({ KeyId: p256.KeyId, Message: message, Signature: sig, SigningAlgorithm: 'ECDSA_SHA_512' })), 'InvalidKeyUsageException', 'Verify with ECDSA_SHA_512 on a P-256 key');
 });
 
-test('MessageType DIGEST: PKCS#1 v1.5 signs a digest (openssl verifies it against the message); wrong lengths are ValidationException; PSS and ECDSA digests are UnsupportedOperationException', async () => {
+test('MessageType DIGEST: PKCS#1 v1.5 signs a digest (openssl verifies it against the message); wrong lengths are ValidationException in AWS\'s words', async () => {
   const rsa = await key('RSA_2048', 'SIGN_VERIFY');
   const pub = await publicKeyOf(rsa);
   const message = Buffer.concat([Buffer.from('hashed by the caller: '), randomBytes(64)]);
@@ -294,13 +294,8 @@ test('MessageType DIGEST: PKCS#1 v1.5 signs a digest (openssl verifies it agains
     'ValidationException',
     'Verify with a 33-byte SHA-256 digest',
   );
-  // PSS and ECDSA over a digest: refused by Trent (node:crypto has no pre-hashed PSS/ECDSA signing).
-  const p256 = await key('ECC_NIST_P256', 'SIGN_VERIFY');
-  const d32 = createHash('sha256').update(message).digest();
-  await fails(kms.send(new SignCommand({ KeyId: rsa.KeyId, Message: d32, MessageType: 'DIGEST', SigningAlgorithm: 'RSASSA_PSS_SHA_256' })), 'UnsupportedOperationException', 'PSS over a DIGEST');
-  await fails(kms.send(new SignCommand({ KeyId: p256.KeyId, Message: d32, MessageType: 'DIGEST', SigningAlgorithm: 'ECDSA_SHA_256' })), 'UnsupportedOperationException', 'ECDSA over a DIGEST');
-  const ecSig = bytes((await kms.send(new SignCommand({ KeyId: p256.KeyId, Message: message, SigningAlgorithm: 'ECDSA_SHA_256' }))).Signature);
-  await fails(kms.send(new VerifyCommand({ KeyId: p256.KeyId, Message: d32, MessageType: 'DIGEST', Signature: ecSig, SigningAlgorithm: 'ECDSA_SHA_256' })), 'UnsupportedOperationException', 'Verify ECDSA over a DIGEST');
+  const short = await fails(kms.send(new SignCommand({ KeyId: rsa.KeyId, Message: randomBytes(20), MessageType: 'DIGEST', SigningAlgorithm: 'RSASSA_PSS_SHA_256' })), 'ValidationException', 'a 20-byte PSS SHA-256 digest');
+  assert.equal(short.message, 'Digest is invalid length for algorithm RSASSA_PSS_SHA_256.', "AWS's message for a digest of the wrong length");
   // Ed25519 (ED25519_SHA_512) signs RAW messages only.
   const ed = await key('ECC_NIST_EDWARDS25519', 'SIGN_VERIFY');
   await fails(
@@ -308,6 +303,88 @@ test('MessageType DIGEST: PKCS#1 v1.5 signs a digest (openssl verifies it agains
     'ValidationException',
     'ED25519_SHA_512 over a DIGEST',
   );
+});
+
+test('MessageType DIGEST with RSASSA-PSS (SHA-256/384/512) and ECDSA (P-256, P-384, P-521, secp256k1): openssl verifies each against the raw message; Verify DIGEST and RAW accept it; lengths are checked', async () => {
+  const message = Buffer.concat([Buffer.from('a large document hashed by the caller: '), randomBytes(200)]);
+  const cases: Array<[KeySpec, SigningAlgorithmSpec]> = [
+    ['RSA_2048', 'RSASSA_PSS_SHA_256'],
+    ['RSA_2048', 'RSASSA_PSS_SHA_384'],
+    ['RSA_2048', 'RSASSA_PSS_SHA_512'],
+    ['RSA_3072', 'RSASSA_PSS_SHA_384'],
+    ['RSA_4096', 'RSASSA_PSS_SHA_512'],
+    ['ECC_NIST_P256', 'ECDSA_SHA_256'],
+    ['ECC_NIST_P384', 'ECDSA_SHA_384'],
+    ['ECC_NIST_P521', 'ECDSA_SHA_512'],
+    ['ECC_SECG_P256K1', 'ECDSA_SHA_256'],
+  ];
+  for (const [spec, algorithm] of cases) {
+    const k = await key(spec, 'SIGN_VERIFY');
+    const pub = await publicKeyOf(k);
+    const digest = createHash(hashOf(algorithm)).update(message).digest();
+    const r = await kms.send(new SignCommand({ KeyId: k.KeyId, Message: digest, MessageType: 'DIGEST', SigningAlgorithm: algorithm }));
+    assert.equal(r.SigningAlgorithm, algorithm, `${spec} ${algorithm}: SigningAlgorithm`);
+    const signature = bytes(r.Signature);
+    await assertOpensslVerifies(pub, algorithm, message, signature, `${spec} ${algorithm} over a DIGEST`);
+    assert.equal(nodeVerifies(pub.object, algorithm, message, signature), true, `${spec} ${algorithm}: node:crypto verifies the DIGEST signature against the message`);
+    const asDigest = await kms.send(new VerifyCommand({ KeyId: k.KeyId, Message: digest, MessageType: 'DIGEST', Signature: signature, SigningAlgorithm: algorithm }));
+    assert.equal(asDigest.SignatureValid, true, `${spec} ${algorithm}: Verify DIGEST`);
+    const asRaw = await kms.send(new VerifyCommand({ KeyId: k.KeyId, Message: message, Signature: signature, SigningAlgorithm: algorithm }));
+    assert.equal(asRaw.SignatureValid, true, `${spec} ${algorithm}: Verify RAW of the message`);
+    // A RAW signature made by Trent verifies as DIGEST.
+    const raw = bytes((await kms.send(new SignCommand({ KeyId: k.KeyId, Message: message, SigningAlgorithm: algorithm }))).Signature);
+    assert.equal((await kms.send(new VerifyCommand({ KeyId: k.KeyId, Message: digest, MessageType: 'DIGEST', Signature: raw, SigningAlgorithm: algorithm }))).SignatureValid, true, `${spec} ${algorithm}: RAW signature, DIGEST verify`);
+    await fails(
+      kms.send(new VerifyCommand({ KeyId: k.KeyId, Message: flipByte(digest, 0), MessageType: 'DIGEST', Signature: signature, SigningAlgorithm: algorithm })),
+      'KMSInvalidSignatureException',
+      `${spec} ${algorithm}: another digest`,
+    );
+    await fails(
+      kms.send(new VerifyCommand({ KeyId: k.KeyId, Message: digest, MessageType: 'DIGEST', Signature: flipByte(signature), SigningAlgorithm: algorithm })),
+      'KMSInvalidSignatureException',
+      `${spec} ${algorithm}: a tampered signature`,
+    );
+    const wrong = await fails(
+      kms.send(new SignCommand({ KeyId: k.KeyId, Message: Buffer.concat([digest, Buffer.from([0])]), MessageType: 'DIGEST', SigningAlgorithm: algorithm })),
+      'ValidationException',
+      `${spec} ${algorithm}: a digest one byte too long`,
+    );
+    assert.equal(wrong.message, `Digest is invalid length for algorithm ${algorithm}.`);
+  }
+});
+
+test('boto3: sign with MessageType DIGEST (ECDSA P-256 and RSASSA-PSS), openssl verifies against the message; a short digest is ValidationException', async () => {
+  const p256 = await key('ECC_NIST_P256', 'SIGN_VERIFY');
+  const rsa = await key('RSA_2048', 'SIGN_VERIFY');
+  const message = Buffer.from('boto3 signs a digest of this');
+  const script = `
+import base64, hashlib, json, sys
+import boto3
+from botocore.exceptions import ClientError
+a = json.loads(sys.argv[1])
+kms = boto3.client('kms', endpoint_url=a['endpoint'], region_name=a['region'])
+digest = hashlib.sha256(base64.b64decode(a['message'])).digest()
+out = {}
+for name, key, alg in (('ec', a['ec'], 'ECDSA_SHA_256'), ('pss', a['rsa'], 'RSASSA_PSS_SHA_256')):
+    r = kms.sign(KeyId=key, Message=digest, MessageType='DIGEST', SigningAlgorithm=alg)
+    out[name] = base64.b64encode(r['Signature']).decode()
+    v = kms.verify(KeyId=key, Message=digest, MessageType='DIGEST', Signature=r['Signature'], SigningAlgorithm=alg)
+    out[name + '_valid'] = v['SignatureValid']
+try:
+    kms.sign(KeyId=a['ec'], Message=digest[:31], MessageType='DIGEST', SigningAlgorithm='ECDSA_SHA_256')
+    out['short'] = 'succeeded'
+except ClientError as e:
+    out['short'] = [e.response['Error']['Code'], e.response['Error']['Message'], e.response['ResponseMetadata']['HTTPStatusCode']]
+print(json.dumps(out))
+`;
+  const r = await exec('python3', ['-c', script, JSON.stringify({ endpoint: t.endpoint, region: t.region, message: message.toString('base64'), ec: p256.KeyId, rsa: rsa.KeyId })], t.cliEnv());
+  assert.equal(r.code, 0, `boto3 script failed: ${r.stderr}`);
+  const out = JSON.parse(r.stdout) as { ec: string; pss: string; ec_valid: boolean; pss_valid: boolean; short: unknown };
+  assert.equal(out.ec_valid, true, 'boto3 verify ECDSA DIGEST');
+  assert.equal(out.pss_valid, true, 'boto3 verify PSS DIGEST');
+  await assertOpensslVerifies(await publicKeyOf(p256), 'ECDSA_SHA_256', message, Buffer.from(out.ec, 'base64'), 'boto3 ECDSA DIGEST');
+  await assertOpensslVerifies(await publicKeyOf(rsa), 'RSASSA_PSS_SHA_256', message, Buffer.from(out.pss, 'base64'), 'boto3 PSS DIGEST');
+  assert.deepEqual(out.short, ['ValidationException', 'Digest is invalid length for algorithm ECDSA_SHA_256.', 400]);
 });
 
 // ---- GetPublicKey and DescribeKey ----

@@ -9,7 +9,6 @@ import {
   dataKeyPair,
   deriveShared,
   digestLength,
-  DigestSigningUnsupported,
   generateMaterial,
   generateMaterialAsync,
   keyPair,
@@ -131,7 +130,7 @@ for (const c of SIGNING_CASES) {
   });
 }
 
-test('PKCS#1 v1.5 over a DIGEST equals signing the RAW message; PSS and ECDSA refuse digests', async () => {
+test('PKCS#1 v1.5 over a DIGEST equals signing the RAW message', async () => {
   const s = spec('RSA_2048');
   const material = await materialFor('RSA_2048');
   const pub = createPublicKey({ key: publicKeyDer(material), format: 'der', type: 'spki' });
@@ -158,19 +157,54 @@ test('PKCS#1 v1.5 over a DIGEST equals signing the RAW message; PSS and ECDSA re
   const sig256 = signMessage(s, material, 'RSASSA_PKCS1_V1_5_SHA_256', d256, true);
   assert.equal(verifyMessage(s, material, 'RSASSA_PKCS1_V1_5_SHA_512', createHash('sha512').update(message).digest(), true, sig256), false, 'the DigestInfo binds the hash');
 
-  const refused: Array<[string, string]> = [
+});
+
+test('PSS and ECDSA over a DIGEST (every curve and hash): node:crypto verifies each against the message; tampering, other digests and other keys are refused', async () => {
+  const message = Buffer.from('a message whose digest the caller computes');
+  const cases: Array<[string, string]> = [
     ['RSA_2048', 'RSASSA_PSS_SHA_256'],
+    ['RSA_2048', 'RSASSA_PSS_SHA_384'],
+    ['RSA_2048', 'RSASSA_PSS_SHA_512'],
+    ['RSA_3072', 'RSASSA_PSS_SHA_256'],
+    ['RSA_4096', 'RSASSA_PSS_SHA_512'],
     ['ECC_NIST_P256', 'ECDSA_SHA_256'],
-    ['ECC_SECG_P256K1', 'ECDSA_SHA_256'],
     ['ECC_NIST_P384', 'ECDSA_SHA_384'],
+    ['ECC_NIST_P521', 'ECDSA_SHA_512'],
+    ['ECC_SECG_P256K1', 'ECDSA_SHA_256'],
   ];
-  for (const [name, algorithm] of refused) {
+  for (const [name, algorithm] of cases) {
+    const s = spec(name);
     const m = await materialFor(name);
+    const pub = createPublicKey({ key: publicKeyDer(m), format: 'der', type: 'spki' });
     const digest = createHash(hashOf(algorithm)).update(message).digest();
-    assert.throws(() => signMessage(spec(name), m, algorithm, digest, true), DigestSigningUnsupported, `${name} ${algorithm}: DIGEST signing is refused`);
-    const sig = signMessage(spec(name), m, algorithm, message, false);
-    assert.throws(() => verifyMessage(spec(name), m, algorithm, digest, true, sig), DigestSigningUnsupported, `${name} ${algorithm}: DIGEST verification is refused`);
+    const overDigest = signMessage(s, m, algorithm, digest, true);
+    assert.equal(independentVerify(algorithm, pub, message, overDigest), true, `${name} ${algorithm}: node:crypto verifies the DIGEST signature against the message`);
+    assert.equal(verifyMessage(s, m, algorithm, digest, true, overDigest), true, `${name} ${algorithm}: verifyMessage accepts it as DIGEST`);
+    assert.equal(verifyMessage(s, m, algorithm, message, false, overDigest), true, `${name} ${algorithm}: and as RAW`);
+    const overRaw = signMessage(s, m, algorithm, message, false);
+    assert.equal(verifyMessage(s, m, algorithm, digest, true, overRaw), true, `${name} ${algorithm}: a RAW signature verifies as DIGEST`);
+    assert.notDeepEqual(signMessage(s, m, algorithm, digest, true), overDigest, `${name} ${algorithm}: signatures are randomized (salt or hedged nonce)`);
+    const wrong = Buffer.from(digest);
+    wrong[0]! ^= 0xff;
+    assert.equal(verifyMessage(s, m, algorithm, wrong, true, overDigest), false, `${name} ${algorithm}: another digest is refused`);
+    const flipped = Buffer.from(overDigest);
+    flipped[flipped.length >> 1]! ^= 0x01;
+    assert.equal(verifyMessage(s, m, algorithm, digest, true, flipped), false, `${name} ${algorithm}: a flipped signature byte is refused`);
+    assert.equal(verifyMessage(s, m, algorithm, digest, true, Buffer.alloc(5)), false, `${name} ${algorithm}: a short signature is refused`);
+    assert.equal(verifyMessage(s, m, algorithm, digest, true, Buffer.alloc(0)), false, `${name} ${algorithm}: an empty signature is refused`);
   }
+  // An ECDSA signature with the high s (which OpenSSL may produce) verifies as DIGEST too.
+  const p256 = await materialFor('ECC_NIST_P256');
+  const digest = createHash('sha256').update(message).digest();
+  // DER: 30 len 02 rlen r 02 slen s; an s with its top bit set (so above n/2) is 33 bytes with a leading zero.
+  const highS = (der: Buffer) => der[5 + der[3]!] === 33;
+  let der: Buffer | undefined;
+  for (let i = 0; i < 200 && !der; i++) {
+    const sig = sign('sha256', message, keyPair(p256).privateKey);
+    if (highS(sig)) der = sig;
+  }
+  assert.ok(der, 'node:crypto made a signature with a high s within 200 tries');
+  assert.equal(verifyMessage(spec('ECC_NIST_P256'), p256, 'ECDSA_SHA_256', digest, true, der), true, 'an OpenSSL ECDSA signature with a high s verifies as DIGEST');
 });
 
 test('RSA-OAEP round trips with SHA-1 and SHA-256, at exactly the largest plaintext; maxRsaPlaintext is AWS’s table', async () => {
