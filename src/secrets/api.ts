@@ -169,7 +169,7 @@ export function secretsService(deps: SecretsDeps): JsonService & { sweep(): Prom
     return (await q.get<{ version_id: string }>('SELECT version_id FROM sm_stages WHERE arn = ? AND stage = ?', [arn, stage]))?.version_id;
   }
 
-  /** Attach a stage to a version (detaching it elsewhere); AWSCURRENT moving leaves AWSPREVIOUS on the version it left. */
+  /** Attach a stage to a version (detaching it elsewhere); AWSCURRENT moving leaves AWSPREVIOUS (and no AWSPENDING) on the version it left. */
   async function moveStage(q: Queryable, arn: string, stage: string, versionId: string): Promise<void> {
     const from = await stageOwner(q, arn, stage);
     if (from === versionId) return;
@@ -178,6 +178,8 @@ export function secretsService(deps: SecretsDeps): JsonService & { sweep(): Prom
     if (stage === CURRENT && from !== undefined) {
       await q.run('DELETE FROM sm_stages WHERE arn = ? AND stage = ?', [arn, PREVIOUS]);
       await q.run('INSERT INTO sm_stages (arn, stage, version_id) VALUES (?, ?, ?)', [arn, PREVIOUS, from]);
+      // As on AWS, the version AWSCURRENT leaves also loses AWSPENDING: a finished rotation's label is not left behind.
+      await q.run('DELETE FROM sm_stages WHERE arn = ? AND stage = ? AND version_id = ?', [arn, PENDING, from]);
     }
   }
 
@@ -330,10 +332,16 @@ export function secretsService(deps: SecretsDeps): JsonService & { sweep(): Prom
     return keyId;
   }
 
-  /** AWS's four rotation steps against the registered function; stages move as AWS moves them. */
+  /**
+   * AWS's four rotation steps against the registered function; stages move as AWS moves them. Before the first step,
+   * as AWS does, the new version is staged AWSPENDING under the request token without a value yet (DescribeSecret lists
+   * it, GetSecretValue on it is ResourceNotFoundException until createSecret puts the value), which is what AWS's
+   * rotation templates check for before they do anything. Resolves once that is committed; the steps run after.
+   */
   async function rotate(ctx: CallContext | undefined, s: SecretRow, versionId: string): Promise<void> {
     const fn = s.rotation_lambda ? await findFunction(db, s.rotation_lambda) : undefined;
     if (!fn) throw new InvalidRequestException(`The rotation function ${s.rotation_lambda ?? '(none)'} is not registered with Trent (trent secrets register-rotation-function).`);
+    if (rotating.has(s.arn)) throw new InvalidRequestException("A previous rotation isn't complete. That rotation will be reattempted.");
     const run = async () => {
       try {
         for (const step of ['createSecret', 'setSecret', 'testSecret', 'finishSecret'] as const) {
@@ -356,8 +364,10 @@ export function secretsService(deps: SecretsDeps): JsonService & { sweep(): Prom
         if (rules) await db.run('UPDATE sm_secrets SET next_rotation_at = ? WHERE arn = ?', [now() + 3600_000, s.arn]);
       }
     };
-    const running = run().finally(() => rotating.delete(s.arn));
-    rotating.set(s.arn, running);
+    const staged = db.transaction((tx) => moveStage(tx, s.arn, PENDING, versionId));
+    const running = staged.then(run).finally(() => rotating.delete(s.arn));
+    rotating.set(s.arn, running.catch(() => undefined));
+    await staged;
     void ctx;
   }
 

@@ -65,6 +65,8 @@ export class RotationInvoker {
     const env: NodeJS.ProcessEnv = {
       PATH: process.env['PATH'] ?? '/usr/bin:/bin',
       AWS_ENDPOINT_URL: this.#d.endpoint(),
+      // AWS's rotation templates create their client with endpoint_url=os.environ['SECRETS_MANAGER_ENDPOINT'].
+      SECRETS_MANAGER_ENDPOINT: this.#d.endpoint(),
       AWS_CA_BUNDLE: this.#d.caPath,
       NODE_EXTRA_CA_CERTS: this.#d.caPath,
       AWS_REGION: this.#d.region,
