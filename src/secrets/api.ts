@@ -65,6 +65,10 @@ interface VersionRow {
 }
 
 const sec = (ms: number | null | undefined): number | undefined => (ms === null || ms === undefined ? undefined : ms / 1000);
+/** AWS reports when a secret (or version) was last read to the day only. */
+const day = (ms: number): number => Math.floor(ms / DAY) * DAY;
+/** What ListSecretVersionIds shows in KmsKeyIds for a version encrypted under the AWS managed key aws/secretsmanager. */
+const DEFAULT_KEY = 'DefaultEncryptionKey';
 
 function valueAad(arn: string, versionId: string): Buffer {
   return Buffer.from(`trent:secretsmanager:v1:${arn}\n${versionId}`);
@@ -275,6 +279,15 @@ export function secretsService(deps: SecretsDeps): JsonService & { sweep(): Prom
     }
   }
 
+  /** Remember (to the day, as AWS reports it) when the secret and the version were last read. */
+  async function accessed(s: SecretRow, versionId: string): Promise<void> {
+    const t = now();
+    await db.transaction(async (tx) => {
+      await tx.run('UPDATE sm_secrets SET last_accessed_at = ? WHERE arn = ?', [t, s.arn]);
+      await tx.run('UPDATE sm_versions SET last_accessed_at = ? WHERE arn = ? AND version_id = ?', [t, s.arn, versionId]);
+    });
+  }
+
   function valueResponse(s: SecretRow, r: { v: VersionRow; plaintext: Buffer; stages: string[] }): W<SM.GetSecretValueResponse> {
     return {
       ARN: s.arn,
@@ -288,24 +301,26 @@ export function secretsService(deps: SecretsDeps): JsonService & { sweep(): Prom
 
   async function describe(s: SecretRow): Promise<W<SM.DescribeSecretResponse>> {
     const st = await stages(db, s.arn);
+    const tags = JSON.parse(s.tags) as SM.Tag[];
     const rules = s.rotation_rules ? (JSON.parse(s.rotation_rules) as Record<string, unknown>) : undefined;
     return {
       ARN: s.arn,
       Name: s.name,
       ...(s.description ? { Description: s.description } : {}),
       ...(s.kms_key_id ? { KmsKeyId: s.kms_key_id } : {}),
-      RotationEnabled: !!s.rotation_enabled,
+      // AWS leaves RotationEnabled out until rotation was configured once (it is false after CancelRotateSecret).
+      ...(s.rotation_enabled || s.rotation_lambda ? { RotationEnabled: !!s.rotation_enabled } : {}),
       ...(s.rotation_lambda ? { RotationLambdaARN: s.rotation_lambda } : {}),
       ...(rules ? { RotationRules: rules } : {}),
       ...(s.last_rotated_at ? { LastRotatedDate: sec(s.last_rotated_at) } : {}),
       LastChangedDate: sec(s.last_changed_at),
-      ...(s.last_accessed_at ? { LastAccessedDate: sec(Math.floor(s.last_accessed_at / DAY) * DAY) } : {}),
+      ...(s.last_accessed_at ? { LastAccessedDate: sec(day(s.last_accessed_at)) } : {}),
       ...(s.deleted_at ? { DeletedDate: sec(s.delete_after ?? s.deleted_at) } : {}),
       ...(s.rotation_enabled && s.next_rotation_at ? { NextRotationDate: sec(s.next_rotation_at) } : {}),
-      Tags: JSON.parse(s.tags) as SM.Tag[],
+      // No Tags when there are none, and no PrimaryRegion: Trent does not replicate secrets (AWS shows it only then).
+      ...(tags.length ? { Tags: tags } : {}),
       VersionIdsToStages: Object.fromEntries(st),
       CreatedDate: sec(s.created_at),
-      PrimaryRegion: region,
     };
   }
 
@@ -451,8 +466,7 @@ export function secretsService(deps: SecretsDeps): JsonService & { sweep(): Prom
         const s = await secret(ctx, str(input, 'SecretId', { required: true, min: 1, max: 2048 }));
         const r = await readVersion(ctx, s, str(input, 'VersionId', { min: 32, max: 64 }), str(input, 'VersionStage', { min: 1, max: 256 }));
         try {
-          const t = now();
-          await db.run('UPDATE sm_secrets SET last_accessed_at = ? WHERE arn = ?', [t, s.arn]);
+          await accessed(s, r.v.version_id);
           return valueResponse(s, r);
         } finally {
           r.plaintext.fill(0);
@@ -479,6 +493,7 @@ export function secretsService(deps: SecretsDeps): JsonService & { sweep(): Prom
             const s = await secret({ ...ctx, operation: 'GetSecretValue' }, id);
             const r = await readVersion(ctx, s, undefined, CURRENT);
             try {
+              await accessed(s, r.v.version_id);
               values.push(valueResponse(s, r) as W<SM.SecretValueEntry>);
             } finally {
               r.plaintext.fill(0);
@@ -567,12 +582,25 @@ export function secretsService(deps: SecretsDeps): JsonService & { sweep(): Prom
         const offset = decodeToken(str(input, 'NextToken'));
         const includeDeprecated = bool(input, 'IncludeDeprecated') ?? false;
         const st = await stages(db, s.arn);
-        const versions = (await db.all<VersionRow>('SELECT * FROM sm_versions WHERE arn = ? ORDER BY created_at DESC, version_id', [s.arn])).filter((v) => includeDeprecated || st.has(v.version_id));
+        // Oldest first, as AWS lists them.
+        const versions = (
+          await db.all<Pick<VersionRow, 'version_id' | 'created_at' | 'kms_key_arn' | 'last_accessed_at'>>(
+            'SELECT version_id, created_at, kms_key_arn, last_accessed_at FROM sm_versions WHERE arn = ? ORDER BY created_at, version_id',
+            [s.arn],
+          )
+        ).filter((v) => includeDeprecated || st.has(v.version_id));
         const page = versions.slice(offset, offset + max);
+        const defaultKey = page.length ? await kms.resolveArn(undefined, 'secretsmanager') : undefined;
         return {
           ARN: s.arn,
           Name: s.name,
-          Versions: page.map((v) => ({ VersionId: v.version_id, VersionStages: st.get(v.version_id) ?? [], CreatedDate: sec(v.created_at), KmsKeyIds: [v.kms_key_arn] })),
+          Versions: page.map((v) => ({
+            VersionId: v.version_id,
+            VersionStages: st.get(v.version_id) ?? [],
+            ...(v.last_accessed_at ? { LastAccessedDate: sec(day(v.last_accessed_at)) } : {}),
+            CreatedDate: sec(v.created_at),
+            KmsKeyIds: [v.kms_key_arn === defaultKey ? DEFAULT_KEY : v.kms_key_arn],
+          })),
           ...(offset + max < versions.length ? { NextToken: encodeToken(offset + max) } : {}),
         };
       },

@@ -98,7 +98,7 @@ test('describe, list with filters, tags, batch get, random passwords, resource p
   await sm.send(new CreateSecretCommand({ Name: 'team/b', SecretString: 'b' }));
   const d = await sm.send(new DescribeSecretCommand({ SecretId: 'team/a' }));
   assert.deepEqual(d.Tags, [{ Key: 'team', Value: 'library' }]);
-  assert.equal(d.RotationEnabled, false);
+  assert.equal(d.RotationEnabled, undefined, 'never configured for rotation: no RotationEnabled, as on AWS');
   const byName = await sm.send(new ListSecretsCommand({ Filters: [{ Key: 'name', Values: ['team/'] }] }));
   assert.deepEqual(byName.SecretList!.map((s) => s.Name).sort(), ['team/a', 'team/b']);
   const byTag = await sm.send(new ListSecretsCommand({ Filters: [{ Key: 'tag-value', Values: ['library'] }] }));
@@ -108,7 +108,7 @@ test('describe, list with filters, tags, batch get, random passwords, resource p
   assert.ok(paged.NextToken, 'a next page');
   await sm.send(new TagResourceCommand({ SecretId: 'team/b', Tags: [{ Key: 'x', Value: 'y' }] }));
   await sm.send(new UntagResourceCommand({ SecretId: 'team/b', TagKeys: ['x'] }));
-  assert.deepEqual((await sm.send(new DescribeSecretCommand({ SecretId: 'team/b' }))).Tags, []);
+  assert.equal((await sm.send(new DescribeSecretCommand({ SecretId: 'team/b' }))).Tags, undefined, 'no tags: no Tags field');
   const batch = await sm.send(new BatchGetSecretValueCommand({ SecretIdList: ['team/a', 'team/b', 'team/none'] }));
   assert.deepEqual(batch.SecretValues!.map((v) => v.SecretString).sort(), ['a', 'b']);
   assert.deepEqual(batch.Errors!.map((e) => e.ErrorCode), ['ResourceNotFoundException']);
@@ -125,6 +125,34 @@ test('describe, list with filters, tags, batch get, random passwords, resource p
   await assert.rejects(sm.send(new PutResourcePolicyCommand({ SecretId: 'team/a', ResourcePolicy: JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: '*', Action: 'secretsmanager:GetSecretValue', Resource: '*' }] }) })), {
     name: 'PublicPolicyException',
   });
+});
+
+test('fields as AWS returns them: per-version LastAccessedDate, DefaultEncryptionKey, no PrimaryRegion, empty Tags or unset RotationEnabled', async () => {
+  const kms = new KMSClient(t.clientConfig());
+  const key = (await kms.send(new CreateKeyCommand({ Description: 'fields' }))).KeyMetadata!;
+  kms.destroy();
+  const v1 = (await sm.send(new CreateSecretCommand({ Name: 'fields/default', SecretString: 'one' }))).VersionId!;
+  const v2 = (await sm.send(new PutSecretValueCommand({ SecretId: 'fields/default', SecretString: 'two' }))).VersionId!;
+  let listed = (await sm.send(new ListSecretVersionIdsCommand({ SecretId: 'fields/default' }))).Versions!;
+  assert.deepEqual(listed.map((v) => v.VersionId), [v1, v2], 'oldest first');
+  assert.ok(listed.every((v) => v.LastAccessedDate === undefined), 'never read: no LastAccessedDate');
+  assert.ok(listed.every((v) => JSON.stringify(v.KmsKeyIds) === '["DefaultEncryptionKey"]'), `the AWS managed key shows as DefaultEncryptionKey: ${JSON.stringify(listed)}`);
+  await sm.send(new GetSecretValueCommand({ SecretId: 'fields/default', VersionStage: 'AWSPREVIOUS' }));
+  listed = (await sm.send(new ListSecretVersionIdsCommand({ SecretId: 'fields/default' }))).Versions!;
+  const today = Math.floor(Date.now() / 86_400_000) * 86_400_000;
+  assert.equal(listed.find((v) => v.VersionId === v1)!.LastAccessedDate?.getTime(), today, 'the version read, to the day');
+  assert.equal(listed.find((v) => v.VersionId === v2)!.LastAccessedDate, undefined, 'the version not read');
+  const d = await sm.send(new DescribeSecretCommand({ SecretId: 'fields/default' }));
+  assert.equal(d.LastAccessedDate?.getTime(), today);
+  for (const field of ['PrimaryRegion', 'Tags', 'RotationEnabled', 'KmsKeyId', 'RotationLambdaARN', 'RotationRules', 'DeletedDate'] as const) {
+    assert.equal(d[field], undefined, `DescribeSecret has no ${field}`);
+  }
+  const entry = (await sm.send(new ListSecretsCommand({ Filters: [{ Key: 'name', Values: ['fields/default'] }] }))).SecretList![0]!;
+  for (const field of ['PrimaryRegion', 'Tags', 'RotationEnabled'] as const) assert.equal(entry[field], undefined, `ListSecrets has no ${field}`);
+  // A customer managed key is named as itself.
+  await sm.send(new CreateSecretCommand({ Name: 'fields/cmk', SecretString: 'x', KmsKeyId: key.KeyId }));
+  const cmk = (await sm.send(new ListSecretVersionIdsCommand({ SecretId: 'fields/cmk' }))).Versions![0]!;
+  assert.deepEqual(cmk.KmsKeyIds, [key.Arn]);
 });
 
 test('DeleteSecret with a recovery window, RestoreSecret, ForceDeleteWithoutRecovery', async () => {
