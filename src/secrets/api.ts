@@ -12,6 +12,8 @@ import { AwsError } from '../wire/errors.ts';
 import { blob, bool, int, str, stringList } from '../wire/validate.ts';
 import { lowerCamel } from '../trail/event.ts';
 import {
+  AccessDeniedException,
+  InvalidNameException,
   InvalidNextTokenException,
   InvalidParameterException,
   InvalidRequestException,
@@ -69,6 +71,9 @@ const sec = (ms: number | null | undefined): number | undefined => (ms === null 
 const day = (ms: number): number => Math.floor(ms / DAY) * DAY;
 /** What ListSecretVersionIds shows in KmsKeyIds for a version encrypted under the AWS managed key aws/secretsmanager. */
 const DEFAULT_KEY = 'DefaultEncryptionKey';
+/** The characters a secret name may have: ASCII letters and digits and -/_+=.@! (AWS's ValidationException names them). */
+const SECRET_NAME = /^[A-Za-z0-9/_+=.@!-]+$/;
+const CANNOT_INVOKE = 'Secrets Manager cannot invoke the specified Lambda function. Ensure that the function policy grants access to the principal secretsmanager.amazonaws.com.';
 
 function valueAad(arn: string, versionId: string): Buffer {
   return Buffer.from(`trent:secretsmanager:v1:${arn}\n${versionId}`);
@@ -143,6 +148,7 @@ export function secretsService(deps: SecretsDeps): JsonService & { sweep(): Prom
   }
 
   async function secret(ctx: CallContext, id: string, opts: { allowDeleted?: boolean } = {}): Promise<SecretRow> {
+    if (!id.startsWith('arn:') && !SECRET_NAME.test(id)) throw new InvalidNameException();
     const s = await find(db, id);
     if (!s) {
       await ctx.authorize({ action: `secretsmanager:${ctx.operation}`, resource: '*', mode: 'identity' });
@@ -201,9 +207,24 @@ export function secretsService(deps: SecretsDeps): JsonService & { sweep(): Prom
     return undefined;
   }
 
-  function token(input: In): string {
+  /**
+   * The ClientRequestToken that becomes a new version's id. The SDKs and CLIs always send one; a raw request without
+   * it is refused as AWS refuses it (InvalidRequestException, or InvalidParameterException for RotateSecret).
+   */
+  function token(input: In, missing: 'InvalidRequestException' | 'InvalidParameterException' = 'InvalidRequestException'): string {
     const t = str(input, 'ClientRequestToken', { min: 32, max: 64 });
-    return t ?? randomUUID();
+    if (t === undefined) {
+      const message = 'You must provide a ClientRequestToken value. We recommend a UUID-type value.';
+      throw missing === 'InvalidRequestException' ? new InvalidRequestException(message) : new InvalidParameterException(message);
+    }
+    return t;
+  }
+
+  /** A SecretId: an ARN, or a name of AWS's characters (anything else is ValidationException on every operation, as on AWS). */
+  function secretIdOf(input: In, field = 'SecretId', required = true): string {
+    const id = required ? str(input, field, { required: true, min: 1, max: 2048 }) : str(input, field, { min: 1, max: 2048 });
+    if (id !== undefined && !id.startsWith('arn:') && !SECRET_NAME.test(id)) throw new InvalidNameException();
+    return id!;
   }
 
   /** Store a new version, encrypted under a fresh KMS data key; idempotent for the same token and value. */
@@ -412,11 +433,12 @@ export function secretsService(deps: SecretsDeps): JsonService & { sweep(): Prom
     },
     operations: {
       async CreateSecret(ctx, input): Promise<W<SM.CreateSecretResponse>> {
-        const name = str(input, 'Name', { required: true, min: 1, max: 512 });
-        if (!/^[\w/+=.@-]{1,512}$/.test(name)) throw new InvalidParameterException('The secret name can contain ASCII letters, numbers, and the characters /_+=.@-');
-        if (input['AddReplicaRegions'] !== undefined) throw new AwsError('InvalidParameterException', 400, 'Replication to other Regions is not supported: Trent serves one Region.');
-        const versionId = token(input);
         const v = valueOf(input, false);
+        // A token is needed only when the request makes a first version.
+        const versionId = v ? token(input) : (str(input, 'ClientRequestToken', { min: 32, max: 64 }) ?? randomUUID());
+        const name = str(input, 'Name', { required: true, min: 1, max: 512 });
+        if (!SECRET_NAME.test(name)) throw new InvalidNameException();
+        if (input['AddReplicaRegions'] !== undefined) throw new AwsError('InvalidParameterException', 400, 'Replication to other Regions is not supported: Trent serves one Region.');
         const kmsKeyId = await checkKey(str(input, 'KmsKeyId', { min: 0, max: 2048 }) || undefined);
         const tags = readTags(input);
         await ctx.authorize({
@@ -463,7 +485,7 @@ export function secretsService(deps: SecretsDeps): JsonService & { sweep(): Prom
       },
 
       async GetSecretValue(ctx, input): Promise<W<SM.GetSecretValueResponse>> {
-        const s = await secret(ctx, str(input, 'SecretId', { required: true, min: 1, max: 2048 }));
+        const s = await secret(ctx, secretIdOf(input));
         const r = await readVersion(ctx, s, str(input, 'VersionId', { min: 32, max: 64 }), str(input, 'VersionStage', { min: 1, max: 256 }));
         try {
           await accessed(s, r.v.version_id);
@@ -509,16 +531,18 @@ export function secretsService(deps: SecretsDeps): JsonService & { sweep(): Prom
       },
 
       async PutSecretValue(ctx, input): Promise<W<SM.PutSecretValueResponse>> {
-        const s = await secret(ctx, str(input, 'SecretId', { required: true, min: 1, max: 2048 }));
-        const v = valueOf(input, true)!;
         const versionId = token(input);
+        const s = await secret(ctx, secretIdOf(input));
+        const v = valueOf(input, true)!;
         const stagesIn = stringList(input, 'VersionStages', 20) ?? [CURRENT];
         await putVersion(ctx, s, versionId, v, stagesIn);
         return { ARN: s.arn, Name: s.name, VersionId: versionId, VersionStages: (await stages(db, s.arn)).get(versionId) ?? [] };
       },
 
       async UpdateSecret(ctx, input): Promise<W<SM.UpdateSecretResponse>> {
-        const s = await secret(ctx, str(input, 'SecretId', { required: true, min: 1, max: 2048 }));
+        const valueGiven = input['SecretString'] !== undefined || input['SecretBinary'] !== undefined;
+        const newVersion = valueGiven ? token(input) : undefined;
+        const s = await secret(ctx, secretIdOf(input));
         const description = str(input, 'Description', { min: 0, max: 2048 });
         const kmsKeyIn = str(input, 'KmsKeyId', { min: 0, max: 2048 });
         const kmsKeyId = kmsKeyIn !== undefined ? await checkKey(kmsKeyIn || undefined) : undefined;
@@ -527,14 +551,14 @@ export function secretsService(deps: SecretsDeps): JsonService & { sweep(): Prom
         if (kmsKeyId !== undefined) await db.run('UPDATE sm_secrets SET kms_key_id = ?, last_changed_at = ? WHERE arn = ?', [kmsKeyId, now(), s.arn]);
         let versionId: string | undefined;
         if (v) {
-          versionId = token(input);
+          versionId = newVersion!;
           await putVersion(ctx, (await find(db, s.arn))!, versionId, v, [CURRENT]);
         }
         return { ARN: s.arn, Name: s.name, ...(versionId ? { VersionId: versionId } : {}) };
       },
 
       async UpdateSecretVersionStage(ctx, input): Promise<W<SM.UpdateSecretVersionStageResponse>> {
-        const s = await secret(ctx, str(input, 'SecretId', { required: true, min: 1, max: 2048 }));
+        const s = await secret(ctx, secretIdOf(input));
         const stage = str(input, 'VersionStage', { required: true, min: 1, max: 256 });
         const removeFrom = str(input, 'RemoveFromVersionId', { min: 32, max: 64 });
         const moveTo = str(input, 'MoveToVersionId', { min: 32, max: 64 });
@@ -558,7 +582,7 @@ export function secretsService(deps: SecretsDeps): JsonService & { sweep(): Prom
       },
 
       async DescribeSecret(ctx, input): Promise<W<SM.DescribeSecretResponse>> {
-        return describe(await secret(ctx, str(input, 'SecretId', { required: true, min: 1, max: 2048 }), { allowDeleted: true }));
+        return describe(await secret(ctx, secretIdOf(input), { allowDeleted: true }));
       },
 
       async ListSecrets(ctx, input): Promise<W<SM.ListSecretsResponse>> {
@@ -577,7 +601,7 @@ export function secretsService(deps: SecretsDeps): JsonService & { sweep(): Prom
       },
 
       async ListSecretVersionIds(ctx, input): Promise<W<SM.ListSecretVersionIdsResponse>> {
-        const s = await secret(ctx, str(input, 'SecretId', { required: true, min: 1, max: 2048 }), { allowDeleted: true });
+        const s = await secret(ctx, secretIdOf(input), { allowDeleted: true });
         const max = int(input, 'MaxResults', { min: 1, max: 100 }) ?? 100;
         const offset = decodeToken(str(input, 'NextToken'));
         const includeDeprecated = bool(input, 'IncludeDeprecated') ?? false;
@@ -606,11 +630,18 @@ export function secretsService(deps: SecretsDeps): JsonService & { sweep(): Prom
       },
 
       async DeleteSecret(ctx, input): Promise<W<SM.DeleteSecretResponse>> {
-        const s = await secret(ctx, str(input, 'SecretId', { required: true, min: 1, max: 2048 }), { allowDeleted: true });
+        const id = secretIdOf(input);
         const window = int(input, 'RecoveryWindowInDays', { min: 7, max: 30 });
         const force = bool(input, 'ForceDeleteWithoutRecovery') ?? false;
         if (window !== undefined && force) throw new InvalidParameterException("You can't use ForceDeleteWithoutRecovery in conjunction with RecoveryWindowInDays.");
         const t = now();
+        if (force && !(await find(db, id))) {
+          // AWS answers a forced deletion of a secret that does not exist as if it had deleted it.
+          await ctx.authorize({ action: 'secretsmanager:DeleteSecret', resource: '*', mode: 'identity' });
+          const named = /^arn:aws:secretsmanager:[^:]+:\d{12}:secret:(.+?)(-[A-Za-z0-9]{6})?$/.exec(id);
+          return named ? { ARN: id, Name: named[1]!, DeletionDate: sec(t) } : { ARN: secretArn(id), Name: id, DeletionDate: sec(t) };
+        }
+        const s = await secret(ctx, id, { allowDeleted: true });
         if (force) {
           await purge(s.arn);
           return { ARN: s.arn, Name: s.name, DeletionDate: sec(t) };
@@ -622,13 +653,13 @@ export function secretsService(deps: SecretsDeps): JsonService & { sweep(): Prom
       },
 
       async RestoreSecret(ctx, input): Promise<W<SM.RestoreSecretResponse>> {
-        const s = await secret(ctx, str(input, 'SecretId', { required: true, min: 1, max: 2048 }), { allowDeleted: true });
+        const s = await secret(ctx, secretIdOf(input), { allowDeleted: true });
         await db.run('UPDATE sm_secrets SET deleted_at = NULL, delete_after = NULL WHERE arn = ?', [s.arn]);
         return { ARN: s.arn, Name: s.name };
       },
 
       async TagResource(ctx, input): Promise<void> {
-        const s = await secret(ctx, str(input, 'SecretId', { required: true, min: 1, max: 2048 }));
+        const s = await secret(ctx, secretIdOf(input));
         const add = readTags(input);
         const tags = new Map((JSON.parse(s.tags) as Array<{ Key: string; Value: string }>).map((t) => [t.Key, t.Value]));
         for (const t of add) tags.set(t.Key, t.Value);
@@ -637,19 +668,19 @@ export function secretsService(deps: SecretsDeps): JsonService & { sweep(): Prom
       },
 
       async UntagResource(ctx, input): Promise<void> {
-        const s = await secret(ctx, str(input, 'SecretId', { required: true, min: 1, max: 2048 }));
+        const s = await secret(ctx, secretIdOf(input));
         const keys = new Set(stringList(input, 'TagKeys', 50) ?? []);
         const tags = (JSON.parse(s.tags) as Array<{ Key: string; Value: string }>).filter((t) => !keys.has(t.Key));
         await db.run('UPDATE sm_secrets SET tags = ? WHERE arn = ?', [JSON.stringify(tags), s.arn]);
       },
 
       async GetResourcePolicy(ctx, input): Promise<W<SM.GetResourcePolicyResponse>> {
-        const s = await secret(ctx, str(input, 'SecretId', { required: true, min: 1, max: 2048 }));
+        const s = await secret(ctx, secretIdOf(input));
         return { ARN: s.arn, Name: s.name, ...(s.policy ? { ResourcePolicy: await deps.authorizer.renderPrincipals(s.policy) } : {}) };
       },
 
       async PutResourcePolicy(ctx, input): Promise<W<SM.PutResourcePolicyResponse>> {
-        const s = await secret(ctx, str(input, 'SecretId', { required: true, min: 1, max: 2048 }));
+        const s = await secret(ctx, secretIdOf(input));
         const policy = str(input, 'ResourcePolicy', { required: true, min: 1, max: 20480 });
         const errors = validatePolicy(policy);
         if (errors.length) throw new MalformedPolicyDocumentException(errors[0]!.ErrorMessage!);
@@ -663,13 +694,13 @@ export function secretsService(deps: SecretsDeps): JsonService & { sweep(): Prom
       },
 
       async DeleteResourcePolicy(ctx, input): Promise<W<SM.DeleteResourcePolicyResponse>> {
-        const s = await secret(ctx, str(input, 'SecretId', { required: true, min: 1, max: 2048 }));
+        const s = await secret(ctx, secretIdOf(input));
         await db.run('UPDATE sm_secrets SET policy = NULL WHERE arn = ?', [s.arn]);
         return { ARN: s.arn, Name: s.name };
       },
 
       async ValidateResourcePolicy(ctx, input): Promise<W<SM.ValidateResourcePolicyResponse>> {
-        const id = str(input, 'SecretId', { min: 1, max: 2048 });
+        const id = secretIdOf(input, 'SecretId', false) as string | undefined;
         if (id !== undefined) await secret(ctx, id);
         else await ctx.authorize({ action: 'secretsmanager:ValidateResourcePolicy', resource: '*', mode: 'identity' });
         const errors = validatePolicy(str(input, 'ResourcePolicy', { required: true, min: 1, max: 20480 }));
@@ -702,10 +733,13 @@ export function secretsService(deps: SecretsDeps): JsonService & { sweep(): Prom
       },
 
       async RotateSecret(ctx, input): Promise<W<SM.RotateSecretResponse>> {
-        const s = await secret(ctx, str(input, 'SecretId', { required: true, min: 1, max: 2048 }));
+        const versionId = token(input, 'InvalidParameterException');
+        const s = await secret(ctx, secretIdOf(input));
         const lambda = str(input, 'RotationLambdaARN', { min: 1, max: 2048 }) ?? s.rotation_lambda ?? undefined;
         if (!lambda) throw new InvalidRequestException('No Lambda rotation function ARN is associated with this secret.');
-        if (!(await findFunction(db, lambda))) throw new InvalidRequestException(`The rotation function ${lambda} is not registered with Trent (trent secrets register-rotation-function).`);
+        // A function Trent cannot run (none is registered under that ARN) is refused as AWS refuses a Lambda function it
+        // cannot invoke, before anything about the secret's rotation changes.
+        if (!(await findFunction(db, lambda))) throw new AccessDeniedException(CANNOT_INVOKE);
         const rulesIn = input['RotationRules'] as Record<string, unknown> | undefined;
         let rulesText = s.rotation_rules;
         let schedule = rulesText ? parseSchedule(JSON.parse(rulesText) as Record<string, never>) : undefined;
@@ -715,7 +749,6 @@ export function secretsService(deps: SecretsDeps): JsonService & { sweep(): Prom
           rulesText = JSON.stringify(rules);
         }
         const immediately = bool(input, 'RotateImmediately') ?? true;
-        const versionId = token(input);
         // A rotation whose AWSPENDING never became AWSCURRENT is still in progress: it is reattempted, not replaced.
         const current = await stageOwner(db, s.arn, CURRENT);
         const pending = await stageOwner(db, s.arn, PENDING);
@@ -738,7 +771,7 @@ export function secretsService(deps: SecretsDeps): JsonService & { sweep(): Prom
       },
 
       async CancelRotateSecret(ctx, input): Promise<W<SM.CancelRotateSecretResponse>> {
-        const s = await secret(ctx, str(input, 'SecretId', { required: true, min: 1, max: 2048 }));
+        const s = await secret(ctx, secretIdOf(input));
         await db.run('UPDATE sm_secrets SET rotation_enabled = 0, next_rotation_at = NULL WHERE arn = ?', [s.arn]);
         const pending = await stageOwner(db, s.arn, PENDING);
         return { ARN: s.arn, Name: s.name, ...(pending ? { VersionId: pending } : {}) };

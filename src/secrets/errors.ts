@@ -11,6 +11,18 @@ export class ResourceExistsException extends AwsError {
     super('ResourceExistsException', 400, message);
   }
 }
+/** A secret name (or SecretId that is not an ARN) with characters outside AWS's set; AWS's words. */
+export class InvalidNameException extends AwsError {
+  constructor() {
+    super('ValidationException', 400, 'Invalid name. Must be a valid name containing alphanumeric characters, or any of the following: -/_+=.@!');
+  }
+}
+/** Secrets Manager could not invoke the rotation function (on AWS also when the function does not exist). */
+export class AccessDeniedException extends AwsError {
+  constructor(message: string) {
+    super('AccessDeniedException', 400, message);
+  }
+}
 export class InvalidRequestException extends AwsError {
   constructor(message: string) {
     super('InvalidRequestException', 400, message);

@@ -52,6 +52,17 @@ after(async () => {
   if (t) await removeDir(t.dataDir);
 });
 
+/** An assert.rejects check: AWS's error code, message and HTTP status (400 unless given). */
+function awsError(name: string, message: string, status = 400): (err: unknown) => true {
+  return (err: unknown) => {
+    const e = err as { name?: string; message?: string; $metadata?: { httpStatusCode?: number } };
+    assert.equal(e.name, name);
+    assert.equal(e.message, message);
+    assert.equal(e.$metadata?.httpStatusCode, status);
+    return true;
+  };
+}
+
 async function stagesOf(id: string): Promise<Record<string, string[]>> {
   return (await sm.send(new DescribeSecretCommand({ SecretId: id }))).VersionIdsToStages ?? {};
 }
@@ -155,6 +166,83 @@ test('fields as AWS returns them: per-version LastAccessedDate, DefaultEncryptio
   assert.deepEqual(cmk.KmsKeyIds, [key.Arn]);
 });
 
+test('errors as AWS answers them: an invalid name on every operation, a missing ClientRequestToken, forcing the deletion of no secret, a rotation function that cannot be invoked', async () => {
+  const invalid = awsError('ValidationException', 'Invalid name. Must be a valid name containing alphanumeric characters, or any of the following: -/_+=.@!');
+  const policy = JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { AWS: 'arn:aws:iam::123456789012:root' }, Action: 'secretsmanager:GetSecretValue', Resource: '*' }] });
+  for (const bad of ['Inv Name', ' Inv*Name? ', 'a#b']) {
+    const calls: Array<[string, () => Promise<unknown>]> = [
+      ['CreateSecret', () => sm.send(new CreateSecretCommand({ Name: bad, SecretString: 'x' }))],
+      ['DeleteSecret', () => sm.send(new DeleteSecretCommand({ SecretId: bad, ForceDeleteWithoutRecovery: true }))],
+      ['DescribeSecret', () => sm.send(new DescribeSecretCommand({ SecretId: bad }))],
+      ['GetSecretValue', () => sm.send(new GetSecretValueCommand({ SecretId: bad }))],
+      ['ListSecretVersionIds', () => sm.send(new ListSecretVersionIdsCommand({ SecretId: bad, IncludeDeprecated: true }))],
+      ['PutSecretValue', () => sm.send(new PutSecretValueCommand({ SecretId: bad, SecretString: 'x' }))],
+      ['TagResource', () => sm.send(new TagResourceCommand({ SecretId: bad, Tags: [{ Key: 'k', Value: 'v' }] }))],
+      ['UntagResource', () => sm.send(new UntagResourceCommand({ SecretId: bad, TagKeys: ['k'] }))],
+      ['UpdateSecret', () => sm.send(new UpdateSecretCommand({ SecretId: bad, Description: 'd' }))],
+      ['ValidateResourcePolicy', () => sm.send(new ValidateResourcePolicyCommand({ SecretId: bad, ResourcePolicy: policy }))],
+      ['RotateSecret', () => sm.send(new RotateSecretCommand({ SecretId: bad }))],
+      ['RestoreSecret', () => sm.send(new RestoreSecretCommand({ SecretId: bad }))],
+      ['GetResourcePolicy', () => sm.send(new GetResourcePolicyCommand({ SecretId: bad }))],
+      ['PutResourcePolicy', () => sm.send(new PutResourcePolicyCommand({ SecretId: bad, ResourcePolicy: policy }))],
+      ['DeleteResourcePolicy', () => sm.send(new DeleteResourcePolicyCommand({ SecretId: bad }))],
+      ['UpdateSecretVersionStage', () => sm.send(new UpdateSecretVersionStageCommand({ SecretId: bad, VersionStage: 'X', RemoveFromVersionId: randomUUID() }))],
+      ['CancelRotateSecret', () => sm.send(new CancelRotateSecretCommand({ SecretId: bad }))],
+    ];
+    for (const [op, call] of calls) await assert.rejects(call(), invalid, `${op} with ${JSON.stringify(bad)}`);
+  }
+  // Every character AWS allows makes a valid name, '!' included.
+  assert.ok((await sm.send(new CreateSecretCommand({ Name: 'Valid/_+=.@-!Name', SecretString: 'v' }))).ARN);
+
+  // The SDKs always send a ClientRequestToken; a request without one is refused as AWS refuses it.
+  const raw = new SecretsManagerClient(t.clientConfig());
+  raw.middlewareStack.add(
+    (next) => async (args) => {
+      const req = args.request as { body?: string | Uint8Array; headers: Record<string, string> };
+      if (req.body !== undefined) {
+        const body = JSON.parse(typeof req.body === 'string' ? req.body : Buffer.from(req.body).toString('utf8')) as Record<string, unknown>;
+        delete body['ClientRequestToken'];
+        req.body = JSON.stringify(body);
+        if (req.headers['content-length'] !== undefined) req.headers['content-length'] = String(Buffer.byteLength(req.body));
+      }
+      return next(args);
+    },
+    { step: 'build', name: 'withoutClientRequestToken' },
+  );
+  const noToken = 'You must provide a ClientRequestToken value. We recommend a UUID-type value.';
+  try {
+    await assert.rejects(raw.send(new CreateSecretCommand({ Name: 'token/create', SecretString: 'x' })), { name: 'InvalidRequestException', message: noToken });
+    await assert.rejects(sm.send(new DescribeSecretCommand({ SecretId: 'token/create' })), { name: 'ResourceNotFoundException' }, 'nothing was created');
+    await assert.rejects(raw.send(new PutSecretValueCommand({ SecretId: 'token/none', SecretString: 'x' })), { name: 'InvalidRequestException', message: noToken });
+    await assert.rejects(raw.send(new UpdateSecretCommand({ SecretId: 'token/none', SecretString: 'x' })), { name: 'InvalidRequestException', message: noToken });
+    await assert.rejects(raw.send(new RotateSecretCommand({ SecretId: 'token/none' })), { name: 'InvalidParameterException', message: noToken });
+    // Without a value there is no new version, and no token is needed.
+    assert.ok((await raw.send(new CreateSecretCommand({ Name: 'token/empty' }))).ARN);
+    await raw.send(new UpdateSecretCommand({ SecretId: 'token/empty', Description: 'described' }));
+  } finally {
+    raw.destroy();
+  }
+
+  // ForceDeleteWithoutRecovery on a secret that does not exist answers as if it had deleted it; without it, not found.
+  const gone = await sm.send(new DeleteSecretCommand({ SecretId: 'never/existed', ForceDeleteWithoutRecovery: true }));
+  assert.equal(gone.Name, 'never/existed');
+  assert.match(gone.ARN!, /^arn:aws:secretsmanager:us-east-1:\d{12}:secret:never\/existed-[A-Za-z0-9]{6}$/);
+  assert.ok(gone.DeletionDate instanceof Date);
+  await assert.rejects(sm.send(new DeleteSecretCommand({ SecretId: 'never/existed' })), { name: 'ResourceNotFoundException' });
+
+  // A rotation function that cannot be invoked: AccessDeniedException, and the secret's rotation is left as it was.
+  const account = (await sm.send(new CreateSecretCommand({ Name: 'rotate/nofunction', SecretString: 'x' }))).ARN!.split(':')[4]!;
+  await assert.rejects(
+    sm.send(new RotateSecretCommand({ SecretId: 'rotate/nofunction', RotationLambdaARN: `arn:aws:lambda:us-east-1:${account}:function:missing`, RotationRules: { AutomaticallyAfterDays: 1 } })),
+    awsError('AccessDeniedException', 'Secrets Manager cannot invoke the specified Lambda function. Ensure that the function policy grants access to the principal secretsmanager.amazonaws.com.'),
+  );
+  const d = await sm.send(new DescribeSecretCommand({ SecretId: 'rotate/nofunction' }));
+  assert.equal(d.RotationEnabled, undefined);
+  assert.equal(d.RotationLambdaARN, undefined);
+  assert.equal(d.RotationRules, undefined);
+  assert.deepEqual(Object.values(d.VersionIdsToStages!), [['AWSCURRENT']], 'no version staged');
+});
+
 test('DeleteSecret with a recovery window, RestoreSecret, ForceDeleteWithoutRecovery', async () => {
   await sm.send(new CreateSecretCommand({ Name: 'temp/one', SecretString: 'one' }));
   const del = await sm.send(new DeleteSecretCommand({ SecretId: 'temp/one', RecoveryWindowInDays: 7 }));
@@ -225,7 +313,7 @@ test('rotation through a registered function moves the stages; a failing testSec
   assert.equal(JSON.parse((await sm.send(new GetSecretValueCommand({ SecretId: 'rotate/me' }))).SecretString!).generation, 2);
   await sm.send(new CancelRotateSecretCommand({ SecretId: 'rotate/me' }));
   assert.equal((await sm.send(new DescribeSecretCommand({ SecretId: 'rotate/me' }))).RotationEnabled, false);
-  await assert.rejects(sm.send(new RotateSecretCommand({ SecretId: 'rotate/me', RotationLambdaARN: `arn:aws:lambda:us-east-1:${account}:function:unregistered` })), { name: 'InvalidRequestException' });
+  await assert.rejects(sm.send(new RotateSecretCommand({ SecretId: 'rotate/me', RotationLambdaARN: `arn:aws:lambda:us-east-1:${account}:function:unregistered` })), { name: 'AccessDeniedException' });
 });
 
 test("a rotation function in the shape of AWS's single-user template runs unchanged: its token is AWSPENDING before createSecret, all four steps run, labels end as on AWS", async () => {
