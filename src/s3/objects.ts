@@ -144,6 +144,16 @@ export async function addOrphans(tx: Queryable, blobs: string[], now: number): P
   for (const b of blobs) await tx.run('INSERT INTO s3_orphan_blobs (blob_key, created_at) VALUES (?, ?) ON CONFLICT (blob_key) DO NOTHING', [b, now]);
 }
 
+/** Remove blobs whose rows were let go of but whose files a crash left behind. */
+export async function reapOrphans(db: Queryable, blobs: BlobStore): Promise<number> {
+  const rows = await db.all<{ blob_key: string }>('SELECT blob_key FROM s3_orphan_blobs');
+  for (const r of rows) {
+    await blobs.delete(r.blob_key);
+    await db.run('DELETE FROM s3_orphan_blobs WHERE blob_key = ?', [r.blob_key]);
+  }
+  return rows.length;
+}
+
 /** A new blob name: random, so that nothing on disk reveals bucket or object names. */
 export function newBlobName(): string {
   const id = randomUUID();

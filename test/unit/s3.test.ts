@@ -22,7 +22,7 @@ import {
 import { BodyLimitExceeded, readSegments, writeBlob, type Segment } from '../../src/s3/objects.ts';
 import { addressOf, route, type S3Route } from '../../src/s3/routing.ts';
 import { parseCustomerKey, parseSseHeaders } from '../../src/s3/sse.ts';
-import { parseRange, writeConditions } from '../../src/s3/api.ts';
+import { parseRange, writeConditions } from '../../src/s3/preconditions.ts';
 import type { ObjectRecord } from '../../src/s3/objects.ts';
 import { FsBlobStore } from '../../src/store/fs-blob-store.ts';
 import { AwsError } from '../../src/wire/errors.ts';

@@ -1,0 +1,115 @@
+import type { Logger } from 'pino';
+import type { Authorizer } from '../iam/authorizer.ts';
+import type { CallContext, RestRequest, RestResponse } from '../server/service.ts';
+import type { BlobStore } from '../store/blob-store.ts';
+import type { Database } from '../store/database.ts';
+import { AwsError } from '../wire/errors.ts';
+import { canonicalUserId, type Owner } from './acl.ts';
+import { getBucket, type BucketRecord } from './buckets.ts';
+import { InvalidRequest } from './errors.ts';
+import type { S3Route } from './routing.ts';
+import { objectArn, type ObjectKeys } from './sse.ts';
+
+export interface S3Deps {
+  db: Database;
+  blobs: BlobStore;
+  keys: ObjectKeys;
+  accountId: string;
+  region: string;
+  /** Endpoint host names under which `bucket.<host>` virtual-host addressing is accepted. */
+  virtualHosts: string[];
+  log: Logger;
+  /** Validates bucket policies (they are enforced through ctx.authorize on every request). */
+  authorizer: Authorizer;
+  now?: () => number;
+}
+
+/** One S3 operation: the route and request in, the response out (operation modules under operations/; api.ts maps names to them). */
+export type S3Handler = (s3: S3Context, ctx: CallContext, route: S3Route, req: RestRequest) => Promise<RestResponse>;
+
+/**
+ * What every S3 operation works with: the stores, the account that owns every bucket, and the steps most
+ * operations share (naming the resources an event shows, finding the bucket, removing blobs let go of).
+ */
+export class S3Context {
+  readonly db: Database;
+  readonly blobs: BlobStore;
+  readonly keys: ObjectKeys;
+  readonly log: Logger;
+  readonly authorizer: Authorizer;
+  readonly accountId: string;
+  readonly region: string;
+  readonly now: () => number;
+  /** The account as S3 documents name the owner of buckets, objects and uploads. */
+  readonly owner: Owner;
+
+  constructor(deps: S3Deps) {
+    this.db = deps.db;
+    this.blobs = deps.blobs;
+    this.keys = deps.keys;
+    this.log = deps.log;
+    this.authorizer = deps.authorizer;
+    this.accountId = deps.accountId;
+    this.region = deps.region;
+    this.now = deps.now ?? Date.now;
+    this.owner = { ID: canonicalUserId(deps.accountId), DisplayName: 'trent' };
+  }
+
+  /** The bucket is among the resources the call's event shows. */
+  touchBucket(ctx: CallContext, bucket: string): void {
+    ctx.resources.push({ ARN: `arn:aws:s3:::${bucket}`, accountId: this.accountId, type: 'AWS::S3::Bucket' });
+  }
+
+  /** The object (and its bucket) are among the resources the call's event shows. */
+  touchObject(ctx: CallContext, bucket: string, key: string): void {
+    ctx.resources.push({ ARN: objectArn(bucket, key), accountId: this.accountId, type: 'AWS::S3::Object' });
+    this.touchBucket(ctx, bucket);
+  }
+
+  /** The bucket, or NoSuchBucket. */
+  async bucketOf(name: string): Promise<BucketRecord> {
+    return getBucket(this.db, name);
+  }
+
+  /** The route's bucket and key, for operations on an object: a key is required, and at most 1,024 bytes. */
+  requireKey(r: S3Route): { bucket: string; key: string } {
+    if (r.key === undefined || r.key.length === 0) throw new InvalidRequest('A key is required.');
+    if (Buffer.byteLength(r.key) > 1024) throw new AwsError('KeyTooLongError', 400, 'Your key is too long');
+    return { bucket: r.bucket!, key: r.key };
+  }
+
+  /** Delete blobs no row refers to any more (after the transaction that let go of them committed). */
+  async reap(orphans: string[]): Promise<void> {
+    for (const b of orphans) {
+      try {
+        await this.blobs.delete(b);
+        await this.db.run('DELETE FROM s3_orphan_blobs WHERE blob_key = ?', [b]);
+      } catch (err) {
+        this.log.warn({ err: (err as Error).message }, 'an unreferenced object blob could not be removed yet');
+      }
+    }
+  }
+
+  /** s3:GetObject on an object, which some writes also need (a conditional delete naming an ETag learns the object's). */
+  async authorizeRead(ctx: CallContext, req: RestRequest, bucket: string, key: string): Promise<void> {
+    const b = await this.bucketOf(bucket);
+    await ctx.authorize({ action: 's3:GetObject', resource: objectArn(bucket, key), resourcePolicy: b.policy, mode: 'resource-or-identity', context: s3ConditionKeys(req) });
+  }
+}
+
+/** S3's condition keys from the request. */
+export function s3ConditionKeys(req: Pick<RestRequest, 'headers' | 'query'>): Record<string, string | undefined> {
+  return {
+    's3:x-amz-server-side-encryption': req.headers['x-amz-server-side-encryption'],
+    's3:x-amz-server-side-encryption-aws-kms-key-id': req.headers['x-amz-server-side-encryption-aws-kms-key-id'],
+    's3:x-amz-server-side-encryption-customer-algorithm': req.headers['x-amz-server-side-encryption-customer-algorithm'],
+    's3:x-amz-content-sha256': req.headers['x-amz-content-sha256'],
+    's3:if-match': req.headers['if-match'],
+    's3:if-none-match': req.headers['if-none-match'],
+    's3:prefix': req.query.get('prefix'),
+    's3:delimiter': req.query.get('delimiter'),
+    's3:max-keys': req.query.get('max-keys'),
+    's3:authType': req.query.has('X-Amz-Signature') ? 'REST-QUERY-STRING' : 'REST-HEADER',
+    's3:signatureversion': 'AWS4-HMAC-SHA256',
+  };
+}
