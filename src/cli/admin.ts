@@ -33,35 +33,112 @@ const OPERATIONS: Record<string, string> = {
   'get-role-policy': 'GetRolePolicy',
   'list-role-policies': 'ListRolePolicies',
   'delete-role-policy': 'DeleteRolePolicy',
+  'list-roles': 'ListRoles',
+  'tag-user': 'TagUser',
+  'untag-user': 'UntagUser',
+  'list-user-tags': 'ListUserTags',
+  'tag-role': 'TagRole',
+  'untag-role': 'UntagRole',
+  'list-role-tags': 'ListRoleTags',
+  'put-user-permissions-boundary': 'PutUserPermissionsBoundary',
+  'delete-user-permissions-boundary': 'DeleteUserPermissionsBoundary',
+  'put-role-permissions-boundary': 'PutRolePermissionsBoundary',
+  'delete-role-permissions-boundary': 'DeleteRolePermissionsBoundary',
+  'create-group': 'CreateGroup',
+  'get-group': 'GetGroup',
+  'list-groups': 'ListGroups',
+  'list-groups-for-user': 'ListGroupsForUser',
+  'delete-group': 'DeleteGroup',
+  'add-user-to-group': 'AddUserToGroup',
+  'remove-user-from-group': 'RemoveUserFromGroup',
+  'put-group-policy': 'PutGroupPolicy',
+  'get-group-policy': 'GetGroupPolicy',
+  'list-group-policies': 'ListGroupPolicies',
+  'delete-group-policy': 'DeleteGroupPolicy',
+  'create-policy': 'CreatePolicy',
+  'get-policy': 'GetPolicy',
+  'list-policies': 'ListPolicies',
+  'delete-policy': 'DeletePolicy',
+  'create-policy-version': 'CreatePolicyVersion',
+  'get-policy-version': 'GetPolicyVersion',
+  'list-policy-versions': 'ListPolicyVersions',
+  'delete-policy-version': 'DeletePolicyVersion',
+  'set-default-policy-version': 'SetDefaultPolicyVersion',
+  'attach-user-policy': 'AttachUserPolicy',
+  'detach-user-policy': 'DetachUserPolicy',
+  'attach-group-policy': 'AttachGroupPolicy',
+  'detach-group-policy': 'DetachGroupPolicy',
+  'attach-role-policy': 'AttachRolePolicy',
+  'detach-role-policy': 'DetachRolePolicy',
+  'list-attached-user-policies': 'ListAttachedUserPolicies',
+  'list-attached-group-policies': 'ListAttachedGroupPolicies',
+  'list-attached-role-policies': 'ListAttachedRolePolicies',
+  'list-entities-for-policy': 'ListEntitiesForPolicy',
 };
 
 export const ADMIN_USAGE = `trent admin COMMAND [--data-dir DIR] [--option value ...]
   IAM administration without the AWS CLI, acting as the account's admin user (audited like API calls).
   Commands and their options are IAM's, in the AWS CLI's spelling:
     ${Object.keys(OPERATIONS).join(', ')}
-  e.g. trent admin create-user --user-name app
+  e.g. trent admin create-user --user-name app --tags Key=team,Value=library
        trent admin put-user-policy --user-name app --policy-name kms-use --policy-document file://policy.json
        trent admin create-access-key --user-name app      (prints the secret once)
+       trent admin create-policy --policy-name kms-use --policy-document file://policy.json
+       trent admin attach-group-policy --group-name staff --policy-arn arn:aws:iam::ACCOUNT:policy/kms-use
+       trent admin create-policy-version --policy-arn ARN --policy-document file://v2.json --set-as-default
+       trent admin untag-user --user-name app --tag-keys team
+  Lists take several values after one option (--tags Key=a,Value=1 Key=b,Value=2; --tag-keys a b);
+  an option without a value is true (--set-as-default), --no-OPTION false.
   Root options (--root pkcs11 ..., --root-passphrase-file) as for trent serve.`;
 
 const ROOT_FLAGS = new Set(['root', 'pkcs11-module', 'pkcs11-token', 'pkcs11-pin-file', 'pkcs11-key-label', 'root-passphrase-file', 'data-dir', 'db', 'blobs']);
 
-/** --user-name app --policy-document file://p.json -> UserName=app, PolicyDocument=<file content>. */
+/** Options whose values are lists in the AWS CLI's spelling (several values after one option). */
+const LIST_OPTIONS = new Set(['tags', 'tag-keys']);
+/** Boolean options: present means true, --no-NAME false. */
+const BOOLEAN_OPTIONS = new Set(['set-as-default', 'only-attached']);
+
+/**
+ * --user-name app --policy-document file://p.json -> UserName=app, PolicyDocument=<file content>.
+ * --tags Key=a,Value=1 Key=b,Value=2 -> Tags.member.1.Key=a, ...; --tag-keys a b -> TagKeys.member.1=a, ...;
+ * --set-as-default -> SetAsDefault=true; --no-set-as-default -> SetAsDefault=false.
+ */
 function parseOptions(args: string[]): { params: Map<string, string>; flags: Record<string, string> } {
   const params = new Map<string, string>();
   const flags: Record<string, string> = {};
+  const pascal = (name: string) => name.split('-').map((w) => w.charAt(0).toUpperCase() + w.slice(1)).join('');
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
     if (!a.startsWith('--')) throw new Error(`unexpected argument '${a}'`);
     const name = a.slice(2);
-    const value = args[++i];
-    if (value === undefined) throw new Error(`--${name} needs a value`);
+    const values: string[] = [];
+    while (i + 1 < args.length && !args[i + 1]!.startsWith('--')) values.push(args[++i]!);
     if (ROOT_FLAGS.has(name)) {
-      flags[name] = value;
+      if (values.length !== 1) throw new Error(`--${name} needs a value`);
+      flags[name] = values[0]!;
       continue;
     }
-    const pascal = name.split('-').map((w) => w.charAt(0).toUpperCase() + w.slice(1)).join('');
-    params.set(pascal, value.startsWith('file://') ? readFileSync(value.slice(7), 'utf8') : value);
+    if (LIST_OPTIONS.has(name)) {
+      if (values.length === 0) throw new Error(`--${name} needs a value`);
+      values.forEach((v, n) => {
+        if (name === 'tags') {
+          const m = /^Key=([^,]*),Value=(.*)$/.exec(v);
+          if (!m) throw new Error(`--tags takes Key=KEY,Value=VALUE, not '${v}'`);
+          params.set(`Tags.member.${n + 1}.Key`, m[1]!);
+          params.set(`Tags.member.${n + 1}.Value`, m[2]!);
+        } else params.set(`${pascal(name)}.member.${n + 1}`, v);
+      });
+      continue;
+    }
+    if (values.length > 1) throw new Error(`--${name} takes one value`);
+    if (BOOLEAN_OPTIONS.has(name) || (name.startsWith('no-') && BOOLEAN_OPTIONS.has(name.slice(3)))) {
+      if (values.length) throw new Error(`--${name} takes no value`);
+      params.set(pascal(name.replace(/^no-/, '')), String(!name.startsWith('no-')));
+      continue;
+    }
+    if (values.length === 0) throw new Error(`--${name} needs a value`);
+    const value = values[0]!;
+    params.set(pascal(name), value.startsWith('file://') ? readFileSync(value.slice(7), 'utf8') : value);
   }
   return { params, flags };
 }
@@ -145,7 +222,7 @@ export async function admin(argv: string[]): Promise<number> {
 
 /** IAM returns policy documents URL-encoded; print them readable. */
 function decodePolicies(key: string, value: unknown): unknown {
-  if ((key === 'PolicyDocument' || key === 'AssumeRolePolicyDocument') && typeof value === 'string') return JSON.parse(decodeURIComponent(value));
+  if ((key === 'PolicyDocument' || key === 'AssumeRolePolicyDocument' || key === 'Document') && typeof value === 'string') return JSON.parse(decodeURIComponent(value));
   if (key === 'member' && Array.isArray(value)) return value;
   return value;
 }

@@ -1,6 +1,6 @@
 import type { IdentityStore } from './identities.ts';
 import type { Principal } from './principal.ts';
-import { authorize, parsePolicy, type PolicyDocument, type RequestContext } from './policy.ts';
+import { authorize, parsePolicy, type AuthorizationInput, type PolicyDocument, type RequestContext } from './policy.ts';
 import { entityArn, principalValues, rewritePrincipals, UNIQUE_ID } from './principal-ids.ts';
 import { isUnknownConditionKey } from './condition-keys.ts';
 
@@ -104,13 +104,24 @@ export class Authorizer {
     return doc;
   }
 
-  /** The identity policy texts of a principal, for checks that need them elsewhere (the key policy lockout check). */
+  /** The identity policies of a principal, for checks that need them elsewhere (the key policy lockout check). */
   async identityPolicies(principal: Principal): Promise<PolicyDocument[]> {
     return (await this.#identities.policyTexts(principal)).map((t) => this.#parse(t, 'identity'));
   }
 
-  identityPolicyTexts(principal: Principal): Promise<string[]> {
-    return this.#identities.policyTexts(principal);
+  /** What limits a principal's identity policies: its permissions boundary and a role session's session policies. */
+  async limits(principal: Principal): Promise<Pick<AuthorizationInput, 'permissionsBoundary' | 'sessionPolicies'>> {
+    const pp = await this.#identities.principalPolicies(principal);
+    return {
+      ...(pp.boundary !== null ? { permissionsBoundary: this.#parse(pp.boundary, 'identity') } : {}),
+      ...(pp.session !== null ? { sessionPolicies: pp.session.map((t) => this.#parse(t, 'identity')) } : {}),
+    };
+  }
+
+  /** Every policy text that takes part in a principal's decisions (identity policies, boundary, session policies), for services that look up costly condition keys only when some policy names them. */
+  async identityPolicyTexts(principal: Principal): Promise<string[]> {
+    const pp = await this.#identities.principalPolicies(principal);
+    return [...pp.identity, ...(pp.boundary !== null ? [pp.boundary] : []), ...(pp.session ?? [])];
   }
 
   /** Parse (and cache) a policy; throws PolicyDocumentError with what is wrong. */
@@ -208,6 +219,8 @@ export class Authorizer {
       'aws:tokenissuetime': p.tokenIssuedAt !== undefined ? isoSeconds(new Date(p.tokenIssuedAt)) : undefined,
       'aws:multifactorauthpresent': p.tokenIssuedAt !== undefined ? 'false' : undefined,
     };
+    const pp = await this.#identities.principalPolicies(p);
+    for (const [k, v] of Object.entries(pp.tags)) context[`aws:principaltag/${k.toLowerCase()}`] = v;
     for (const [k, v] of Object.entries(c.resourceTags ?? {})) context[`aws:resourcetag/${k.toLowerCase()}`] = v;
     for (const [k, v] of Object.entries(c.context ?? {})) context[k.toLowerCase()] = v;
     const request: RequestContext = {
@@ -219,7 +232,9 @@ export class Authorizer {
     };
     const result = authorize({
       request,
-      identityPolicies: await this.identityPolicies(p),
+      identityPolicies: pp.identity.map((t) => this.#parse(t, 'identity')),
+      ...(pp.boundary !== null ? { permissionsBoundary: this.#parse(pp.boundary, 'identity') } : {}),
+      ...(pp.session !== null ? { sessionPolicies: pp.session.map((t) => this.#parse(t, 'identity')) } : {}),
       ...(c.resourcePolicy ? { resourcePolicy: this.#parse(c.resourcePolicy, 'resource') } : {}),
       resourceAccount: c.resourceAccount ?? p.accountId,
       mode: c.mode,

@@ -108,10 +108,10 @@ for (const k of [...GLOBAL_KEYS_SET, ...GLOBAL_KEYS_NEVER_SET, ...SERVICE_KEYS])
 
 /**
  * Resources whose tags Trent puts in the request context as aws:ResourceTag/ (and iam:ResourceTag/):
- * KMS keys, secrets, S3 buckets (and objects, whose tags S3 passes once it keeps them), IAM users and roles.
- * For other resources (SSM parameters, face collections, trails) the tags are not looked up, so the key is unknown.
+ * KMS keys, secrets, S3 buckets (and objects, whose tags S3 passes once it keeps them), IAM users and roles
+ * (IAM groups have no tags, and Trent's managed policies none either). For other resources (SSM parameters, face collections, trails) the tags are not looked up, so the key is unknown.
  */
-const TAGGED_RESOURCE = /^(arn:aws:kms:[^:]*:\d{12}:key\/|arn:aws:secretsmanager:|arn:aws:s3:::|arn:aws:iam::\d{12}:(user|role)\/)/;
+const TAGGED_RESOURCE = /^(arn:aws:kms:[^:]*:\d{12}:key\/|arn:aws:secretsmanager:|arn:aws:s3:::|arn:aws:iam::\d{12}:(user|role|group|policy)\/)/;
 
 /**
  * Whether a condition key (lower-cased) is one AWS may set that Trent cannot decide for a request on `resource`.

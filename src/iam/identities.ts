@@ -4,6 +4,21 @@ import type { RootOfTrust } from '../root/root-of-trust.ts';
 import { awsId, randomBytes } from '../crypto/random.ts';
 import type { Principal } from './principal.ts';
 
+/** What evaluation needs about a principal beyond its identity (IdentityStore.principalPolicies). */
+export interface PrincipalPolicies {
+  /** Identity-based policies, as JSON texts. */
+  identity: string[];
+  /** The permissions boundary's policy text, or null when it has none. */
+  boundary: string | null;
+  /** A role session's session policies (inline, then the managed ones that still exist), or null when none were passed. */
+  session: string[] | null;
+  /** The principal's tags (aws:PrincipalTag/...). */
+  tags: Record<string, string>;
+}
+
+/** A policy that allows nothing: stands in for a permissions boundary whose managed policy is gone. */
+const ALLOWS_NOTHING = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","NotAction":"*","Resource":"*"}]}';
+
 export interface ResolvedKey {
   secretAccessKey: string;
   principal: Principal;
@@ -54,7 +69,7 @@ export class IdentityStore {
   readonly #db: Database;
   readonly #root: RootOfTrust;
   readonly #cache = new Map<string, { value: ResolvedKey | undefined; until: number }>();
-  readonly #policies = new Map<string, { texts: string[]; until: number }>();
+  readonly #policies = new Map<string, { value: PrincipalPolicies; until: number }>();
 
   constructor(db: Database, root: RootOfTrust) {
     this.#db = db;
@@ -157,7 +172,12 @@ export class IdentityStore {
   }
 
   /** New temporary credentials for a role session. */
-  async createSession(role: { roleId: string; roleName: string; accountId: string }, sessionName: string, expiresAt: number): Promise<{ accessKeyId: string; secretAccessKey: string; sessionToken: string; arn: string }> {
+  async createSession(
+    role: { roleId: string; roleName: string; accountId: string },
+    sessionName: string,
+    expiresAt: number,
+    sessionPolicies: { policy?: string; policyArns?: string[] } = {},
+  ): Promise<{ accessKeyId: string; secretAccessKey: string; sessionToken: string; arn: string }> {
     const accessKeyId = awsId('ASIA', 16);
     const secretAccessKey = newSecretAccessKey();
     const sessionToken = randomBytes(96).toString('base64');
@@ -165,27 +185,110 @@ export class IdentityStore {
     const wrapped = await this.#root.wrap(Buffer.from(secretAccessKey, 'utf8'), sessionAad(accessKeyId));
     const now = Date.now();
     await this.#db.run(
-      'INSERT INTO sts_sessions (access_key_id, secret_wrapped, token_hash, role_id, session_name, arn, account_id, expires_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
-      [accessKeyId, wrapped, tokenHash(sessionToken).toString('hex'), role.roleId, sessionName, arn, role.accountId, expiresAt, now],
+      'INSERT INTO sts_sessions (access_key_id, secret_wrapped, token_hash, role_id, session_name, arn, account_id, expires_at, created_at, session_policy, session_policy_arns) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+      [
+        accessKeyId,
+        wrapped,
+        tokenHash(sessionToken).toString('hex'),
+        role.roleId,
+        sessionName,
+        arn,
+        role.accountId,
+        expiresAt,
+        now,
+        sessionPolicies.policy ?? null,
+        sessionPolicies.policyArns?.length ? JSON.stringify(sessionPolicies.policyArns) : null,
+      ],
     );
     // Sessions that ended more than a day ago are of no further use.
     await this.#db.run('DELETE FROM sts_sessions WHERE expires_at < ?', [now - 24 * 3600 * 1000]);
     return { accessKeyId, secretAccessKey, sessionToken, arn };
   }
 
-  /** The principal's identity-based policies (user or role inline policies), as JSON texts. Cached for a second. */
-  async policyTexts(principal: Principal, now = Date.now()): Promise<string[]> {
-    const id = principal.type === 'AssumedRole' ? `role:${principal.roleId}` : `user:${principal.principalId}`;
+  /**
+   * Everything evaluation needs to know about a principal, cached for a second: its identity-based
+   * policies (a user's inline and attached managed policies and those of its groups; for a role session,
+   * the role's), its permissions boundary, a role session's session policies, and its tags (a session's
+   * are its role's).
+   */
+  async principalPolicies(principal: Principal, now = Date.now()): Promise<PrincipalPolicies> {
+    const id = principal.type === 'AssumedRole' ? `session:${principal.accessKeyId}` : `user:${principal.principalId}`;
     const hit = this.#policies.get(id);
-    if (hit && hit.until > now) return hit.texts;
-    const rows =
-      principal.type === 'AssumedRole'
-        ? await this.#db.all<{ document: string }>('SELECT document FROM iam_role_policies WHERE role_id = ? ORDER BY policy_name', [principal.roleId!])
-        : await this.#db.all<{ document: string }>('SELECT document FROM iam_user_policies WHERE user_id = ? ORDER BY policy_name', [principal.principalId]);
-    const texts = rows.map((r) => r.document);
+    if (hit && hit.until > now) return hit.value;
+    const value = principal.type === 'AssumedRole' ? await this.#sessionPolicies(principal) : await this.#userPolicies(principal.principalId);
     if (this.#policies.size >= CACHE_MAX) this.#policies.clear();
-    this.#policies.set(id, { texts, until: now + POLICY_CACHE_MS });
-    return texts;
+    this.#policies.set(id, { value, until: now + POLICY_CACHE_MS });
+    return value;
+  }
+
+  /** The principal's identity-based policies as JSON texts (see principalPolicies). */
+  async policyTexts(principal: Principal, now = Date.now()): Promise<string[]> {
+    return (await this.principalPolicies(principal, now)).identity;
+  }
+
+  async #attached(entityType: 'user' | 'group' | 'role', entityIds: string[]): Promise<string[]> {
+    if (entityIds.length === 0) return [];
+    const rows = await this.#db.all<{ document: string }>(
+      `SELECT v.document FROM iam_policy_attachments a
+         JOIN iam_policies p ON p.policy_id = a.policy_id
+         JOIN iam_policy_versions v ON v.policy_id = p.policy_id AND v.version_id = p.default_version
+        WHERE a.entity_type = ? AND a.entity_id IN (${entityIds.map(() => '?').join(', ')}) ORDER BY p.arn, a.entity_id`,
+      [entityType, ...entityIds],
+    );
+    return rows.map((r) => r.document);
+  }
+
+  /** The default version of a managed policy; a policy that is gone allows nothing (a boundary then stops everything). */
+  async #managedDocument(arn: string): Promise<string | undefined> {
+    return (
+      await this.#db.get<{ document: string }>(
+        'SELECT v.document FROM iam_policies p JOIN iam_policy_versions v ON v.policy_id = p.policy_id AND v.version_id = p.default_version WHERE p.arn = ?',
+        [arn],
+      )
+    )?.document;
+  }
+
+  async #tags(entityType: 'user' | 'role', entityId: string): Promise<Record<string, string>> {
+    const rows = await this.#db.all<{ tag_key: string; tag_value: string }>('SELECT tag_key, tag_value FROM iam_tags WHERE entity_type = ? AND entity_id = ? ORDER BY tag_key', [entityType, entityId]);
+    return Object.fromEntries(rows.map((r) => [r.tag_key, r.tag_value]));
+  }
+
+  async #userPolicies(userId: string): Promise<PrincipalPolicies> {
+    const inline = await this.#db.all<{ document: string }>('SELECT document FROM iam_user_policies WHERE user_id = ? ORDER BY policy_name', [userId]);
+    const groups = (await this.#db.all<{ group_id: string }>('SELECT group_id FROM iam_group_members WHERE user_id = ? ORDER BY group_id', [userId])).map((g) => g.group_id);
+    const groupInline = groups.length
+      ? await this.#db.all<{ document: string }>(`SELECT document FROM iam_group_policies WHERE group_id IN (${groups.map(() => '?').join(', ')}) ORDER BY group_id, policy_name`, groups)
+      : [];
+    const boundaryArn = (await this.#db.get<{ b: string | null }>('SELECT permissions_boundary AS b FROM iam_users WHERE user_id = ?', [userId]))?.b ?? null;
+    return {
+      identity: [...inline.map((r) => r.document), ...(await this.#attached('user', [userId])), ...groupInline.map((r) => r.document), ...(await this.#attached('group', groups))],
+      boundary: boundaryArn === null ? null : ((await this.#managedDocument(boundaryArn)) ?? ALLOWS_NOTHING),
+      session: null,
+      tags: await this.#tags('user', userId),
+    };
+  }
+
+  async #sessionPolicies(principal: Principal): Promise<PrincipalPolicies> {
+    const roleId = principal.roleId!;
+    const inline = await this.#db.all<{ document: string }>('SELECT document FROM iam_role_policies WHERE role_id = ? ORDER BY policy_name', [roleId]);
+    const boundaryArn = (await this.#db.get<{ b: string | null }>('SELECT permissions_boundary AS b FROM iam_roles WHERE role_id = ?', [roleId]))?.b ?? null;
+    const s = await this.#db.get<{ session_policy: string | null; session_policy_arns: string | null }>('SELECT session_policy, session_policy_arns FROM sts_sessions WHERE access_key_id = ?', [
+      principal.accessKeyId,
+    ]);
+    let session: string[] | null = null;
+    if (s && (s.session_policy !== null || s.session_policy_arns !== null)) {
+      session = s.session_policy !== null ? [s.session_policy] : [];
+      for (const arn of s.session_policy_arns ? (JSON.parse(s.session_policy_arns) as string[]) : []) {
+        const doc = await this.#managedDocument(arn);
+        if (doc !== undefined) session.push(doc);
+      }
+    }
+    return {
+      identity: [...inline.map((r) => r.document), ...(await this.#attached('role', [roleId]))],
+      boundary: boundaryArn === null ? null : ((await this.#managedDocument(boundaryArn)) ?? ALLOWS_NOTHING),
+      session,
+      tags: await this.#tags('role', roleId),
+    };
   }
 
   /** The unique id (AIDA... / AROA...) of the IAM user or role with this ARN, if there is one. */

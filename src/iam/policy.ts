@@ -591,8 +591,8 @@ export function arnAccount(arn: string): string {
 
 /**
  * Whether `principal` could still call kms:PutKeyPolicy on the key under `keyPolicy` given its
- * identity policies (AWS's lockout safety check). `context` is the condition context to assume
- * (default: only what derives from the principal).
+ * identity policies (AWS's lockout safety check), within its permissions boundary and session policies
+ * (`limits`). `context` is the condition context to assume (default: only what derives from the principal).
  */
 export function allowsPutKeyPolicy(
   keyPolicy: PolicyDocument,
@@ -600,6 +600,7 @@ export function allowsPutKeyPolicy(
   identityPolicies: PolicyDocument[],
   keyArn: string,
   context: RequestContext['context'] = {},
+  limits: Pick<AuthorizationInput, 'permissionsBoundary' | 'sessionPolicies'> = {},
 ): boolean {
   return authorize({
     request: { principal, action: 'kms:PutKeyPolicy', resource: keyArn, context },
@@ -607,5 +608,6 @@ export function allowsPutKeyPolicy(
     resourcePolicy: keyPolicy,
     resourceAccount: arnAccount(keyArn),
     mode: 'key-policy',
+    ...limits,
   }).allowed;
 }

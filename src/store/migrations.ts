@@ -448,4 +448,100 @@ export const migrations: Migration[] = [
       ALTER TABLE s3_objects ADD COLUMN upload_id TEXT;
     `,
   },
+  {
+    id: 14,
+    name: 'iam: groups and their members and inline policies, customer managed policies and their versions and attachments, tags on users and roles, permissions boundaries, session policies',
+    // Written in SQL that SQLite and PostgreSQL both accept.
+    sql: `
+      CREATE TABLE iam_groups (
+        group_id   TEXT PRIMARY KEY,
+        account_id TEXT NOT NULL,
+        group_name TEXT NOT NULL,
+        path       TEXT NOT NULL,
+        arn        TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        UNIQUE (account_id, group_name)
+      );
+      CREATE TABLE iam_group_members (
+        group_id TEXT NOT NULL REFERENCES iam_groups(group_id),
+        user_id  TEXT NOT NULL REFERENCES iam_users(user_id),
+        PRIMARY KEY (group_id, user_id)
+      );
+      CREATE INDEX iam_group_members_by_user ON iam_group_members(user_id);
+      CREATE TABLE iam_group_policies (
+        group_id    TEXT NOT NULL REFERENCES iam_groups(group_id) ON DELETE CASCADE,
+        policy_name TEXT NOT NULL,
+        document    TEXT NOT NULL,
+        PRIMARY KEY (group_id, policy_name)
+      );
+      CREATE TABLE iam_policies (
+        policy_id       TEXT PRIMARY KEY,
+        account_id      TEXT NOT NULL,
+        policy_name     TEXT NOT NULL,
+        path            TEXT NOT NULL,
+        arn             TEXT NOT NULL UNIQUE,
+        description     TEXT,
+        default_version TEXT NOT NULL,
+        next_version    INTEGER NOT NULL,
+        created_at      TEXT NOT NULL,
+        updated_at      TEXT NOT NULL,
+        UNIQUE (account_id, policy_name)
+      );
+      CREATE TABLE iam_policy_versions (
+        policy_id  TEXT NOT NULL REFERENCES iam_policies(policy_id) ON DELETE CASCADE,
+        version_id TEXT NOT NULL,
+        document   TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        PRIMARY KEY (policy_id, version_id)
+      );
+      CREATE TABLE iam_policy_attachments (
+        policy_id   TEXT NOT NULL REFERENCES iam_policies(policy_id),
+        entity_type TEXT NOT NULL CHECK (entity_type IN ('user', 'group', 'role')),
+        entity_id   TEXT NOT NULL,
+        PRIMARY KEY (policy_id, entity_type, entity_id)
+      );
+      CREATE INDEX iam_policy_attachments_by_entity ON iam_policy_attachments(entity_type, entity_id);
+      CREATE TABLE iam_tags (
+        entity_type TEXT NOT NULL CHECK (entity_type IN ('user', 'role')),
+        entity_id   TEXT NOT NULL,
+        tag_key     TEXT NOT NULL,
+        tag_value   TEXT NOT NULL,
+        PRIMARY KEY (entity_type, entity_id, tag_key)
+      );
+      ALTER TABLE iam_users ADD COLUMN permissions_boundary TEXT;
+      ALTER TABLE iam_roles ADD COLUMN permissions_boundary TEXT;
+      ALTER TABLE sts_sessions ADD COLUMN session_policy TEXT;
+      ALTER TABLE sts_sessions ADD COLUMN session_policy_arns TEXT;
+    `,
+  },
+  {
+    id: 15,
+    name: 'kms: key materials as AWS lists them: an id per material, imported material that can be deleted and imported again (material_wrapped NULL meanwhile), material pending rotation, and expiry per material',
+    // A table rebuild (material_wrapped loses NOT NULL), in SQL that SQLite and PostgreSQL both accept. Versions made
+    // before ids existed keep a NULL key_material_id until KmsJobs fills it from the material itself.
+    sql: `
+      CREATE TABLE kms_key_versions_next (
+        key_id           TEXT NOT NULL REFERENCES kms_keys(key_id) ON DELETE CASCADE,
+        version          INTEGER NOT NULL,
+        material_wrapped BLOB,
+        created_at       INTEGER NOT NULL,
+        rotation_type    TEXT,
+        rotated_at       INTEGER,
+        key_material_id  TEXT,
+        description      TEXT,
+        expiration_model TEXT,
+        valid_to         INTEGER,
+        PRIMARY KEY (key_id, version)
+      );
+      INSERT INTO kms_key_versions_next (key_id, version, material_wrapped, created_at, rotation_type, rotated_at, key_material_id, description, expiration_model, valid_to)
+        SELECT v.key_id, v.version, v.material_wrapped, v.created_at, v.rotation_type,
+               CASE WHEN v.rotation_type IS NULL THEN NULL ELSE v.created_at END, NULL, NULL,
+               CASE WHEN k.origin = 'EXTERNAL' THEN k.expiration_model ELSE NULL END,
+               CASE WHEN k.origin = 'EXTERNAL' THEN k.valid_to ELSE NULL END
+        FROM kms_key_versions v JOIN kms_keys k ON k.key_id = v.key_id;
+      DROP TABLE kms_key_versions;
+      ALTER TABLE kms_key_versions_next RENAME TO kms_key_versions;
+      CREATE INDEX kms_key_versions_by_expiry ON kms_key_versions(valid_to);
+    `,
+  },
 ];

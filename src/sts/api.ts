@@ -2,6 +2,7 @@ import type { GetCallerIdentityResponse } from '@aws-sdk/client-sts';
 import type { CallContext, QueryService } from '../server/service.ts';
 import type { Database } from '../store/database.ts';
 import type { IdentityStore } from '../iam/identities.ts';
+import { parsePolicy } from '../iam/policy.ts';
 import { AwsError } from '../wire/errors.ts';
 import { ServiceShapes } from '../wire/shapes.ts';
 
@@ -14,6 +15,37 @@ export interface StsDeps {
   db: Database;
   identities: IdentityStore;
   accountId: string;
+}
+
+/** The packed size AWS allows for the inline and managed session policies together, in characters. */
+const SESSION_POLICY_MAX_CHARS = 2048;
+const MAX_SESSION_POLICY_ARNS = 10;
+const POLICY_ARN = /^arn:aws:iam::(\d{12}|aws):policy\/.+$/;
+
+/**
+ * AssumeRole's session policies: an inline Policy and up to ten managed PolicyArns. They narrow the session to
+ * what both the role's policies and one of them allow. A managed policy is read when a request is evaluated,
+ * so one that does not exist (or no longer exists) allows nothing.
+ */
+function readSessionPolicies(p: Map<string, string>): { policy?: string; policyArns?: string[] } {
+  const policy = p.get('Policy');
+  const arns: string[] = [];
+  for (let i = 1; p.has(`PolicyArns.member.${i}.arn`); i++) arns.push(p.get(`PolicyArns.member.${i}.arn`)!);
+  if (arns.length > MAX_SESSION_POLICY_ARNS) {
+    throw new AwsError('ValidationError', 400, `1 validation error detected: Value at 'policyArns' failed to satisfy constraint: Member must have length less than or equal to ${MAX_SESSION_POLICY_ARNS}`);
+  }
+  for (const arn of arns) if (!POLICY_ARN.test(arn)) throw new AwsError('ValidationError', 400, `The policy ARN ${arn} is not a valid IAM policy ARN.`);
+  if (policy !== undefined) {
+    if (policy.length > SESSION_POLICY_MAX_CHARS) {
+      throw new AwsError('ValidationError', 400, `1 validation error detected: Value at 'policy' failed to satisfy constraint: Member must have length less than or equal to ${SESSION_POLICY_MAX_CHARS}`);
+    }
+    try {
+      parsePolicy(policy, 'identity');
+    } catch (err) {
+      throw new AwsError('MalformedPolicyDocument', 400, (err as Error).message);
+    }
+  }
+  return { ...(policy !== undefined ? { policy } : {}), ...(arns.length ? { policyArns: arns } : {}) };
 }
 
 const SESSION_NAME = /^[\w+=,.@-]{2,64}$/;
@@ -52,9 +84,7 @@ export function stsService(deps: StsDeps): QueryService {
         if (!sessionName || !SESSION_NAME.test(sessionName)) {
           throw new AwsError('ValidationError', 400, "1 validation error detected: Value at 'roleSessionName' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\w+=,.@-]*, length 2 to 64");
         }
-        if (p.has('Policy') || [...p.keys()].some((k) => k.startsWith('PolicyArns.'))) {
-          throw new AwsError('ValidationError', 400, 'Session policies (Policy, PolicyArns) are not supported by Trent: grant the role only what its sessions need.');
-        }
+        const sessionPolicies = readSessionPolicies(p);
         // Refused rather than ignored: a session without the MFA, source identity or tags the caller asked for would be
         // evaluated as if the caller had not asked (aws:MultiFactorAuthPresent, aws:SourceIdentity, aws:PrincipalTag).
         if (p.has('SerialNumber') || p.has('TokenCode')) throw new AwsError('ValidationError', 400, 'MFA (SerialNumber, TokenCode) is not supported by Trent: it has no MFA devices.');
@@ -84,7 +114,7 @@ export function stsService(deps: StsDeps): QueryService {
           throw new AwsError('ValidationError', 400, `The requested DurationSeconds exceeds the MaxSessionDuration set for this role (${max}), or is below 900.`);
         }
         const expires = Math.floor(ctx.receivedAt.getTime() / 1000) * 1000 + duration * 1000;
-        const s = await deps.identities.createSession({ roleId: role.role_id, roleName: role.role_name, accountId: role.account_id }, sessionName, expires);
+        const s = await deps.identities.createSession({ roleId: role.role_id, roleName: role.role_name, accountId: role.account_id }, sessionName, expires, sessionPolicies);
         return {
           Credentials: { AccessKeyId: s.accessKeyId, SecretAccessKey: s.secretAccessKey, SessionToken: s.sessionToken, Expiration: new Date(expires).toISOString().replace(/\.\d{3}Z$/, 'Z') },
           AssumedRoleUser: { AssumedRoleId: `${role.role_id}:${sessionName}`, Arn: s.arn },

@@ -74,6 +74,10 @@ interface Case {
   grantAllows?: boolean;
   /** Condition keys the server cannot decide (lower-cased), as the Authorizer names them. */
   unknown?: string[];
+  /** The principal's permissions boundary. */
+  boundary?: Json;
+  /** A role session's session policies. */
+  session?: Json[];
   allowed: boolean;
   reason?: DenialReason;
 }
@@ -1056,6 +1060,160 @@ const cases: Case[] = [
     allowed: false,
     reason: 'explicit-deny-identity',
   },
+
+  // -- Permissions boundaries (AWS "Permissions boundaries for IAM entities": the effective permissions are what both the
+  //    identity policies and the boundary allow; within the account, a resource policy naming the user is not limited,
+  //    one naming a role is; an explicit Deny in the boundary wins).
+  { name: 'boundary and identity policy both allow', identity: [idp([allow('kms:*')])], boundary: idp([allow('kms:Decrypt')]), mode: 'identity', action: 'kms:Decrypt', allowed: true },
+  {
+    name: 'identity policy allows but the boundary does not',
+    identity: [idp([allow('kms:*')])],
+    boundary: idp([allow('kms:Encrypt')]),
+    mode: 'identity',
+    action: 'kms:Decrypt',
+    allowed: false,
+    reason: 'no-boundary-allow',
+  },
+  { name: 'a boundary alone grants nothing', boundary: idp([allow('kms:*')]), mode: 'identity', action: 'kms:Decrypt', allowed: false, reason: 'no-identity-allow' },
+  {
+    name: 'an explicit Deny in the boundary wins',
+    identity: [idp([allow('kms:*')])],
+    boundary: idp([allow('*'), denyS('kms:Decrypt')]),
+    mode: 'identity',
+    action: 'kms:Decrypt',
+    allowed: false,
+    reason: 'explicit-deny-boundary',
+  },
+  {
+    name: 'the boundary limits a key policy that delegates to the account',
+    identity: [idp([allow('kms:*')])],
+    resource: DEFAULT_KEY_POLICY,
+    boundary: idp([allow('kms:Encrypt')]),
+    mode: 'key-policy',
+    action: 'kms:Decrypt',
+    allowed: false,
+    reason: 'no-boundary-allow',
+  },
+  {
+    name: 'the boundary does not limit a bucket policy that names the user',
+    principal: { ...USER, userId: 'AIDAEXAMPLEAPP12345' },
+    resource: rp([grantTo({ AWS: 'AIDAEXAMPLEAPP12345' }, 's3:GetObject')]),
+    boundary: idp([allow('kms:*')]),
+    mode: 'resource-or-identity',
+    action: 's3:GetObject',
+    on: OBJ,
+    allowed: true,
+  },
+  { name: 'the boundary does not limit a key policy that names the user', resource: rp([grantTo({ AWS: USER_ARN }, 'kms:Decrypt')]), boundary: idp([allow('s3:*')]), mode: 'key-policy', action: 'kms:Decrypt', allowed: true },
+  {
+    name: "the role's boundary limits a key policy that names the role",
+    principal: SESSION,
+    resource: rp([grantTo({ AWS: ROLE_ARN }, 'kms:Decrypt')]),
+    boundary: idp([allow('kms:Encrypt')]),
+    mode: 'key-policy',
+    action: 'kms:Decrypt',
+    allowed: false,
+    reason: 'no-boundary-allow',
+  },
+  {
+    name: "the role's boundary does not limit a key policy that names the session",
+    principal: SESSION,
+    resource: rp([grantTo({ AWS: SESSION_ARN }, 'kms:Decrypt')]),
+    boundary: idp([allow('kms:Encrypt')]),
+    mode: 'key-policy',
+    action: 'kms:Decrypt',
+    allowed: true,
+  },
+  {
+    name: 'a Deny with NotPrincipal always applies to a principal that has a boundary',
+    identity: [idp([allow('s3:*')])],
+    resource: rp([{ Effect: 'Deny', NotPrincipal: { AWS: [USER_ARN, ACCT] }, Action: 's3:*', Resource: '*' }]),
+    boundary: idp([allow('s3:*')]),
+    mode: 'resource-or-identity',
+    action: 's3:GetObject',
+    on: OBJ,
+    allowed: false,
+    reason: 'explicit-deny-resource',
+  },
+  { name: 'the boundary does not apply to a grant', resource: DEFAULT_KEY_POLICY, boundary: idp([allow('s3:*')]), grantAllows: true, mode: 'key-policy', action: 'kms:Decrypt', allowed: true },
+
+  // -- Session policies (AWS "Session policies": the session may do what both the role's policies and a session policy
+  //    allow; a resource policy naming the session is not limited, one naming the role is).
+  { name: 'session policy and role policy both allow', principal: SESSION, identity: [idp([allow('kms:*')])], session: [idp([allow('kms:Decrypt')])], mode: 'identity', action: 'kms:Decrypt', allowed: true },
+  {
+    name: 'the role allows but no session policy does',
+    principal: SESSION,
+    identity: [idp([allow('kms:*')])],
+    session: [idp([allow('kms:Encrypt')])],
+    mode: 'identity',
+    action: 'kms:Decrypt',
+    allowed: false,
+    reason: 'no-session-allow',
+  },
+  { name: 'a session policy grants nothing by itself', principal: SESSION, session: [idp([allow('kms:*')])], mode: 'identity', action: 'kms:Decrypt', allowed: false, reason: 'no-identity-allow' },
+  { name: 'any one of several session policies may allow', principal: SESSION, identity: [idp([allow('kms:*')])], session: [idp([allow('kms:Encrypt')]), idp([allow('kms:Decrypt')])], mode: 'identity', action: 'kms:Decrypt', allowed: true },
+  {
+    name: 'an explicit Deny in a session policy wins',
+    principal: SESSION,
+    identity: [idp([allow('kms:*')])],
+    session: [idp([allow('*'), denyS('kms:Decrypt')])],
+    mode: 'identity',
+    action: 'kms:Decrypt',
+    allowed: false,
+    reason: 'explicit-deny-session',
+  },
+  {
+    name: 'session policies limit a key policy that names the role',
+    principal: SESSION,
+    resource: rp([grantTo({ AWS: ROLE_ARN }, 'kms:Decrypt')]),
+    session: [idp([allow('kms:Encrypt')])],
+    mode: 'key-policy',
+    action: 'kms:Decrypt',
+    allowed: false,
+    reason: 'no-session-allow',
+  },
+  { name: 'session policies do not limit a key policy that names the session', principal: SESSION, resource: rp([grantTo({ AWS: SESSION_ARN }, 'kms:Decrypt')]), session: [idp([allow('kms:Encrypt')])], mode: 'key-policy', action: 'kms:Decrypt', allowed: true },
+  {
+    name: 'a bucket policy for everyone is taken as naming the role for a session, so session policies limit it',
+    principal: SESSION,
+    resource: rp([grantTo('*', 's3:GetObject')]),
+    session: [idp([allow('kms:*')])],
+    mode: 'resource-or-identity',
+    action: 's3:GetObject',
+    on: OBJ,
+    allowed: false,
+    reason: 'no-session-allow',
+  },
+  {
+    name: 'both a boundary and session policies must allow',
+    principal: SESSION,
+    identity: [idp([allow('kms:*')])],
+    boundary: idp([allow('kms:Decrypt')]),
+    session: [idp([allow('kms:Encrypt')])],
+    mode: 'identity',
+    action: 'kms:Decrypt',
+    allowed: false,
+    reason: 'no-session-allow',
+  },
+
+  // -- Principal tags (attribute-based access control): ${aws:PrincipalTag/...} against aws:ResourceTag/....
+  {
+    name: 'a principal tag matching the resource tag allows',
+    identity: [idp([allow('kms:Decrypt', '*', { Condition: { StringEquals: { 'aws:ResourceTag/team': '${aws:PrincipalTag/team}' } } })])],
+    mode: 'identity',
+    action: 'kms:Decrypt',
+    context: { 'aws:principaltag/team': 'blue', 'aws:resourcetag/team': 'blue' },
+    allowed: true,
+  },
+  {
+    name: 'an untagged principal does not match a tagged resource',
+    identity: [idp([allow('kms:Decrypt', '*', { Condition: { StringEquals: { 'aws:ResourceTag/team': '${aws:PrincipalTag/team}' } } })])],
+    mode: 'identity',
+    action: 'kms:Decrypt',
+    context: { 'aws:resourcetag/team': 'blue' },
+    allowed: false,
+    reason: 'no-identity-allow',
+  },
 ];
 
 function parseAll(c: Case): { identity: PolicyDocument[]; resource?: PolicyDocument } {
@@ -1072,6 +1230,8 @@ function run(c: Case) {
     mode: c.mode,
     ...(resource ? { resourcePolicy: resource } : {}),
     ...(c.grantAllows !== undefined ? { grantAllows: c.grantAllows } : {}),
+    ...(c.boundary ? { permissionsBoundary: parsePolicy(JSON.stringify(c.boundary), 'identity') } : {}),
+    ...(c.session ? { sessionPolicies: c.session.map((d) => parsePolicy(JSON.stringify(d), 'identity')) } : {}),
   };
   return authorize(input);
 }
@@ -1129,6 +1289,12 @@ test('denial messages use AWS wording', () => {
     `User: ${USER_ARN} is not authorized to perform: kms:CreateKey on resource: * because no identity-based policy allows the kms:CreateKey action`,
     'actions without a resource name resource *',
   );
+  const head = `User: ${USER_ARN} is not authorized to perform: kms:Decrypt on resource: ${KEY}`;
+  assert.equal(byName('identity policy allows but the boundary does not').message, `${head} because no permissions boundary allows the kms:Decrypt action`, 'implicit deny, boundary');
+  assert.equal(byName('an explicit Deny in the boundary wins').message, `${head} with an explicit deny in a permissions boundary`, 'explicit deny, boundary');
+  const sessionHead = `User: ${SESSION_ARN} is not authorized to perform: kms:Decrypt on resource: ${KEY}`;
+  assert.equal(byName('the role allows but no session policy does').message, `${sessionHead} because no session policy allows the kms:Decrypt action`, 'implicit deny, session policy');
+  assert.equal(byName('an explicit Deny in a session policy wins').message, `${sessionHead} with an explicit deny in a session policy`, 'explicit deny, session policy');
 });
 
 // ---- evaluate() on single documents ------------------------------------------------------------
