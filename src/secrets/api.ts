@@ -3,7 +3,9 @@ import type * as SM from '@aws-sdk/client-secrets-manager';
 import type { Logger } from 'pino';
 import { openFromBytes, sealToBytes } from '../crypto/aead.ts';
 import { randomString } from '../crypto/random.ts';
-import { InvalidPrincipalError, type Authorizer } from '../iam/authorizer.ts';
+import { InvalidPrincipalError, requestPrincipal, type Authorizer } from '../iam/authorizer.ts';
+import { evaluate, type PolicyDocument } from '../iam/policy.ts';
+import { allowsBroadAccess } from './public-policy.ts';
 import type { KmsServiceClient } from '../kms/service-client.ts';
 import type { CallContext, JsonService } from '../server/service.ts';
 import type { Database, Queryable } from '../store/database.ts';
@@ -682,9 +684,16 @@ export function secretsService(deps: SecretsDeps): JsonService & { sweep(): Prom
       async PutResourcePolicy(ctx, input): Promise<W<SM.PutResourcePolicyResponse>> {
         const s = await secret(ctx, secretIdOf(input));
         const policy = str(input, 'ResourcePolicy', { required: true, min: 1, max: 20480 });
-        const errors = validatePolicy(policy);
-        if (errors.length) throw new MalformedPolicyDocumentException(errors[0]!.ErrorMessage!);
-        if ((bool(input, 'BlockPublicPolicy') ?? true) && isPublic(policy)) throw new AwsError('PublicPolicyException', 400, 'The BlockPublicPolicy parameter is set to true, and the resource policy grants broad access to the secret.');
+        let doc: PolicyDocument;
+        try {
+          doc = deps.authorizer.parsePolicy(policy, 'resource');
+        } catch (err) {
+          throw new MalformedPolicyDocumentException((err as Error).message);
+        }
+        // As on AWS, public policies are blocked only when the caller asks (BlockPublicPolicy defaults to false).
+        if ((bool(input, 'BlockPublicPolicy') ?? false) && allowsBroadAccess(doc)) {
+          throw new AwsError('PublicPolicyException', 400, 'The BlockPublicPolicy parameter is set to true, and the resource policy did not prevent broad access to the secret.');
+        }
         // IAM users and roles are stored by unique id, as AWS stores them (src/iam/principal-ids.ts).
         const stored = await deps.authorizer.bindPrincipals(policy, accountId).catch((err: unknown) => {
           throw err instanceof InvalidPrincipalError ? new MalformedPolicyDocumentException('This resource policy contains an unsupported principal.') : err;
@@ -701,9 +710,18 @@ export function secretsService(deps: SecretsDeps): JsonService & { sweep(): Prom
 
       async ValidateResourcePolicy(ctx, input): Promise<W<SM.ValidateResourcePolicyResponse>> {
         const id = secretIdOf(input, 'SecretId', false) as string | undefined;
-        if (id !== undefined) await secret(ctx, id);
-        else await ctx.authorize({ action: 'secretsmanager:ValidateResourcePolicy', resource: '*', mode: 'identity' });
-        const errors = validatePolicy(str(input, 'ResourcePolicy', { required: true, min: 1, max: 20480 }));
+        const text = str(input, 'ResourcePolicy', { required: true, min: 1, max: 20480 });
+        // AWS asks for both secretsmanager:ValidateResourcePolicy and secretsmanager:PutResourcePolicy.
+        let resource = `arn:aws:secretsmanager:${region}:${accountId}:secret:*`;
+        if (id !== undefined) {
+          const s = await secret(ctx, id);
+          resource = s.arn;
+          await ctx.authorize({ action: 'secretsmanager:PutResourcePolicy', resource: s.arn, resourcePolicy: s.policy, mode: 'resource-or-identity', context: tagContext(s) });
+        } else {
+          await ctx.authorize({ action: 'secretsmanager:ValidateResourcePolicy', resource: '*', mode: 'identity' });
+          await ctx.authorize({ action: 'secretsmanager:PutResourcePolicy', resource: '*', mode: 'identity' });
+        }
+        const errors = validatePolicy(ctx, text, resource);
         return { PolicyValidationPassed: errors.length === 0, ValidationErrors: errors };
       },
 
@@ -839,28 +857,27 @@ export function secretsService(deps: SecretsDeps): JsonService & { sweep(): Prom
     return rows;
   }
 
-  function validatePolicy(text: string): W<SM.ValidationErrorsEntry>[] {
+  /**
+   * ValidateResourcePolicy's three checks, as AWS describes them: the policy's syntax, that it does not allow broad
+   * access (public-policy.ts), and that it does not lock the caller out of changing it again. AWS does not publish
+   * its CheckName values; these name the checks.
+   */
+  function validatePolicy(ctx: CallContext, text: string, resource: string): W<SM.ValidationErrorsEntry>[] {
+    let doc: PolicyDocument;
     try {
-      deps.authorizer.parsePolicy(text, 'resource');
-      return [];
+      doc = deps.authorizer.parsePolicy(text, 'resource');
     } catch (err) {
       return [{ CheckName: 'PolicySyntax', ErrorMessage: (err as Error).message }];
     }
-  }
-
-  function isPublic(text: string): boolean {
-    try {
-      const doc = JSON.parse(text) as { Statement?: unknown };
-      const list = Array.isArray(doc.Statement) ? doc.Statement : [doc.Statement];
-      return list.some((st) => {
-        const s = (st ?? {}) as Record<string, unknown>;
-        const p = s['Principal'];
-        const everyone = p === '*' || (p && typeof p === 'object' && ([] as unknown[]).concat((p as Record<string, unknown>)['AWS'] ?? []).includes('*'));
-        return s['Effect'] === 'Allow' && everyone && s['Condition'] === undefined;
-      });
-    } catch {
-      return false;
+    const errors: W<SM.ValidationErrorsEntry>[] = [];
+    if (allowsBroadAccess(doc)) {
+      errors.push({ CheckName: 'BroadAccess', ErrorMessage: 'The resource policy allows broad access to the secret: a statement lets any principal in without a condition that confines it to fixed principals, accounts, organizations, networks or sources.' });
     }
+    const lockout = evaluate(doc, { principal: requestPrincipal(ctx.principal), action: 'secretsmanager:PutResourcePolicy', resource, context: {} });
+    if (lockout === 'Deny') {
+      errors.push({ CheckName: 'LockoutPrevention', ErrorMessage: 'The resource policy denies you secretsmanager:PutResourcePolicy on the secret: you could not change the policy again.' });
+    }
+    return errors;
   }
 
   return service;

@@ -133,9 +133,53 @@ test('describe, list with filters, tags, batch get, random passwords, resource p
   assert.equal((await sm.send(new GetResourcePolicyCommand({ SecretId: 'team/a' }))).ResourcePolicy, policy);
   await assert.rejects(sm.send(new DeleteSecretCommand({ SecretId: 'team/a' })), { name: 'AccessDeniedException' });
   await sm.send(new DeleteResourcePolicyCommand({ SecretId: 'team/a' }));
-  await assert.rejects(sm.send(new PutResourcePolicyCommand({ SecretId: 'team/a', ResourcePolicy: JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: '*', Action: 'secretsmanager:GetSecretValue', Resource: '*' }] }) })), {
-    name: 'PublicPolicyException',
-  });
+  await assert.rejects(
+    sm.send(new PutResourcePolicyCommand({ SecretId: 'team/a', BlockPublicPolicy: true, ResourcePolicy: JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: '*', Action: 'secretsmanager:GetSecretValue', Resource: '*' }] }) })),
+    { name: 'PublicPolicyException' },
+  );
+});
+
+test('resource policies: BlockPublicPolicy blocks broad access as AWS defines it, only when asked; ValidateResourcePolicy runs the syntax, broad-access and lockout checks', async () => {
+  const account = (await sm.send(new CreateSecretCommand({ Name: 'policy/target', SecretString: 'x' }))).ARN!.split(':')[4]!;
+  const doc = (statement: Record<string, unknown>) => JSON.stringify({ Version: '2012-10-17', Statement: [{ Action: 'secretsmanager:GetSecretValue', Resource: '*', ...statement }] });
+  const everyone = doc({ Effect: 'Allow', Principal: '*' });
+  const everyoneAws = doc({ Effect: 'Allow', Principal: { AWS: '*' } });
+  const ownAccount = doc({ Effect: 'Allow', Principal: '*', Condition: { StringEquals: { 'aws:PrincipalAccount': account } } });
+  const anyVpc = doc({ Effect: 'Allow', Principal: '*', Condition: { StringLike: { 'aws:SourceVpc': 'vpc-*' } } });
+  const oneVpc = doc({ Effect: 'Allow', Principal: '*', Condition: { StringEquals: { 'aws:SourceVpc': 'vpc-91237329' } } });
+  const wideNetwork = doc({ Effect: 'Allow', Principal: '*', Condition: { IpAddress: { 'aws:SourceIp': '0.0.0.0/1' } } });
+  const notEquals = doc({ Effect: 'Allow', Principal: '*', Condition: { StringNotEquals: { 'aws:PrincipalAccount': '111122223333' } } });
+  const fixedPrincipal = doc({ Effect: 'Allow', Principal: { AWS: `arn:aws:iam::${account}:root` } });
+  const service = doc({ Effect: 'Allow', Principal: { Service: 'lambda.amazonaws.com' } });
+
+  // Not blocked unless asked: by default AWS accepts a public policy.
+  await sm.send(new PutResourcePolicyCommand({ SecretId: 'policy/target', ResourcePolicy: everyone }));
+  assert.equal((await sm.send(new GetResourcePolicyCommand({ SecretId: 'policy/target' }))).ResourcePolicy, everyone);
+  const blocked = awsError('PublicPolicyException', 'The BlockPublicPolicy parameter is set to true, and the resource policy did not prevent broad access to the secret.');
+  for (const broad of [everyone, everyoneAws, anyVpc, wideNetwork, notEquals]) {
+    await assert.rejects(sm.send(new PutResourcePolicyCommand({ SecretId: 'policy/target', ResourcePolicy: broad, BlockPublicPolicy: true })), blocked, broad);
+  }
+  for (const confined of [ownAccount, oneVpc, fixedPrincipal, service]) {
+    await sm.send(new PutResourcePolicyCommand({ SecretId: 'policy/target', ResourcePolicy: confined, BlockPublicPolicy: true }));
+  }
+  await sm.send(new DeleteResourcePolicyCommand({ SecretId: 'policy/target' }));
+
+  const validate = (policy: string, SecretId?: string) => sm.send(new ValidateResourcePolicyCommand({ ResourcePolicy: policy, ...(SecretId ? { SecretId } : {}) }));
+  for (const confined of [ownAccount, oneVpc, fixedPrincipal]) {
+    const ok = await validate(confined, 'policy/target');
+    assert.equal(ok.PolicyValidationPassed, true, confined);
+    assert.deepEqual(ok.ValidationErrors, []);
+  }
+  const broad = await validate(everyone);
+  assert.equal(broad.PolicyValidationPassed, false);
+  assert.deepEqual(broad.ValidationErrors!.map((e) => e.CheckName), ['BroadAccess']);
+  const syntax = await validate('{"Statement":[{"Effect":"Allow"}]}');
+  assert.equal(syntax.PolicyValidationPassed, false);
+  assert.deepEqual(syntax.ValidationErrors!.map((e) => e.CheckName), ['PolicySyntax']);
+  const lockout = await validate(JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Deny', Principal: { AWS: `arn:aws:iam::${account}:root` }, Action: 'secretsmanager:*', Resource: '*' }] }), 'policy/target');
+  assert.equal(lockout.PolicyValidationPassed, false);
+  assert.deepEqual(lockout.ValidationErrors!.map((e) => e.CheckName), ['LockoutPrevention']);
+  assert.equal((await validate(JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Deny', Principal: '*', Action: 'secretsmanager:DeleteSecret', Resource: '*' }] }))).PolicyValidationPassed, true, 'denying another action locks nobody out');
 });
 
 test('fields as AWS returns them: per-version LastAccessedDate, DefaultEncryptionKey, no PrimaryRegion, empty Tags or unset RotationEnabled', async () => {
