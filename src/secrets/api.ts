@@ -73,6 +73,25 @@ const sec = (ms: number | null | undefined): number | undefined => (ms === null 
 const day = (ms: number): number => Math.floor(ms / DAY) * DAY;
 /** What ListSecretVersionIds shows in KmsKeyIds for a version encrypted under the AWS managed key aws/secretsmanager. */
 const DEFAULT_KEY = 'DefaultEncryptionKey';
+const FILTER_KEYS = new Set(['name', 'description', 'tag-key', 'tag-value', 'primary-region', 'owning-service', 'all']);
+
+/** Whether every whitespace-separated word of `value` begins some word of `text`. */
+function wordsBegin(value: string, text: string, caseSensitive: boolean): boolean {
+  const fold = (x: string) => (caseSensitive ? x : x.toLowerCase());
+  const wanted = fold(value).split(/\s+/).filter(Boolean);
+  const have = fold(text).split(/\s+/).filter(Boolean);
+  return wanted.length > 0 && wanted.every((w) => have.some((h) => h.startsWith(w)));
+}
+
+/** Lower-case keywords: split at anything but letters and digits, and where case or letter/digit changes. */
+function keywords(text: string): string[] {
+  return text
+    .split(/[^A-Za-z0-9]+/)
+    .flatMap((part) => part.split(/(?<=[a-z])(?=[A-Z])|(?<=[A-Za-z])(?=[0-9])|(?<=[0-9])(?=[A-Za-z])/))
+    .filter(Boolean)
+    .map((w) => w.toLowerCase());
+}
+
 /** The characters a secret name may have: ASCII letters and digits and -/_+=.@! (AWS's ValidationException names them). */
 const SECRET_NAME = /^[A-Za-z0-9/_+=.@!-]+$/;
 const CANNOT_INVOKE = 'Secrets Manager cannot invoke the specified Lambda function. Ensure that the function policy grants access to the principal secretsmanager.amazonaws.com.';
@@ -829,32 +848,47 @@ export function secretsService(deps: SecretsDeps): JsonService & { sweep(): Prom
     if (filters === undefined || filters === null) return rows;
     if (!Array.isArray(filters) || filters.length > 10) throw new InvalidParameterException('Filters must be a list of at most 10 filters.');
     for (const f of filters as Array<{ Key?: string; Values?: string[] }>) {
+      if (!FILTER_KEYS.has(String(f.Key))) throw new InvalidParameterException(`Invalid filter key ${String(f.Key)}.`);
       const values = f.Values ?? [];
-      const match = (text: string | null | undefined) =>
-        values.some((v) => (v.startsWith('!') ? !(text ?? '').toLowerCase().startsWith(v.slice(1).toLowerCase()) : (text ?? '').toLowerCase().startsWith(v.toLowerCase())));
       rows = rows.filter((r) => {
         const tags = JSON.parse(r.tags) as Array<{ Key: string; Value: string }>;
-        switch (f.Key) {
-          case 'name':
-            return match(r.name);
-          case 'description':
-            return match(r.description);
-          case 'tag-key':
-            return tags.some((t) => match(t.Key));
-          case 'tag-value':
-            return tags.some((t) => match(t.Value));
-          case 'primary-region':
-            return match(region);
-          case 'owning-service':
-            return false;
-          case 'all':
-            return match(r.name) || match(r.description) || tags.some((t) => match(t.Key) || match(t.Value));
-          default:
-            throw new InvalidParameterException(`Invalid filter key ${String(f.Key)}.`);
-        }
+        // One value matching is enough; "!value" matches what value does not.
+        return values.some((raw) => {
+          const negated = raw.startsWith('!');
+          const v = negated ? raw.slice(1) : raw;
+          return filterMatches(String(f.Key), v, r, tags) !== negated;
+        });
       });
     }
     return rows;
+  }
+
+  /**
+   * ListSecrets filters as AWS matches them: every word of the value must begin a word of the attribute. Names, tag
+   * keys and tag values match case-sensitively (a name is one word: "Data" finds DatabaseSecret, not MyData or
+   * databaseSecret); descriptions in any case ("My Description" finds "Description of my secret"); "all" splits both
+   * sides into keywords, at punctuation and at changes between lower and upper case, letters and digits.
+   */
+  function filterMatches(key: string, value: string, r: SecretRow, tags: Array<{ Key: string; Value: string }>): boolean {
+    switch (key) {
+      case 'name':
+        return wordsBegin(value, r.name, true);
+      case 'description':
+        return wordsBegin(value, r.description ?? '', false);
+      case 'tag-key':
+        return tags.some((t) => wordsBegin(value, t.Key, true));
+      case 'tag-value':
+        return tags.some((t) => wordsBegin(value, t.Value, true));
+      case 'primary-region':
+        return wordsBegin(value, region, true);
+      case 'owning-service':
+        return false;
+      default: {
+        const wanted = keywords(value);
+        const have = [r.name, r.description ?? '', ...tags.flatMap((t) => [t.Key, t.Value])].flatMap(keywords);
+        return wanted.length > 0 && wanted.every((w) => have.some((h) => h.startsWith(w)));
+      }
+    }
   }
 
   /**

@@ -287,6 +287,39 @@ test('errors as AWS answers them: an invalid name on every operation, a missing 
   assert.deepEqual(Object.values(d.VersionIdsToStages!), [['AWSCURRENT']], 'no version staged');
 });
 
+test('ListSecrets filters match as AWS matches them: each word of the value begins a word; names and tags in their case, descriptions in any', async () => {
+  const n = randomBytes(3).toString('hex');
+  const s1 = `testing1/one-${n}`;
+  const s2 = `/testing2/two-${n}`;
+  const s3 = `testing3/three-${n}`;
+  const s4 = `/testing4/four-${n}`;
+  await sm.send(new CreateSecretCommand({ Name: s1, SecretString: 's', Description: 'a secret', Tags: [{ Key: 'Production', Value: 'Kiosk db' }] }));
+  await sm.send(new CreateSecretCommand({ Name: s2, SecretString: 's', Description: 'an secret', Tags: [{ Key: 'prod', Value: 'kiosk' }] }));
+  await sm.send(new CreateSecretCommand({ Name: s3, SecretString: 's', Description: 'asecret' }));
+  await sm.send(new CreateSecretCommand({ Name: s4, SecretString: 's', Description: 'TheSecret of mine' }));
+  const ours = new Set([s1, s2, s3, s4]);
+  const found = async (...filters: Array<{ Key: string; Values: string[] }>) =>
+    ((await sm.send(new ListSecretsCommand({ Filters: filters as never }))).SecretList ?? []).map((x) => x.Name!).filter((x) => ours.has(x)).sort();
+  const sorted = (...names: string[]) => [...names].sort();
+  assert.deepEqual(await found({ Key: 'name', Values: ['/'] }), sorted(s2, s4));
+  assert.deepEqual(await found({ Key: 'name', Values: ['!/'] }), sorted(s1, s3));
+  assert.deepEqual(await found({ Key: 'name', Values: ['testing1 one'] }), [], 'a name is one word');
+  assert.deepEqual(await found({ Key: 'name', Values: ['Testing1'] }), [], 'names match in their case');
+  assert.deepEqual(await found({ Key: 'name', Values: ['testing1', 'testing3'] }), sorted(s1, s3), 'any value');
+  assert.deepEqual(await found({ Key: 'description', Values: ['a'] }), sorted(s1, s2, s3));
+  assert.deepEqual(await found({ Key: 'description', Values: ['!a'] }), [s4]);
+  assert.deepEqual(await found({ Key: 'description', Values: ['a secret'] }), sorted(s1, s2), 'every word begins a word');
+  assert.deepEqual(await found({ Key: 'description', Values: ['MINE the'] }), [s4], 'any case, any order');
+  assert.deepEqual(await found({ Key: 'description', Values: ['!c'] }), sorted(s1, s2, s3, s4));
+  assert.deepEqual(await found({ Key: 'description', Values: ['a'] }, { Key: 'name', Values: ['secret'] }), [], 'every filter');
+  assert.deepEqual(await found({ Key: 'description', Values: ['a'] }, { Key: 'name', Values: ['/'] }), [s2]);
+  assert.deepEqual(await found({ Key: 'tag-key', Values: ['Prod'] }), [s1], 'tag keys in their case');
+  assert.deepEqual(await found({ Key: 'tag-value', Values: ['kiosk'] }), [s2]);
+  assert.deepEqual(await found({ Key: 'tag-value', Values: ['db'] }), [s1], 'a word of the tag value');
+  assert.deepEqual(await found({ Key: 'all', Values: ['kiosk'] }), sorted(s1, s2), 'all: any attribute, any case');
+  assert.deepEqual(await found({ Key: 'all', Values: ['testing4Four'] }), [s4], 'all: keywords split at case changes');
+});
+
 test('DeleteSecret with a recovery window, RestoreSecret, ForceDeleteWithoutRecovery', async () => {
   await sm.send(new CreateSecretCommand({ Name: 'temp/one', SecretString: 'one' }));
   const del = await sm.send(new DeleteSecretCommand({ SecretId: 'temp/one', RecoveryWindowInDays: 7 }));
