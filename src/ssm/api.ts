@@ -26,7 +26,7 @@ import {
   TooManyUpdates,
   ValidationException,
 } from './errors.ts';
-import { checkName, checkPath, parameterArn, parseRef, underPath, validLabel, MAX_LABEL_LENGTH, type ParameterRef } from './names.ts';
+import { canonicalName, checkName, checkPath, parameterArn, parseRef, underPath, validLabel, MAX_LABEL_LENGTH, type ParameterRef } from './names.ts';
 import { checkPattern, compilePattern } from './pattern.ts';
 import { parsePolicies, policyList } from './policies.ts';
 import { openValue, sealValue } from './secure.ts';
@@ -135,6 +135,12 @@ export function ssmService(deps: SsmDeps): JsonService {
       if (live(p)) return p;
     }
     return undefined;
+  }
+
+  /** The name a parameter is stored under: a root-level one stored before names were canonical may keep its slash. */
+  async function storedName(name: string): Promise<string> {
+    if (name.includes('/') || live(await store.parameter(name))) return name;
+    return live(await store.parameter(`/${name}`)) ? `/${name}` : name;
   }
 
   /** The version a reference selects; undefined when the selector names nothing (GetParameters lists it as invalid). */
@@ -328,7 +334,7 @@ export function ssmService(deps: SsmDeps): JsonService {
   function metadataMatches(p: ParameterRecord, v: VersionRecord, f: Filter): boolean {
     switch (f.key) {
       case 'Name':
-        return textMatches(p.name, f) || (!p.name.startsWith('/') && textMatches(`/${p.name}`, f));
+        return textMatches(p.name, f) || (!p.name.startsWith('/') && textMatches(`/${p.name}`, f)) || textMatches(canonicalName(p.name), f);
       case 'Type':
         return textMatches(p.type, f);
       case 'KeyId':
@@ -371,7 +377,7 @@ export function ssmService(deps: SsmDeps): JsonService {
 
   const operations: Record<string, (ctx: CallContext, input: In) => Promise<unknown>> = {
     async PutParameter(ctx, input): Promise<W<S.PutParameterResult>> {
-      const name = checkName(nameOf(input), region, accountId, { creating: true });
+      const name = await storedName(checkName(nameOf(input), region, accountId, { creating: true }));
       const value = str(input, 'Value', { required: true });
       if (value.length === 0) throw new ValidationException("1 validation error detected: Value at 'value' failed to satisfy constraint: Member must have length greater than or equal to 1");
       const type = oneOf(input, 'Type', TYPES);
@@ -628,7 +634,7 @@ export function ssmService(deps: SsmDeps): JsonService {
     },
 
     async DeleteParameter(ctx, input): Promise<W<S.DeleteParameterResult>> {
-      const name = checkName(nameOf(input), region, accountId);
+      const name = await storedName(checkName(nameOf(input), region, accountId));
       await authorize(ctx, 'DeleteParameter', arnOf(name));
       const deleted = await store.db.transaction(async (tx) => {
         const p = await store.parameter(name, tx);
@@ -645,11 +651,14 @@ export function ssmService(deps: SsmDeps): JsonService {
       const valid: string[] = [];
       const invalid: string[] = [];
       for (const n of names) {
+        let name: string;
         try {
-          valid.push(checkName(n, region, accountId));
+          name = checkName(n, region, accountId);
         } catch {
           invalid.push(n);
+          continue;
         }
+        valid.push(await storedName(name));
       }
       for (const n of valid) await authorize(ctx, 'DeleteParameters', arnOf(n));
       // The body builds its own lists: on PostgreSQL it can run more than once (retried after a serialization failure).
@@ -668,7 +677,7 @@ export function ssmService(deps: SsmDeps): JsonService {
     },
 
     async LabelParameterVersion(ctx, input): Promise<W<S.LabelParameterVersionResult>> {
-      const name = checkName(nameOf(input), region, accountId);
+      const name = await storedName(checkName(nameOf(input), region, accountId));
       const requested = int(input, 'ParameterVersion', { min: 1, max: Number.MAX_SAFE_INTEGER });
       const labels = labelsOf(input);
       await authorize(ctx, 'LabelParameterVersion', arnOf(name));
@@ -696,7 +705,7 @@ export function ssmService(deps: SsmDeps): JsonService {
     },
 
     async UnlabelParameterVersion(ctx, input): Promise<W<S.UnlabelParameterVersionResult>> {
-      const name = checkName(nameOf(input), region, accountId);
+      const name = await storedName(checkName(nameOf(input), region, accountId));
       const target = int(input, 'ParameterVersion', { min: 1, max: Number.MAX_SAFE_INTEGER });
       if (target === undefined) throw new ValidationError("1 validation error detected: Value null at 'parameterVersion' failed to satisfy constraint: Member must not be null");
       const labels = labelsOf(input);
@@ -759,11 +768,13 @@ export function ssmService(deps: SsmDeps): JsonService {
     if (type === undefined) throw new ValidationError("1 validation error detected: Value null at 'resourceType' failed to satisfy constraint: Member must not be null");
     if (type !== 'Parameter') throw new InvalidResourceType(type);
     const id = str(input, 'ResourceId', { required: true, min: 1 });
+    let name: string;
     try {
-      return checkName(id, region, accountId);
+      name = checkName(id, region, accountId);
     } catch {
       throw new InvalidResourceId();
     }
+    return storedName(name);
   }
 
   // Every call first deletes what Expiration policies have expired (at most every few seconds).

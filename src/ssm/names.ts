@@ -18,6 +18,14 @@ function reservedPrefix(name: string): boolean {
   return first.startsWith('aws') || first.startsWith('ssm');
 }
 
+/**
+ * A root-level name is one parameter with or without its leading slash ("/name" and "name" share one ARN); AWS keeps
+ * it without the slash, and so does Trent. Hierarchical names keep theirs.
+ */
+export function canonicalName(name: string): string {
+  return name.length > 1 && name.startsWith('/') && !name.slice(1).includes('/') ? name.slice(1) : name;
+}
+
 /** Depth of a name or path: the number of its '/'-separated parts. */
 export function depth(name: string): number {
   return name.split('/').filter((p) => p.length > 0).length;
@@ -44,7 +52,7 @@ export function checkName(raw: string, region: string, accountId: string, opts: 
   if (parameterArn(region, accountId, name).length > MAX_ARN_LENGTH) {
     throw new ValidationException(`Parameter name is too long: with its ARN prefix it may be at most ${MAX_ARN_LENGTH} characters.`);
   }
-  return name;
+  return canonicalName(name);
 }
 
 /** A hierarchy path for GetParametersByPath or a Path filter: begins with '/', trailing '/' ignored. */
@@ -64,7 +72,10 @@ export function underPath(name: string, path: string, recursive: boolean): boole
   return recursive || !name.slice(prefix.length).includes('/');
 }
 
-/** What a Name field of a read names: one or two candidate names (an ARN cannot tell 'x' from '/x') and a selector. */
+/**
+ * What a Name field of a read names: one or two candidate names and a selector. A root-level parameter is found as
+ * 'x' (its canonical name) or, stored before names were canonical, as '/x'.
+ */
 export interface ParameterRef {
   /** What the caller sent, for InvalidParameters and error messages. */
   given: string;
@@ -89,10 +100,8 @@ export function parseRef(raw: string, region: string, accountId: string): Parame
   const parts = text.split(':');
   if (parts.length > 2) throw new ValidationException('A parameter selector has the form name:version or name:label.');
   const base = parts[0]!;
-  let candidates: string[];
-  if (arnForm) candidates = base.includes('/') ? [`/${base}`] : [base, `/${base}`];
-  else candidates = [base];
-  for (const c of candidates) checkName(c, region, accountId);
+  const name = checkName(arnForm && base.includes('/') ? `/${base}` : base, region, accountId);
+  const candidates = name.includes('/') ? [name] : [name, `/${name}`];
   const ref: ParameterRef = { given, candidates, arn: parameterArn(region, accountId, candidates[0]!) };
   if (parts.length === 2) {
     const sel = parts[1]!;

@@ -239,6 +239,31 @@ test('identity policies: ssm:GetParameter on parameter ARNs decides what a user 
   }
 });
 
+test('a root-level parameter is one parameter with or without its leading slash, kept without it as on AWS', async () => {
+  await ssm.send(new PutParameterCommand({ Name: 'rootplain', Value: 'plain', Type: 'String' }));
+  await ssm.send(new PutParameterCommand({ Name: '/rootslash', Value: 'slashed', Type: 'String' }));
+  const cases: Array<[string, string, string]> = [['/rootplain', 'rootplain', 'plain'], ['rootplain', 'rootplain', 'plain'], ['rootslash', 'rootslash', 'slashed'], ['/rootslash', 'rootslash', 'slashed']];
+  for (const [asked, name, value] of cases) {
+    const p = (await ssm.send(new GetParameterCommand({ Name: asked }))).Parameter!;
+    assert.deepEqual([p.Name, p.Value, p.ARN], [name, value, arnOf(name)], `GetParameter ${asked}`);
+  }
+  const both = await ssm.send(new GetParametersCommand({ Names: ['/rootplain', 'rootslash'] }));
+  assert.deepEqual(both.Parameters!.map((p) => [p.Name, p.Value]), [['rootplain', 'plain'], ['rootslash', 'slashed']]);
+  assert.deepEqual(both.InvalidParameters, []);
+  await fails(ssm.send(new PutParameterCommand({ Name: '/rootplain', Value: 'again', Type: 'String' })), 'ParameterAlreadyExists', 'the same parameter');
+  await ssm.send(new PutParameterCommand({ Name: 'rootslash', Value: 'v2', Overwrite: true }));
+  assert.deepEqual((await ssm.send(new GetParameterHistoryCommand({ Name: '/rootslash' }))).Parameters!.map((h) => h.Value), ['slashed', 'v2']);
+  await ssm.send(new LabelParameterVersionCommand({ Name: '/rootplain', Labels: ['stable'] }));
+  assert.equal((await ssm.send(new GetParameterCommand({ Name: 'rootplain:stable' }))).Parameter!.Value, 'plain');
+  await ssm.send(new AddTagsToResourceCommand({ ResourceType: 'Parameter', ResourceId: '/rootplain', Tags: [{ Key: 'k', Value: 'v' }] }));
+  assert.deepEqual((await ssm.send(new ListTagsForResourceCommand({ ResourceType: 'Parameter', ResourceId: 'rootplain' }))).TagList, [{ Key: 'k', Value: 'v' }]);
+  const described = await ssm.send(new DescribeParametersCommand({ ParameterFilters: [{ Key: 'Name', Values: ['/rootplain', 'rootslash'] }] }));
+  assert.deepEqual(described.Parameters!.map((p) => p.Name).sort(), ['rootplain', 'rootslash']);
+  await ssm.send(new DeleteParameterCommand({ Name: '/rootplain' }));
+  await fails(ssm.send(new GetParameterCommand({ Name: 'rootplain' })), 'ParameterNotFound', 'deleted by either name');
+  assert.deepEqual((await ssm.send(new DeleteParametersCommand({ Names: ['/rootslash'] }))).DeletedParameters, ['rootslash']);
+});
+
 const BOTO3 = String.raw`
 import boto3, json, sys
 from botocore.exceptions import ClientError

@@ -19,7 +19,7 @@ import type { TrailEvent } from '../../src/trail/event.ts';
 import type { CallContext, JsonService } from '../../src/server/service.ts';
 import { AwsError } from '../../src/wire/errors.ts';
 import { ssmService } from '../../src/ssm/api.ts';
-import { checkName, parseRef, underPath, validLabel } from '../../src/ssm/names.ts';
+import { canonicalName, checkName, parseRef, underPath, validLabel } from '../../src/ssm/names.ts';
 import { parsePolicies } from '../../src/ssm/policies.ts';
 import { decodeEnvelope, ENVELOPE_V1 } from '../../src/ssm/secure.ts';
 import { checkPattern } from '../../src/ssm/pattern.ts';
@@ -93,7 +93,14 @@ before(async () => {
   db = SqliteDatabase.open(join(dir, 'db'));
   await db.migrate(migrations);
   const keys = new KeyStore(db, await KeyFileRoot.create(join(dir, 'root.key')), ACCOUNT, REGION);
-  const authorizer = { identityPolicyTexts: async () => [], identityPolicies: async () => [], parseResourcePolicy: () => ({}) } as unknown as Authorizer;
+  const authorizer = {
+    identityPolicyTexts: async () => [],
+    identityPolicies: async () => [],
+    parseResourcePolicy: () => ({}),
+    // KMS keeps key policies with principals bound to unique ids; the default key policy names only the account.
+    bindPrincipals: async (text: string) => text,
+    renderPrincipals: async (text: string) => text,
+  } as unknown as Authorizer;
   kms = kmsService({ keys, authorizer, trail: {} as TrailStore, trailRetentionDays: 90, now: () => clock });
   const recorder = { record: async (e: TrailEvent) => void kmsEvents.push(e) } as unknown as Recorder;
   const client = new KmsServiceClient(kms, keys, recorder);
@@ -133,6 +140,14 @@ test('names, paths, selectors and labels follow Parameter Store rules', () => {
   const byArn = parseRef(`${arnOf('/a/b')}:2`, REGION, ACCOUNT);
   assert.deepEqual(byArn.candidates, ['/a/b'], 'an ARN with a hierarchy names the slash-rooted name');
   assert.deepEqual(parseRef(arnOf('flat'), REGION, ACCOUNT).candidates, ['flat', '/flat'], 'a flat ARN may name either form');
+  // A root-level name is one parameter with or without its slash, kept without it (as AWS keeps it).
+  assert.equal(checkName('/flat', REGION, ACCOUNT, { creating: true }), 'flat');
+  assert.equal(checkName('  /flat ', REGION, ACCOUNT), 'flat');
+  assert.equal(canonicalName('/a/b'), '/a/b', 'a hierarchy keeps its slash');
+  assert.equal(canonicalName('/'), '/');
+  assert.deepEqual(parseRef('/flat:2', REGION, ACCOUNT).candidates, ['flat', '/flat'], 'found as stored either way');
+  assert.deepEqual(parseRef('flat', REGION, ACCOUNT).candidates, ['flat', '/flat']);
+  assert.equal(parseRef('/flat', REGION, ACCOUNT).arn, arnOf('flat'));
   assert.throws(() => parseRef('a:b:c', REGION, ACCOUNT), (e: AwsError) => e.code === 'ValidationException', 'two selectors are refused');
   assert.throws(() => parseRef(`arn:aws:ssm:us-east-1:${ACCOUNT}:parameter/x`, REGION, ACCOUNT), (e: AwsError) => e.code === 'ValidationException', 'another region is refused');
 
