@@ -24,6 +24,7 @@ import { createFaceEngine, type FaceEngine } from '../faces/engine.ts';
 import { ObjectReader } from '../s3/reader.ts';
 import { availableParallelism } from 'node:os';
 import { RotationInvoker } from '../secrets/rotation.ts';
+import { SecretsServiceClient } from '../secrets/service-client.ts';
 import { DigestSigner } from '../trail/signing.ts';
 import { cloudTrailService } from '../trail/api.ts';
 import { Recorder } from '../trail/recorder.ts';
@@ -185,7 +186,7 @@ export async function serve(argv: string[]): Promise<number> {
   const pipeline = new Pipeline({
     recorder,
     accountId: instance.accountId,
-    services: [stsService({ db: instance.db, identities: instance.identities, accountId: instance.accountId }), iamService({ db: instance.db, identities: instance.identities, authorizer, accountId: instance.accountId }), kms, cloudTrailService({ store: trail, db: instance.db, objects: systemObjects, signer, accountId: instance.accountId, region: instance.region }), s3, secrets, faces, ssmService({ db: instance.db, kms: kmsClient, accountId: instance.accountId, region: instance.region })],
+    services: [stsService({ db: instance.db, identities: instance.identities, accountId: instance.accountId }), iamService({ db: instance.db, identities: instance.identities, authorizer, accountId: instance.accountId }), kms, cloudTrailService({ store: trail, db: instance.db, objects: systemObjects, signer, accountId: instance.accountId, region: instance.region }), s3, secrets, faces, ssmService({ db: instance.db, kms: kmsClient, secrets: new SecretsServiceClient(secrets, recorder, instance.accountId), accountId: instance.accountId, region: instance.region })],
     identities: instance.identities,
     authorizer,
     region: instance.region,

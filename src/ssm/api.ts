@@ -32,6 +32,8 @@ import { parsePolicies, policyList } from './policies.ts';
 import { openValue, sealValue } from './secure.ts';
 import { ParameterStore, type ParameterRecord, type ParameterType, type Tag, type Tier, type VersionRecord } from './store.ts';
 import { ServiceShapes } from '../wire/shapes.ts';
+import type { SecretsServiceClient } from '../secrets/service-client.ts';
+import { parseSecretReference, secretParameter, SecretReferenceError, type SecretReference } from './secret-reference.ts';
 
 type In = Record<string, unknown>;
 type W<T> = JsonWire<T>;
@@ -87,6 +89,8 @@ interface Filter {
 export interface SsmDeps {
   db: Database;
   kms: KmsServiceClient;
+  /** Secrets Manager, for /aws/reference/secretsmanager/ parameters (without it they are not found). */
+  secrets?: SecretsServiceClient;
   accountId: string;
   region: string;
   now?: () => number;
@@ -141,6 +145,23 @@ export function ssmService(deps: SsmDeps): JsonService {
   async function storedName(name: string): Promise<string> {
     if (name.includes('/') || live(await store.parameter(name))) return name;
     return live(await store.parameter(`/${name}`)) ? `/${name}` : name;
+  }
+
+  /**
+   * A Secrets Manager secret read through Parameter Store (/aws/reference/secretsmanager/<secret>[:version or stage]),
+   * as AWS answers it: only with decryption, the caller needing ssm:<operation> on the reference's ARN and
+   * secretsmanager:GetSecretValue on the secret; the read is a GetSecretValue of its own in the audit trail, invoked by
+   * SSM. Parameter Store keeps nothing of the secret.
+   */
+  async function referencedSecret(ctx: CallContext, ref: SecretReference, decrypt: boolean, operation: 'GetParameter' | 'GetParameters'): Promise<W<S.Parameter>> {
+    if (!decrypt) throw new ValidationException('WithDecryption flag must be True for retrieving a Secret Manager secret.');
+    await authorize(ctx, operation, arnOf(ref.name));
+    if (!deps.secrets) throw ref.notFound();
+    try {
+      return secretParameter(ref, await deps.secrets.getSecretValue(ctx, 'ssm', ref.request));
+    } catch (err) {
+      throw ref.failure(err);
+    }
   }
 
   /** The version a reference selects; undefined when the selector names nothing (GetParameters lists it as invalid). */
@@ -519,8 +540,10 @@ export function ssmService(deps: SsmDeps): JsonService {
     },
 
     async GetParameter(ctx, input): Promise<W<S.GetParameterResult>> {
-      const ref = parseRef(nameOf(input), region, accountId);
       const decrypt = bool(input, 'WithDecryption') ?? false;
+      const secretRef = parseSecretReference(nameOf(input));
+      if (secretRef) return { Parameter: await referencedSecret(ctx, secretRef, decrypt, 'GetParameter') };
+      const ref = parseRef(nameOf(input), region, accountId);
       await authorize(ctx, 'GetParameter', ref.arn);
       const p = await findLive(ref);
       if (!p) throw new ParameterNotFound(ref.given);
@@ -533,17 +556,34 @@ export function ssmService(deps: SsmDeps): JsonService {
       const names = namesOf(input);
       const decrypt = bool(input, 'WithDecryption') ?? false;
       const refs: ParameterRef[] = [];
+      const secretRefs: Array<{ given: string; ref?: SecretReference }> = [];
       const invalid: string[] = [];
       for (const n of names) {
         try {
-          refs.push(parseRef(n, region, accountId));
+          const secretRef = parseSecretReference(n);
+          if (secretRef) secretRefs.push({ given: n, ref: secretRef });
+          else refs.push(parseRef(n, region, accountId));
         } catch (err) {
-          if (!(err instanceof AwsError) || err.status >= 500) throw err;
-          invalid.push(n);
+          if (err instanceof SecretReferenceError) secretRefs.push({ given: n });
+          else if (!(err instanceof AwsError) || err.status >= 500) throw err;
+          else invalid.push(n);
         }
       }
       for (const ref of refs) await authorize(ctx, 'GetParameters', ref.arn);
       const found: Array<W<S.Parameter>> = [];
+      // A reference that cannot be answered (malformed, no decryption, no such secret or version) is an invalid parameter.
+      for (const { given, ref } of secretRefs) {
+        if (!ref) {
+          invalid.push(given);
+          continue;
+        }
+        try {
+          found.push(await referencedSecret(ctx, ref, decrypt, 'GetParameters'));
+        } catch (err) {
+          if (!(err instanceof AwsError) || err.status >= 500 || err.code === 'AccessDeniedException') throw err;
+          invalid.push(given);
+        }
+      }
       for (const ref of refs) {
         const p = await findLive(ref);
         const version = p ? (await selectVersion(p, ref)).version : undefined;

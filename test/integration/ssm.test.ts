@@ -28,6 +28,7 @@ import { KMSClient, CreateKeyCommand, CreateAliasCommand, DisableKeyCommand, Ena
 import { IAMClient, CreateUserCommand, CreateAccessKeyCommand, PutUserPolicyCommand } from '@aws-sdk/client-iam';
 import { CloudTrailClient, LookupEventsCommand } from '@aws-sdk/client-cloudtrail';
 import { STSClient, GetCallerIdentityCommand } from '@aws-sdk/client-sts';
+import { SecretsManagerClient, CreateSecretCommand, PutSecretValueCommand, DeleteSecretCommand, GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
 import { startTrent, removeDir, REPO, type RunningTrent } from '../helpers/trent.ts';
 import { aws, skipCliV2, type Cli } from '../helpers/cli.ts';
 import { exec, fails } from '../helpers/assert.ts';
@@ -262,6 +263,99 @@ test('a root-level parameter is one parameter with or without its leading slash,
   await ssm.send(new DeleteParameterCommand({ Name: '/rootplain' }));
   await fails(ssm.send(new GetParameterCommand({ Name: 'rootplain' })), 'ParameterNotFound', 'deleted by either name');
   assert.deepEqual((await ssm.send(new DeleteParametersCommand({ Names: ['/rootslash'] }))).DeletedParameters, ['rootslash']);
+});
+
+test('/aws/reference/secretsmanager/ reads a Secrets Manager secret through GetParameter and GetParameters, with decryption, audited as a GetSecretValue invoked by SSM', async () => {
+  const sm = new SecretsManagerClient(t.clientConfig());
+  const ref = '/aws/reference/secretsmanager/';
+  const value = `ref-${CANARY}`;
+  try {
+    const created = await sm.send(new CreateSecretCommand({ Name: 'app/ref', SecretString: 'first-value' }));
+    const second = await sm.send(new PutSecretValueCommand({ SecretId: 'app/ref', SecretString: value }));
+    const current = await sm.send(new GetSecretValueCommand({ SecretId: 'app/ref' }));
+
+    const p = (await ssm.send(new GetParameterCommand({ Name: `${ref}app/ref`, WithDecryption: true }))).Parameter!;
+    assert.equal(p.Name, `${ref}app/ref`);
+    assert.equal(p.Type, 'SecureString');
+    assert.equal(p.Value, value);
+    assert.equal(p.Version, 0);
+    assert.equal(p.ARN, created.ARN);
+    assert.equal(p.Selector, undefined);
+    assert.equal(p.DataType, undefined);
+    assert.equal(p.LastModifiedDate!.getTime(), current.CreatedDate!.getTime(), 'the version was created then');
+    const source = JSON.parse(p.SourceResult!) as Json;
+    assert.deepEqual([source['ARN'], source['name'], source['versionId'], source['secretString'], source['versionStages']], [created.ARN, 'app/ref', second.VersionId, value, ['AWSCURRENT']]);
+    assert.equal(typeof source['createdDate'], 'string');
+
+    // A staging label or a version id after ':' selects the version.
+    const previous = (await ssm.send(new GetParameterCommand({ Name: `${ref}app/ref:AWSPREVIOUS`, WithDecryption: true }))).Parameter!;
+    assert.deepEqual([previous.Name, previous.Value, previous.Selector], [`${ref}app/ref`, 'first-value', ':AWSPREVIOUS']);
+    assert.equal((await ssm.send(new GetParameterCommand({ Name: `${ref}app/ref:${created.VersionId}`, WithDecryption: true }))).Parameter!.Value, 'first-value');
+
+    // Errors with AWS's words: decryption is required; malformed selectors are refused first; a missing secret is not found.
+    const needsDecryption = await fails(ssm.send(new GetParameterCommand({ Name: `${ref}app/ref` })), 'ValidationException');
+    assert.equal(needsDecryption.message, 'WithDecryption flag must be True for retrieving a Secret Manager secret.');
+    for (const bad of [`${ref}app/ref:AWSCURRENT:extra`, `${ref}app/ref:`]) {
+      const e = await fails(ssm.send(new GetParameterCommand({ Name: bad })), 'ValidationException', bad);
+      assert.equal(e.message, 'Invalid parameter name. Please use correct syntax for referencing a version/label  <name>:<version/label>');
+    }
+    const missing = await fails(ssm.send(new GetParameterCommand({ Name: `${ref}app/none`, WithDecryption: true })), 'ParameterNotFound');
+    assert.equal(missing.message, 'An error occurred (ParameterNotFound) when referencing Secrets Manager: Secret aws/reference/secretsmanager/app/nonenull not found.');
+    const noStage = await fails(ssm.send(new GetParameterCommand({ Name: `${ref}app/ref:NOSUCHSTAGE`, WithDecryption: true })), 'ParameterNotFound');
+    assert.equal(noStage.message, 'An error occurred (ParameterNotFound) when referencing Secrets Manager: Secret aws/reference/secretsmanager/app/ref:NOSUCHSTAGE not found.');
+
+    // GetParameters answers references beside parameters; what it cannot answer is an invalid parameter.
+    await ssm.send(new PutParameterCommand({ Name: '/ref/plain', Value: 'plain', Type: 'String', Overwrite: true }));
+    const many = await ssm.send(new GetParametersCommand({ Names: [`${ref}app/ref`, `${ref}app/ref:AWSPREVIOUS`, `${ref}app/none`, `${ref}app/ref:NOSUCH`, `${ref}app/ref:a:b`, '/ref/plain'], WithDecryption: true }));
+    assert.deepEqual(many.Parameters!.map((x) => x.Value).sort(), ['first-value', 'plain', value].sort());
+    assert.deepEqual([...many.InvalidParameters!].sort(), [`${ref}app/none`, `${ref}app/ref:NOSUCH`, `${ref}app/ref:a:b`].sort());
+    const plainOnly = await ssm.send(new GetParametersCommand({ Names: [`${ref}app/ref`, '/ref/plain'] }));
+    assert.deepEqual(plainOnly.Parameters!.map((x) => x.Value), ['plain']);
+    assert.deepEqual(plainOnly.InvalidParameters, [`${ref}app/ref`], 'without decryption a reference is invalid');
+
+    // The secret's own access control decides: a user with ssm:GetParameter alone is refused.
+    const iam = new IAMClient(t.clientConfig());
+    await iam.send(new CreateUserCommand({ UserName: 'ssm-only' }));
+    const k = (await iam.send(new CreateAccessKeyCommand({ UserName: 'ssm-only' }))).AccessKey!;
+    await iam.send(new PutUserPolicyCommand({ UserName: 'ssm-only', PolicyName: 'ssm', PolicyDocument: JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'ssm:GetParameter', Resource: '*' }] }) }));
+    iam.destroy();
+    const ssmOnly = new SSMClient(t.clientConfig({ credentials: { accessKeyId: k.AccessKeyId!, secretAccessKey: k.SecretAccessKey! } }));
+    try {
+      const denied = await fails(ssmOnly.send(new GetParameterCommand({ Name: `${ref}app/ref`, WithDecryption: true })), 'AccessDeniedException');
+      assert.match(denied.message, /secretsmanager:GetSecretValue/);
+    } finally {
+      ssmOnly.destroy();
+    }
+
+    // A secret scheduled for deletion.
+    await sm.send(new CreateSecretCommand({ Name: 'app/leaving', SecretString: 'x' }));
+    await sm.send(new DeleteSecretCommand({ SecretId: 'app/leaving', RecoveryWindowInDays: 7 }));
+    const leaving = await fails(ssm.send(new GetParameterCommand({ Name: `${ref}app/leaving`, WithDecryption: true })), 'ValidationException');
+    assert.equal(leaving.message, 'Invalid Request to Secrets Manager');
+
+    // On record: a GetSecretValue by Secrets Manager, invoked by SSM for the caller; the value in no event.
+    const ct = new CloudTrailClient(t.clientConfig());
+    try {
+      const events = ((await ct.send(new LookupEventsCommand({ LookupAttributes: [{ AttributeKey: 'EventName', AttributeValue: 'GetSecretValue' }], MaxResults: 50 }))).Events ?? []).map(
+        (e) => JSON.parse(e.CloudTrailEvent!) as Json,
+      );
+      const viaSsm = events.filter((e) => (e['userIdentity'] as Json)['invokedBy'] === 'ssm.amazonaws.com');
+      const read = viaSsm.find((e) => (e['requestParameters'] as Json)['secretId'] === 'app/ref' && e['errorCode'] === undefined);
+      assert.ok(read, `a GetSecretValue invoked by SSM (${viaSsm.length} such events)`);
+      assert.equal(read['eventSource'], 'secretsmanager.amazonaws.com');
+      assert.equal(read['sourceIPAddress'], 'ssm.amazonaws.com');
+      assert.equal((read['userIdentity'] as Json)['accountId'], account, 'the caller, not SSM');
+      assert.equal(read['responseElements'], null);
+      assert.deepEqual((read['resources'] as Json[])[0], { ARN: created.ARN, accountId: account, type: 'AWS::SecretsManager::Secret' });
+      assert.ok(viaSsm.some((e) => e['errorCode'] === 'ResourceNotFoundException'), 'the failed lookups are on record too');
+      const all = await ct.send(new LookupEventsCommand({ MaxResults: 50 }));
+      assert.ok(!JSON.stringify(all.Events).includes(value), 'the value in no event');
+    } finally {
+      ct.destroy();
+    }
+  } finally {
+    sm.destroy();
+  }
 });
 
 const BOTO3 = String.raw`

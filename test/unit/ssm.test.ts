@@ -20,6 +20,7 @@ import type { CallContext, JsonService } from '../../src/server/service.ts';
 import { AwsError } from '../../src/wire/errors.ts';
 import { ssmService } from '../../src/ssm/api.ts';
 import { canonicalName, checkName, parseRef, underPath, validLabel } from '../../src/ssm/names.ts';
+import { parseSecretReference, secretParameter } from '../../src/ssm/secret-reference.ts';
 import { parsePolicies } from '../../src/ssm/policies.ts';
 import { decodeEnvelope, ENVELOPE_V1 } from '../../src/ssm/secure.ts';
 import { checkPattern } from '../../src/ssm/pattern.ts';
@@ -110,6 +111,51 @@ before(async () => {
 after(async () => {
   await db?.close();
   if (dir) await removeDir(dir);
+});
+
+test('/aws/reference/secretsmanager/ references: a secret id and at most one selector, a version id or a staging label', () => {
+  assert.equal(parseSecretReference('/app/db'), undefined, 'a parameter of its own');
+  const plain = parseSecretReference(' /aws/reference/secretsmanager/app/db+x@y ')!;
+  assert.deepEqual([plain.name, plain.selector, plain.request], ['/aws/reference/secretsmanager/app/db+x@y', undefined, { SecretId: 'app/db+x@y' }], "a secret name of Secrets Manager's characters");
+  const staged = parseSecretReference('/aws/reference/secretsmanager/app/db:AWSPREVIOUS')!;
+  assert.deepEqual([staged.name, staged.selector, staged.request], ['/aws/reference/secretsmanager/app/db', ':AWSPREVIOUS', { SecretId: 'app/db', VersionStage: 'AWSPREVIOUS' }]);
+  const id = 'a1b2c3d4-e5f6-7890-abcd-ef1234567890';
+  assert.deepEqual(parseSecretReference(`/aws/reference/secretsmanager/app/db:${id}`)!.request, { SecretId: 'app/db', VersionId: id });
+  for (const bad of ['/aws/reference/secretsmanager/', '/aws/reference/secretsmanager/app:', '/aws/reference/secretsmanager/app:a:b', '/aws/reference/secretsmanager/app:st#ge']) {
+    assert.throws(() => parseSecretReference(bad), (e: AwsError) => e.code === 'ValidationException' && e.message.startsWith('Invalid parameter name.'), bad);
+  }
+  assert.equal(staged.notFound().message, 'An error occurred (ParameterNotFound) when referencing Secrets Manager: Secret aws/reference/secretsmanager/app/db:AWSPREVIOUS not found.');
+  assert.equal(plain.notFound().code, 'ParameterNotFound');
+  const mapped = (code: string, status = 400) => plain.failure(new AwsError(code, status, 'from Secrets Manager')) as AwsError;
+  assert.equal(mapped('ResourceNotFoundException').code, 'ParameterNotFound');
+  assert.deepEqual([mapped('InvalidRequestException').code, mapped('InvalidRequestException').message], ['ValidationException', 'Invalid Request to Secrets Manager']);
+  assert.equal(mapped('AccessDeniedException').code, 'AccessDeniedException');
+  assert.equal(mapped('DecryptionFailure').message, 'An error occurred while calling one AWS dependency service.');
+  assert.equal(mapped('ServiceUnavailable', 503).code, 'ServiceUnavailable', 'server faults pass through');
+
+  const created = Date.UTC(2026, 0, 2, 15, 4, 5) / 1000;
+  const p = secretParameter(staged, { ARN: 'arn:aws:secretsmanager:eu-west-1:111122223333:secret:app/db-AbCdEf', Name: 'app/db', VersionId: id, SecretString: 'v', VersionStages: ['AWSPREVIOUS'], CreatedDate: created });
+  assert.deepEqual({ ...p, SourceResult: undefined }, {
+    Name: '/aws/reference/secretsmanager/app/db',
+    Type: 'SecureString',
+    Value: 'v',
+    Version: 0,
+    Selector: ':AWSPREVIOUS',
+    SourceResult: undefined,
+    LastModifiedDate: created,
+    ARN: 'arn:aws:secretsmanager:eu-west-1:111122223333:secret:app/db-AbCdEf',
+  });
+  assert.deepEqual(JSON.parse(p.SourceResult!), {
+    ARN: 'arn:aws:secretsmanager:eu-west-1:111122223333:secret:app/db-AbCdEf',
+    name: 'app/db',
+    versionId: id,
+    secretString: 'v',
+    versionStages: ['AWSPREVIOUS'],
+    createdDate: 'Jan 2, 2026, 3:04:05 PM',
+  });
+  const binary = secretParameter(plain, { ARN: 'arn:x', Name: 'app/db', VersionId: id, SecretBinary: 'AAE=', VersionStages: ['AWSCURRENT'], CreatedDate: created });
+  assert.equal(binary.Value, undefined, 'a binary secret has no Value');
+  assert.ok(!binary.SourceResult!.includes('AAE='), 'nor is its value in SourceResult');
 });
 
 test('names, paths, selectors and labels follow Parameter Store rules', () => {
