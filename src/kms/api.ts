@@ -156,6 +156,8 @@ export function keyMetadata(k: KeyRecord): W<K.KeyMetadata> {
     KeySpec: k.keySpec as K.KeySpec,
     ...(algorithms(k) as Partial<W<K.KeyMetadata>>),
     MultiRegion: false,
+    // Symmetric encryption keys (the ones that rotate) name their current material.
+    ...(k.keySpec === 'SYMMETRIC_DEFAULT' && k.currentKeyMaterialId ? { CurrentKeyMaterialId: k.currentKeyMaterialId } : {}),
   };
 }
 
@@ -354,7 +356,7 @@ export function kmsService(deps: KmsDeps): JsonService {
     requestedKeyId: string | undefined,
     algorithm: string | undefined,
     contextField: string,
-  ): Promise<{ key: KeyRecord; plaintext: Buffer; algorithm: string }> {
+  ): Promise<{ key: KeyRecord; plaintext: Buffer; algorithm: string; keyMaterialId?: string }> {
     if (requestedKeyId !== undefined) {
       // An asymmetric ciphertext names no key: the KeyId says which RSA key to use.
       const candidate = await authorizedKey(ctx, await keys.resolve(requestedKeyId, { aliases: true }), ctx.operation === 'ReEncrypt' ? { side: 'Source' } : {});
@@ -372,8 +374,8 @@ export function kmsService(deps: KmsDeps): JsonService {
       }
     }
     if (algorithm !== undefined && algorithm !== 'SYMMETRIC_DEFAULT') throw new InvalidCiphertextException();
-    const { key, plaintext } = await decryptBlob(ctx, ciphertext, ec, requestedKeyId);
-    return { key, plaintext, algorithm: 'SYMMETRIC_DEFAULT' };
+    const { key, plaintext, keyMaterialId } = await decryptBlob(ctx, ciphertext, ec, requestedKeyId);
+    return { key, plaintext, algorithm: 'SYMMETRIC_DEFAULT', keyMaterialId };
   }
 
   /** Encrypt under a symmetric or RSA key, with AWS's per-key rules. Shared by Encrypt and ReEncrypt's destination side. */
@@ -384,7 +386,7 @@ export function kmsService(deps: KmsDeps): JsonService {
     algorithm: string | undefined,
     contextField: string,
     input: In,
-  ): Promise<{ blob: Buffer; algorithm: string }> {
+  ): Promise<{ blob: Buffer; algorithm: string; keyMaterialId?: string }> {
     if (specOf(key).kind === 'rsa') {
       const alg = algorithmFor(key, algorithm, 'encryption', 'EncryptionAlgorithm');
       noContext(ec, contextField);
@@ -395,7 +397,7 @@ export function kmsService(deps: KmsDeps): JsonService {
     }
     if ((algorithm ?? 'SYMMETRIC_DEFAULT') !== 'SYMMETRIC_DEFAULT') throw new InvalidKeyUsageException(`${algorithm} is not a valid encryption algorithm for ${key.arn}.`);
     dryRun(input);
-    return { blob: await encryptWith(key, plaintext, ec), algorithm: 'SYMMETRIC_DEFAULT' };
+    return { ...(await encryptWith(key, plaintext, ec)), algorithm: 'SYMMETRIC_DEFAULT' };
   }
 
   function algorithmFor(key: KeyRecord, given: string | undefined, kind: 'encryption' | 'signing' | 'mac', field: string): string {
@@ -405,19 +407,26 @@ export function kmsService(deps: KmsDeps): JsonService {
     return given;
   }
 
-  function rotatable(k: KeyRecord): void {
-    if (k.origin === 'EXTERNAL') throw new UnsupportedOperationException(`${k.arn} has imported key material: Trent does not rotate imported material yet.`);
+  /** Automatic rotation: symmetric keys whose material KMS generated. Imported material rotates only on demand. */
+  function rotatable(k: KeyRecord, onDemand = false): void {
     if (specOf(k).kind !== 'symmetric') throw new UnsupportedOperationException(`${k.arn} is a ${k.keySpec} key: only symmetric encryption keys can be rotated.`);
+    if (k.origin === 'EXTERNAL' && !onDemand) throw new UnsupportedOperationException(`${k.arn} has imported key material: it rotates only on demand (RotateKeyOnDemand after ImportKeyMaterial with ImportType NEW_KEY_MATERIAL).`);
   }
 
-  async function encryptWith(key: KeyRecord, plaintext: Buffer, ec: Record<string, string>): Promise<Buffer> {
-    const material = await keys.backingKey(key, key.currentVersion);
-    if (!material) throw new KMSInvalidStateException(`${key.arn} has no key material.`);
-    return sealUnderBackingKey(key.keyId, key.currentVersion, material, plaintext, ec);
+  /** Seal under the key's current material; the id of that material comes back with the blob, as AWS reports it. */
+  async function encryptWith(key: KeyRecord, plaintext: Buffer, ec: Record<string, string>): Promise<{ blob: Buffer; keyMaterialId: string }> {
+    const material = await keys.material(key, key.currentVersion);
+    if (!material) throw new KMSInvalidStateException(`${key.arn} is pending import.`);
+    return { blob: sealUnderBackingKey(key.keyId, key.currentVersion, material.key, plaintext, ec), keyMaterialId: material.id };
   }
 
   /** Decrypt a blob: find its key, check the requested KeyId and the key's state, then open it. */
-  async function decryptBlob(ctx: CallContext, ciphertext: Buffer, ec: Record<string, string>, requestedKeyId: string | undefined): Promise<{ key: KeyRecord; plaintext: Buffer }> {
+  async function decryptBlob(
+    ctx: CallContext,
+    ciphertext: Buffer,
+    ec: Record<string, string>,
+    requestedKeyId: string | undefined,
+  ): Promise<{ key: KeyRecord; plaintext: Buffer; keyMaterialId: string }> {
     const parsed = decodeBlob(ciphertext);
     if (requestedKeyId !== undefined) {
       const requested = await keys.resolve(requestedKeyId, { aliases: true });
@@ -428,9 +437,9 @@ export function kmsService(deps: KmsDeps): JsonService {
     if (!key) throw new InvalidCiphertextException();
     await authorizedKey(ctx, key, ctx.operation === 'ReEncrypt' ? { side: 'Source' } : {});
     requireState(key, USABLE);
-    const material = await keys.backingKey(key, parsed.version);
+    const material = await keys.material(key, parsed.version);
     if (!material) throw new InvalidCiphertextException();
-    return { key, plaintext: openUnderBackingKey(parsed, material, ec) };
+    return { key, plaintext: openUnderBackingKey(parsed, material.key, ec), keyMaterialId: material.id };
   }
 
   function dryRun(input: In): void {
@@ -454,8 +463,8 @@ export function kmsService(deps: KmsDeps): JsonService {
     dryRun(input);
     const dataKey = randomBytes(bytes);
     try {
-      const ciphertext = await encryptWith(key, dataKey, ec);
-      return { CiphertextBlob: ciphertext.toString('base64'), KeyId: key.arn, ...(withPlaintext ? { Plaintext: dataKey.toString('base64') } : {}) };
+      const sealed = await encryptWith(key, dataKey, ec);
+      return { CiphertextBlob: sealed.blob.toString('base64'), KeyId: key.arn, ...(withPlaintext ? { Plaintext: dataKey.toString('base64') } : {}), KeyMaterialId: sealed.keyMaterialId };
     } finally {
       dataKey.fill(0);
     }
@@ -517,8 +526,9 @@ export function kmsService(deps: KmsDeps): JsonService {
         KeyId: key.arn,
         KeyPairSpec: pairSpec,
         PublicKey: pair.publicKey.toString('base64'),
-        PrivateKeyCiphertextBlob: sealed.toString('base64'),
+        PrivateKeyCiphertextBlob: sealed.blob.toString('base64'),
         ...(withPlaintext ? { PrivateKeyPlaintext: pair.privateKey.toString('base64') } : {}),
+        KeyMaterialId: sealed.keyMaterialId,
       };
     } finally {
       pair.privateKey.fill(0);
@@ -607,7 +617,8 @@ export function kmsService(deps: KmsDeps): JsonService {
       const key = await mutate(ctx, str(input, 'KeyId', { required: true, min: 1, max: 2048 }), ['PendingDeletion'], async (k, tx) => {
         // A key without material (imported material deleted or expired) goes back to waiting for an import.
         await tx.run(
-          "UPDATE kms_keys SET key_state = CASE WHEN current_version = 0 THEN 'PendingImport' ELSE 'Disabled' END, deletion_at = NULL, pending_window_days = NULL WHERE key_id = ?",
+          `UPDATE kms_keys SET key_state = CASE WHEN current_version = 0 OR EXISTS (SELECT 1 FROM kms_key_versions v WHERE v.key_id = kms_keys.key_id AND v.version <= kms_keys.current_version AND v.material_wrapped IS NULL)
+             THEN 'PendingImport' ELSE 'Disabled' END, deletion_at = NULL, pending_window_days = NULL WHERE key_id = ?`,
           [k.keyId],
         );
       });
@@ -719,10 +730,10 @@ export function kmsService(deps: KmsDeps): JsonService {
       const requested = str(input, 'KeyId', { min: 1, max: 2048 });
       const algorithm = oneOf(input, 'EncryptionAlgorithm', ['SYMMETRIC_DEFAULT', 'RSAES_OAEP_SHA_1', 'RSAES_OAEP_SHA_256', 'SM2PKE'] as const);
       if (input['Recipient'] !== undefined) throw new UnsupportedOperationException('Recipient (Nitro Enclaves attestation) is not supported.');
-      const { key, plaintext, algorithm: used } = await decryptAny(ctx, ciphertext, ec, requested, algorithm, 'EncryptionContext');
+      const { key, plaintext, algorithm: used, keyMaterialId } = await decryptAny(ctx, ciphertext, ec, requested, algorithm, 'EncryptionContext');
       try {
         dryRun(input);
-        return { KeyId: key.arn, Plaintext: plaintext.toString('base64'), EncryptionAlgorithm: used as K.EncryptionAlgorithmSpec };
+        return { KeyId: key.arn, Plaintext: plaintext.toString('base64'), EncryptionAlgorithm: used as K.EncryptionAlgorithmSpec, ...(keyMaterialId ? { KeyMaterialId: keyMaterialId } : {}) };
       } finally {
         plaintext.fill(0);
       }
@@ -748,6 +759,8 @@ export function kmsService(deps: KmsDeps): JsonService {
           KeyId: destination.arn,
           SourceEncryptionAlgorithm: source.algorithm as K.EncryptionAlgorithmSpec,
           DestinationEncryptionAlgorithm: out.algorithm as K.EncryptionAlgorithmSpec,
+          ...(source.keyMaterialId ? { SourceKeyMaterialId: source.keyMaterialId } : {}),
+          ...(out.keyMaterialId ? { DestinationKeyMaterialId: out.keyMaterialId } : {}),
         };
       } finally {
         source.plaintext.fill(0);
@@ -898,11 +911,13 @@ export function kmsService(deps: KmsDeps): JsonService {
     async RotateKeyOnDemand(ctx, input): Promise<W<K.RotateKeyOnDemandResponse>> {
       const key = await mutate(ctx, str(input, 'KeyId', { required: true, min: 1, max: 2048 }), USABLE, async (k, tx) => {
         if (k.keyManager === 'AWS') throw new UnsupportedOperationException(`${k.arn} is an AWS managed key and rotates automatically.`);
-        rotatable(k);
+        rotatable(k, true);
         if (k.onDemandRotations >= MAX_ON_DEMAND_ROTATIONS) {
           throw new LimitExceededException(`${k.arn} has reached the limit of ${MAX_ON_DEMAND_ROTATIONS} on-demand rotations.`);
         }
-        await keys.rotate(tx, k, 'ON_DEMAND', now());
+        // Imported material: the material imported with ImportType NEW_KEY_MATERIAL becomes current.
+        if (k.origin === 'EXTERNAL') await keys.rotateToImported(tx, k, now());
+        else await keys.rotate(tx, k, 'ON_DEMAND', now());
         await tx.run('UPDATE kms_keys SET on_demand_rotations = on_demand_rotations + 1 WHERE key_id = ?', [k.keyId]);
       });
       return { KeyId: key.arn };
@@ -910,12 +925,27 @@ export function kmsService(deps: KmsDeps): JsonService {
 
     async ListKeyRotations(ctx, input): Promise<W<K.ListKeyRotationsResponse>> {
       const key = await authorizedKey(ctx, await keys.resolve(str(input, 'KeyId', { required: true, min: 1, max: 2048 }), { aliases: false }));
+      const include = oneOf(input, 'IncludeKeyMaterial', ['ALL_KEY_MATERIAL', 'ROTATIONS_ONLY'] as const);
       const limit = limitOf(input);
       const after = decodeMarker(str(input, 'Marker', { min: 1, max: 1024 }));
-      const all = (await keys.rotations(key.keyId)).filter((r) => after === undefined || r.version > Number(after));
-      const p = page(all, limit, (r) => String(r.version));
+      const symmetric = specOf(key).kind === 'symmetric';
+      if (include !== undefined && !symmetric) throw new UnsupportedOperationException(`${key.arn} is a ${key.keySpec} key: IncludeKeyMaterial applies to keys that rotate (symmetric encryption keys).`);
+      const external = key.origin === 'EXTERNAL';
+      // ROTATIONS_ONLY (the default): completed rotations; ALL_KEY_MATERIAL adds the first material and one pending rotation.
+      const all = (await keys.materials(key.keyId)).filter((m) => (include === 'ALL_KEY_MATERIAL' || m.rotationType !== null) && (after === undefined || m.version > Number(after)));
+      const p = page(all, limit, (m) => String(m.version));
       return {
-        Rotations: p.items.map((r) => ({ KeyId: key.arn, RotationDate: seconds(r.createdAt)!, RotationType: r.rotationType })),
+        Rotations: p.items.map((m) => ({
+          KeyId: key.arn,
+          ...(m.keyMaterialId ? { KeyMaterialId: m.keyMaterialId } : {}),
+          ...(external && m.description !== null ? { KeyMaterialDescription: m.description } : {}),
+          ...(external ? { ImportState: m.imported ? ('IMPORTED' as const) : ('PENDING_IMPORT' as const) } : {}),
+          ...(symmetric ? { KeyMaterialState: m.version === key.currentVersion ? ('CURRENT' as const) : m.version > key.currentVersion ? ('PENDING_ROTATION' as const) : ('NON_CURRENT' as const) } : {}),
+          ...(external && m.expirationModel ? { ExpirationModel: m.expirationModel as K.ExpirationModelType } : {}),
+          ...(external && m.validTo !== null ? { ValidTo: seconds(m.validTo)! } : {}),
+          ...(m.rotatedAt !== null ? { RotationDate: seconds(m.rotatedAt)! } : {}),
+          ...(m.rotationType ? { RotationType: m.rotationType } : {}),
+        })),
         Truncated: p.Truncated,
         ...(p.NextMarker ? { NextMarker: p.NextMarker } : {}),
       };
@@ -1095,9 +1125,12 @@ export function kmsService(deps: KmsDeps): JsonService {
       const token = blob(input, 'ImportToken', { required: true, min: 1, max: 6144 });
       const encrypted = blob(input, 'EncryptedKeyMaterial', { required: true, min: 1, max: 6144 });
       const model = oneOf(input, 'ExpirationModel', ['KEY_MATERIAL_EXPIRES', 'KEY_MATERIAL_DOES_NOT_EXPIRE'] as const);
+      const importType = oneOf(input, 'ImportType', ['NEW_KEY_MATERIAL', 'EXISTING_KEY_MATERIAL'] as const);
+      const materialId = str(input, 'KeyMaterialId', { min: 64, max: 64 });
+      const description = str(input, 'KeyMaterialDescription', { min: 0, max: 256 });
       const validToIn = input['ValidTo'];
       const validTo = validToIn === undefined || validToIn === null ? null : typeof validToIn === 'number' ? validToIn * 1000 : Date.parse(String(validToIn));
-      if (input['ImportType'] === 'NEW_KEY_MATERIAL') throw new UnsupportedOperationException('ImportType NEW_KEY_MATERIAL (rotation of imported material) is not supported yet.');
+      if (importType === 'NEW_KEY_MATERIAL' && materialId !== undefined) throw new ValidationException('You cannot specify a KeyMaterialId when ImportType is NEW_KEY_MATERIAL.');
       const expiration = model ?? (validTo !== null ? 'KEY_MATERIAL_EXPIRES' : 'KEY_MATERIAL_DOES_NOT_EXPIRE');
       if (expiration === 'KEY_MATERIAL_EXPIRES' && (validTo === null || !Number.isFinite(validTo))) throw new ValidationException('ValidTo is required when ExpirationModel is KEY_MATERIAL_EXPIRES.');
       if (expiration === 'KEY_MATERIAL_DOES_NOT_EXPIRE' && validTo !== null) throw new ValidationException('ValidTo must be omitted when ExpirationModel is KEY_MATERIAL_DOES_NOT_EXPIRE.');
@@ -1105,6 +1138,11 @@ export function kmsService(deps: KmsDeps): JsonService {
       const key = await authorizedKey(ctx, await keys.resolve(str(input, 'KeyId', { required: true, min: 1, max: 2048 }), { aliases: false }));
       if (key.origin !== 'EXTERNAL') throw new UnsupportedOperationException(`${key.arn} has origin ${key.origin}: only EXTERNAL keys take imported material.`);
       requireState(key, ['Enabled', 'Disabled', 'PendingImport']);
+      const symmetric = specOf(key).kind === 'symmetric';
+      // AWS: asymmetric and HMAC keys take one material for life; ImportType, KeyMaterialId and KeyMaterialDescription are for symmetric keys.
+      if (!symmetric && (importType !== undefined || materialId !== undefined || description !== undefined)) {
+        throw new ValidationException(`ImportType, KeyMaterialId and KeyMaterialDescription are only valid for symmetric encryption keys; ${key.arn} is a ${key.keySpec} key.`);
+      }
       const params = await db.get<{ key_id: string; wrapping_algorithm: string; wrapping_key_wrapped: Uint8Array; valid_until: number }>(
         'SELECT key_id, wrapping_algorithm, wrapping_key_wrapped, valid_until FROM kms_import_parameters WHERE token_hash = ?',
         [tokenHash(token)],
@@ -1118,25 +1156,37 @@ export function kmsService(deps: KmsDeps): JsonService {
       } finally {
         wrappingKey.fill(0);
       }
+      let imported: { keyMaterialId: string };
       try {
         checkImportedMaterial(key.keySpec, specOf(key), material);
         try {
-          await db.transaction(async (tx) => keys.importMaterial(tx, key, material, validTo, expiration, now()));
+          imported = await db.transaction(async (tx) =>
+            keys.importMaterial(tx, key, material, {
+              ...(importType !== undefined ? { importType } : {}),
+              ...(materialId !== undefined ? { keyMaterialId: materialId } : {}),
+              ...(description !== undefined ? { description } : {}),
+              validTo,
+              expirationModel: expiration,
+              now: now(),
+            }),
+          );
         } finally {
           keys.invalidate();
         }
       } finally {
         material.fill(0);
       }
-      return {};
+      return { KeyId: key.arn, ...(symmetric ? { KeyMaterialId: imported.keyMaterialId } : {}) };
     },
 
     async DeleteImportedKeyMaterial(ctx, input): Promise<W<K.DeleteImportedKeyMaterialResponse>> {
+      const which = str(input, 'KeyMaterialId', { min: 64, max: 64 });
+      let deleted: string | null | undefined;
       const key = await mutate(ctx, str(input, 'KeyId', { required: true, min: 1, max: 2048 }), ANY_STATE, async (k, tx) => {
         if (k.origin !== 'EXTERNAL') throw new UnsupportedOperationException(`${k.arn} has origin ${k.origin}: only imported material can be deleted.`);
-        await keys.dropMaterial(tx, k.keyId);
+        deleted = await keys.dropMaterial(tx, k.keyId, which);
       });
-      return { KeyId: key.arn };
+      return { KeyId: key.arn, ...(specOf(key).kind === 'symmetric' && deleted ? { KeyMaterialId: deleted } : {}) };
     },
 
     async GetKeyLastUsage(ctx, input): Promise<W<K.GetKeyLastUsageResponse>> {

@@ -66,12 +66,11 @@ export class KmsJobs {
         this.#log.info({ keyArn }, 'key deleted: its key material is destroyed');
       }
     }
-    const lapsed = await db.all<DueRow>("SELECT key_id FROM kms_keys WHERE valid_to IS NOT NULL AND valid_to <= ? AND current_version > 0", [now]);
-    for (const { key_id } of lapsed) {
+    // Imported material past its ValidTo (any of a key's materials, one pending rotation included) is deleted.
+    for (const key_id of await this.#keys.keysWithExpiredMaterial(now)) {
       const keyArn = await db.transaction(async (tx) => {
         const key = await this.#keys.get(key_id, tx);
-        if (!key || key.validTo === null || key.validTo > now) return undefined;
-        await this.#keys.dropMaterial(tx, key_id);
+        if (!key || (await this.#keys.expireMaterials(tx, key_id, now)) === 0) return undefined;
         return key.arn;
       });
       if (keyArn) {
@@ -79,6 +78,8 @@ export class KmsJobs {
         this.#log.info({ keyArn }, 'imported key material expired and was deleted');
       }
     }
+    // Versions made before key material ids existed get theirs (a bounded batch per run).
+    await this.#keys.fillMaterialIds(200).catch((err: unknown) => this.#log.warn({ err }, 'key material ids not filled yet'));
     // Import parameters (with their RSA wrapping keys) are good for a day.
     await db.run('DELETE FROM kms_import_parameters WHERE valid_until <= ?', [now]);
     // Overwritten pages leave the write-ahead log too, so destroyed material is gone from disk.

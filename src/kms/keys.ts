@@ -1,9 +1,11 @@
-import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, randomUUID, timingSafeEqual } from 'node:crypto';
 import type { Database, Queryable } from '../store/database.ts';
 import { RootUnavailableError, type RootOfTrust } from '../root/root-of-trust.ts';
 import { AwsError } from '../wire/errors.ts';
 import { randomBytes } from '../crypto/random.ts';
 import { DisabledException, IncorrectKeyMaterialException, InvalidMarkerException, KMSInternalException, KMSInvalidStateException, NotFoundException } from './errors.ts';
+
+export type ImportType = 'NEW_KEY_MATERIAL' | 'EXISTING_KEY_MATERIAL';
 
 export type KeyState = 'Enabled' | 'Disabled' | 'PendingDeletion' | 'PendingImport';
 
@@ -31,6 +33,8 @@ export interface KeyRecord {
   /** Imported material only: when it expires (ms), and AWS's expiration model. */
   validTo: number | null;
   expirationModel: string | null;
+  /** The id of the current version's material (null before any import, or for versions made before ids existed). */
+  currentKeyMaterialId: string | null;
 }
 
 interface KeyRow {
@@ -55,6 +59,7 @@ interface KeyRow {
   current_version: number;
   valid_to: number | null;
   expiration_model: string | null;
+  current_key_material_id: string | null;
 }
 
 const n = (v: number | bigint | null): number | null => (v === null ? null : Number(v));
@@ -83,8 +88,13 @@ function fromRow(r: KeyRow): KeyRecord {
     currentVersion: Number(r.current_version),
     validTo: n(r.valid_to),
     expirationModel: r.expiration_model,
+    currentKeyMaterialId: r.current_key_material_id ?? null,
   };
 }
+
+/** A key row with the id of its current material. */
+const KEY_SELECT = `SELECT k.*, v.key_material_id AS current_key_material_id FROM kms_keys k
+  LEFT JOIN kms_key_versions v ON v.key_id = k.key_id AND v.version = k.current_version`;
 
 export interface AliasRecord {
   aliasName: string;
@@ -94,10 +104,57 @@ export interface AliasRecord {
   updatedAt: number;
 }
 
-export interface RotationRecord {
+/** One key material of a key (a backing-key version), as ListKeyRotations shows it. */
+export interface MaterialRecord {
   version: number;
+  keyMaterialId: string | null;
   createdAt: number;
-  rotationType: 'AUTOMATIC' | 'ON_DEMAND';
+  /** Set once the material became current through a rotation; null for the first material and one pending rotation. */
+  rotationType: 'AUTOMATIC' | 'ON_DEMAND' | null;
+  rotatedAt: number | null;
+  /** Imported material that was deleted or expired: the key waits for it to be imported again. */
+  imported: boolean;
+  description: string | null;
+  expirationModel: string | null;
+  validTo: number | null;
+}
+
+interface MaterialRow {
+  version: number;
+  key_material_id: string | null;
+  created_at: number;
+  rotation_type: string | null;
+  rotated_at: number | null;
+  imported: number;
+  description: string | null;
+  expiration_model: string | null;
+  valid_to: number | null;
+}
+
+const MATERIAL_SELECT = `SELECT version, key_material_id, created_at, rotation_type, rotated_at, CASE WHEN material_wrapped IS NULL THEN 0 ELSE 1 END AS imported,
+  description, expiration_model, valid_to FROM kms_key_versions`;
+
+function materialFromRow(r: MaterialRow): MaterialRecord {
+  return {
+    version: Number(r.version),
+    keyMaterialId: r.key_material_id,
+    createdAt: Number(r.created_at),
+    rotationType: r.rotation_type as MaterialRecord['rotationType'],
+    rotatedAt: n(r.rotated_at),
+    imported: Number(r.imported) === 1,
+    description: r.description,
+    expirationModel: r.expiration_model,
+    validTo: n(r.valid_to),
+  };
+}
+
+/**
+ * A key material's id as AWS describes it, from the key and the material: 64 hex characters, the same for the
+ * same material imported again into the same key (so a re-import names the material it restores), and
+ * revealing nothing of the material (HMAC-SHA256 keyed by the material, over the key ARN).
+ */
+export function keyMaterialId(arn: string, material: Buffer): string {
+  return createHmac('sha256', material).update(`trent:kms:key-material-id:${arn}`).digest('hex');
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -162,7 +219,7 @@ export class KeyStore {
   readonly #root: RootOfTrust;
   readonly accountId: string;
   readonly region: string;
-  readonly #material = new Map<string, { key: Buffer; until: number }>();
+  readonly #material = new Map<string, { key: Buffer; id: string; until: number }>();
   /** Key records and alias targets read outside transactions, for at most a second; every write here invalidates them. */
   readonly #records = new Map<string, { record: KeyRecord; until: number }>();
   readonly #aliasTargets = new Map<string, { keyId: string; until: number }>();
@@ -233,47 +290,121 @@ export class KeyStore {
     return (await this.get(keyId, tx))!;
   }
 
-  async #insertVersion(tx: Queryable, keyId: string, arn: string, version: number, rotationType: string | null, now: number, given?: Buffer): Promise<void> {
+  async #insertVersion(
+    tx: Queryable,
+    keyId: string,
+    arn: string,
+    version: number,
+    rotationType: string | null,
+    now: number,
+    given?: Buffer,
+    imported?: { description: string | null; expirationModel: string; validTo: number | null },
+  ): Promise<string> {
     // A copy: the caller keeps its buffer (a PostgreSQL transaction may run this body again after a serialization failure).
     const material = given ? Buffer.from(given) : randomBytes(32);
     try {
       const wrapped = await this.#root.wrap(material, materialAad(arn, version));
-      await tx.run('INSERT INTO kms_key_versions (key_id, version, material_wrapped, created_at, rotation_type) VALUES (?, ?, ?, ?, ?)', [
-        keyId,
-        version,
-        wrapped,
-        now,
-        rotationType,
-      ]);
+      const id = keyMaterialId(arn, material);
+      await tx.run(
+        `INSERT INTO kms_key_versions (key_id, version, material_wrapped, created_at, rotation_type, rotated_at, key_material_id, description, expiration_model, valid_to)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        [keyId, version, wrapped, now, rotationType, rotationType ? now : null, id, imported?.description ?? null, imported?.expirationModel ?? null, imported?.validTo ?? null],
+      );
+      return id;
     } finally {
       material.fill(0);
     }
   }
 
   /**
-   * Store imported material as version 1 and enable the key (ImportKeyMaterial). As on AWS, a key takes
-   * only one key material for life: a later import must bring the same bytes (checked against a wrapped
-   * SHA-256 fingerprint of the first).
+   * ImportKeyMaterial, as AWS defines it for EXTERNAL keys. NEW_KEY_MATERIAL: the first material becomes the
+   * current one (version 1); later ones (symmetric keys only, checked by the caller) wait as the material
+   * pending rotation until RotateKeyOnDemand. EXISTING_KEY_MATERIAL: the bytes must be a material already
+   * associated with the key (matched by its key material id); it is stored again with the expiry given.
+   * Without ImportType: NEW for a key that never had material, EXISTING afterwards.
    */
-  async importMaterial(tx: Queryable, key: KeyRecord, material: Buffer, validTo: number | null, expirationModel: string, now: number): Promise<void> {
-    const aad = Buffer.from(`trent:kms:import-fingerprint:${key.arn}`);
-    const fingerprint = createHash('sha256').update(material).digest();
-    const row = await tx.get<{ f: Uint8Array | null }>('SELECT import_fingerprint_wrapped AS f FROM kms_keys WHERE key_id = ?', [key.keyId]);
-    if (row?.f) {
-      const earlier = await this.#root.unwrap(row.f, aad);
-      if (!timingSafeEqual(earlier, fingerprint)) throw new IncorrectKeyMaterialException(`The key material is not the material previously imported into ${key.arn}.`);
+  async importMaterial(
+    tx: Queryable,
+    key: KeyRecord,
+    material: Buffer,
+    opts: { importType?: ImportType; keyMaterialId?: string; description?: string; validTo: number | null; expirationModel: string; now: number },
+  ): Promise<{ keyMaterialId: string; pending: boolean }> {
+    const id = keyMaterialId(key.arn, material);
+    const rows = await tx.all<{ version: number; key_material_id: string | null }>('SELECT version, key_material_id FROM kms_key_versions WHERE key_id = ? ORDER BY version', [key.keyId]);
+    const legacy = await tx.get<{ f: Uint8Array | null; current_version: number }>('SELECT import_fingerprint_wrapped AS f, current_version FROM kms_keys WHERE key_id = ?', [key.keyId]);
+    const current = Number(legacy?.current_version ?? 0);
+    const type = opts.importType ?? (rows.length > 0 || legacy?.f ? 'EXISTING_KEY_MATERIAL' : 'NEW_KEY_MATERIAL');
+    const expiry = { description: opts.description ?? null, expirationModel: opts.expirationModel, validTo: opts.validTo };
+    let pending = false;
+    if (type === 'NEW_KEY_MATERIAL') {
+      if (rows.some((r) => r.key_material_id === id)) {
+        throw new IncorrectKeyMaterialException(`This key material is already associated with ${key.arn}: import it with ImportType EXISTING_KEY_MATERIAL.`);
+      }
+      if (rows.length === 0 && !legacy?.f) {
+        await this.#insertVersion(tx, key.keyId, key.arn, 1, null, opts.now, material, expiry);
+        await tx.run('UPDATE kms_keys SET current_version = 1 WHERE key_id = ?', [key.keyId]);
+      } else {
+        const top = rows.length ? Number(rows[rows.length - 1]!.version) : current;
+        if (top > current) throw new KMSInvalidStateException(`${key.arn} already has key material pending rotation: rotate to it with RotateKeyOnDemand, or delete it first.`);
+        await this.#insertVersion(tx, key.keyId, key.arn, top + 1, null, opts.now, material, expiry);
+        pending = true;
+      }
     } else {
-      await tx.run('UPDATE kms_keys SET import_fingerprint_wrapped = ? WHERE key_id = ?', [await this.#root.wrap(fingerprint, aad), key.keyId]);
+      let match = rows.find((r) => r.key_material_id === id);
+      if (!match && legacy?.f && rows.every((r) => r.key_material_id === null)) {
+        // Material imported before key material ids: the key kept a wrapped fingerprint of its one material.
+        const earlier = await this.#root.unwrap(legacy.f, Buffer.from(`trent:kms:import-fingerprint:${key.arn}`));
+        if (timingSafeEqual(earlier, createHash('sha256').update(material).digest())) match = rows[0] ?? { version: 1, key_material_id: null };
+      }
+      if (!match || (opts.keyMaterialId !== undefined && opts.keyMaterialId !== id)) {
+        throw new IncorrectKeyMaterialException(`The key material is not ${opts.keyMaterialId !== undefined ? `key material ${opts.keyMaterialId}` : 'a material previously imported into'} ${key.arn}.`);
+      }
+      const version = Number(match.version);
+      if (!rows.some((r) => Number(r.version) === version)) {
+        await this.#insertVersion(tx, key.keyId, key.arn, version, null, opts.now, material, expiry);
+        await tx.run('UPDATE kms_keys SET current_version = ? WHERE key_id = ?', [version, key.keyId]);
+      } else {
+        const copy = Buffer.from(material);
+        try {
+          await tx.run(
+            'UPDATE kms_key_versions SET material_wrapped = ?, key_material_id = ?, description = COALESCE(?, description), expiration_model = ?, valid_to = ? WHERE key_id = ? AND version = ?',
+            [await this.#root.wrap(copy, materialAad(key.arn, version)), id, opts.description ?? null, opts.expirationModel, opts.validTo, key.keyId, version],
+          );
+        } finally {
+          copy.fill(0);
+        }
+      }
+      pending = version > current;
     }
-    await tx.run('DELETE FROM kms_key_versions WHERE key_id = ?', [key.keyId]);
-    await this.#insertVersion(tx, key.keyId, key.arn, 1, null, now, material);
-    await tx.run("UPDATE kms_keys SET key_state = CASE WHEN key_state = 'PendingImport' THEN 'Enabled' ELSE key_state END, current_version = 1, valid_to = ?, expiration_model = ? WHERE key_id = ?", [
-      validTo,
-      expirationModel,
-      key.keyId,
-    ]);
+    await this.#settleMaterials(tx, key.keyId);
     this.forgetMaterial(key.keyId);
     this.invalidate(key.keyId);
+    return { keyMaterialId: id, pending };
+  }
+
+  /**
+   * After any change to a key's imported materials: its ValidTo is the earliest of the materials permanently
+   * associated with it (not one pending rotation), and it is usable only while all of them are imported.
+   */
+  async #settleMaterials(tx: Queryable, keyId: string): Promise<void> {
+    const s = await tx.get<{ valid_to: number | null; present: number; missing: number; current_version: number }>(
+      `SELECT MIN(CASE WHEN v.material_wrapped IS NOT NULL THEN v.valid_to END) AS valid_to,
+              SUM(CASE WHEN v.material_wrapped IS NOT NULL THEN 1 ELSE 0 END) AS present,
+              SUM(CASE WHEN v.material_wrapped IS NULL THEN 1 ELSE 0 END) AS missing,
+              MAX(k.current_version) AS current_version
+       FROM kms_keys k LEFT JOIN kms_key_versions v ON v.key_id = k.key_id AND v.version <= k.current_version
+       WHERE k.key_id = ?`,
+      [keyId],
+    );
+    const validTo = s?.valid_to === null || s?.valid_to === undefined ? null : Number(s.valid_to);
+    const usable = Number(s?.current_version ?? 0) > 0 && Number(s?.missing ?? 0) === 0;
+    const model = validTo !== null ? 'KEY_MATERIAL_EXPIRES' : Number(s?.present ?? 0) > 0 ? 'KEY_MATERIAL_DOES_NOT_EXPIRE' : null;
+    await tx.run(
+      `UPDATE kms_keys SET valid_to = ?, expiration_model = ?,
+         key_state = CASE WHEN key_state = 'PendingDeletion' THEN key_state WHEN ? = 0 THEN 'PendingImport' WHEN key_state = 'PendingImport' THEN 'Enabled' ELSE key_state END
+       WHERE key_id = ?`,
+      [validTo, model, usable ? 1 : 0, keyId],
+    );
   }
 
   /** Import wrapping keys live for a day, wrapped by the root like any other key, bound to their token. */
@@ -285,12 +416,51 @@ export class KeyStore {
     return this.#root.unwrap(wrapped, Buffer.from(`trent:kms:import-wrapping-key:${tokenHash}`));
   }
 
-  /** Delete imported material (DeleteImportedKeyMaterial, or its ValidTo has passed): the key waits for a new import. */
-  async dropMaterial(tx: Queryable, keyId: string): Promise<void> {
-    await tx.run('DELETE FROM kms_key_versions WHERE key_id = ?', [keyId]);
-    await tx.run("UPDATE kms_keys SET key_state = CASE WHEN key_state = 'PendingDeletion' THEN key_state ELSE 'PendingImport' END, current_version = 0, valid_to = NULL, expiration_model = NULL WHERE key_id = ?", [keyId]);
+  /**
+   * DeleteImportedKeyMaterial (the current material unless another is named) or its ValidTo has passed. Material
+   * pending rotation is not yet associated with the key and goes entirely; any other keeps its id and waits,
+   * with the key PendingImport, to be imported again. Returns the id of the material deleted.
+   */
+  async dropMaterial(tx: Queryable, keyId: string, which?: string): Promise<string | null | undefined> {
+    const key = await tx.get<{ current_version: number }>('SELECT current_version FROM kms_keys WHERE key_id = ?', [keyId]);
+    const current = Number(key?.current_version ?? 0);
+    const row =
+      which !== undefined
+        ? await tx.get<{ version: number; key_material_id: string | null }>('SELECT version, key_material_id FROM kms_key_versions WHERE key_id = ? AND key_material_id = ?', [keyId, which])
+        : await tx.get<{ version: number; key_material_id: string | null }>('SELECT version, key_material_id FROM kms_key_versions WHERE key_id = ? AND version = ?', [keyId, current]);
+    if (!row) {
+      if (which !== undefined) throw new NotFoundException(`Key material ${which} is not associated with the key.`);
+      return undefined;
+    }
+    await this.#deleteVersionMaterial(tx, keyId, Number(row.version), current);
+    await this.#settleMaterials(tx, keyId);
     this.forgetMaterial(keyId);
     this.invalidate(keyId);
+    return row.key_material_id;
+  }
+
+  async #deleteVersionMaterial(tx: Queryable, keyId: string, version: number, current: number): Promise<void> {
+    if (version > current) await tx.run('DELETE FROM kms_key_versions WHERE key_id = ? AND version = ?', [keyId, version]);
+    else await tx.run('UPDATE kms_key_versions SET material_wrapped = NULL, expiration_model = NULL, valid_to = NULL WHERE key_id = ? AND version = ?', [keyId, version]);
+  }
+
+  /** Delete every imported material of a key whose ValidTo has passed; how many went. */
+  async expireMaterials(tx: Queryable, keyId: string, now: number): Promise<number> {
+    const key = await tx.get<{ current_version: number }>('SELECT current_version FROM kms_keys WHERE key_id = ?', [keyId]);
+    const due = await tx.all<{ version: number }>('SELECT version FROM kms_key_versions WHERE key_id = ? AND material_wrapped IS NOT NULL AND valid_to IS NOT NULL AND valid_to <= ?', [keyId, now]);
+    for (const r of due) await this.#deleteVersionMaterial(tx, keyId, Number(r.version), Number(key?.current_version ?? 0));
+    if (due.length) {
+      await this.#settleMaterials(tx, keyId);
+      this.forgetMaterial(keyId);
+      this.invalidate(keyId);
+    }
+    return due.length;
+  }
+
+  /** Keys holding imported material whose ValidTo has passed (for the sweep). */
+  async keysWithExpiredMaterial(now: number): Promise<string[]> {
+    const rows = await this.#db.all<{ key_id: string }>('SELECT DISTINCT key_id FROM kms_key_versions WHERE valid_to IS NOT NULL AND valid_to <= ? AND material_wrapped IS NOT NULL', [now]);
+    return rows.map((r) => r.key_id);
   }
 
   /** Adds a backing-key version and makes it current; earlier versions keep decrypting. */
@@ -302,6 +472,46 @@ export class KeyStore {
     return version;
   }
 
+  /**
+   * RotateKeyOnDemand for imported material: the material pending rotation becomes current; the one it
+   * replaces keeps decrypting. Without material pending rotation: KMSInvalidStateException, as on AWS.
+   */
+  async rotateToImported(tx: Queryable, key: KeyRecord, now: number): Promise<number> {
+    const row = await tx.get<{ version: number }>('SELECT version FROM kms_key_versions WHERE key_id = ? AND version > ? AND material_wrapped IS NOT NULL ORDER BY version LIMIT 1', [
+      key.keyId,
+      key.currentVersion,
+    ]);
+    if (!row) throw new KMSInvalidStateException(`${key.arn} has no imported key material pending rotation: import new key material with ImportType NEW_KEY_MATERIAL first.`);
+    const version = Number(row.version);
+    await tx.run("UPDATE kms_key_versions SET rotation_type = 'ON_DEMAND', rotated_at = ? WHERE key_id = ? AND version = ?", [now, key.keyId, version]);
+    await tx.run('UPDATE kms_keys SET current_version = ? WHERE key_id = ?', [version, key.keyId]);
+    await this.#settleMaterials(tx, key.keyId);
+    this.invalidate(key.keyId);
+    return version;
+  }
+
+  /**
+   * Versions made before key material ids existed get theirs, computed from the material (a bounded batch per
+   * call; KmsJobs runs it until none is left). Imported material that is not there keeps waiting for its import.
+   */
+  async fillMaterialIds(limit = 100): Promise<number> {
+    const rows = await this.#db.all<{ key_id: string; version: number; arn: string; material_wrapped: Uint8Array }>(
+      `SELECT v.key_id, v.version, k.arn, v.material_wrapped FROM kms_key_versions v JOIN kms_keys k ON k.key_id = v.key_id
+       WHERE v.key_material_id IS NULL AND v.material_wrapped IS NOT NULL LIMIT ?`,
+      [limit],
+    );
+    for (const r of rows) {
+      const material = await this.#root.unwrap(r.material_wrapped, materialAad(r.arn, Number(r.version)));
+      try {
+        await this.#db.run('UPDATE kms_key_versions SET key_material_id = ? WHERE key_id = ? AND version = ? AND key_material_id IS NULL', [keyMaterialId(r.arn, material), r.key_id, r.version]);
+      } finally {
+        material.fill(0);
+      }
+      this.invalidate(r.key_id);
+    }
+    return rows.length;
+  }
+
   async get(keyId: string, q: Queryable = this.#db): Promise<KeyRecord | undefined> {
     const cached = q === this.#db;
     const now = Date.now();
@@ -309,7 +519,7 @@ export class KeyStore {
       const hit = this.#records.get(keyId);
       if (hit && hit.until > now) return hit.record;
     }
-    const row = await q.get<KeyRow>('SELECT * FROM kms_keys WHERE key_id = ?', [keyId]);
+    const row = await q.get<KeyRow>(`${KEY_SELECT} WHERE k.key_id = ?`, [keyId]);
     const record = row ? fromRow(row) : undefined;
     if (cached && record) {
       if (this.#records.size >= RECORD_CACHE_MAX) this.#records.clear();
@@ -373,6 +583,11 @@ export class KeyStore {
 
   /** The unwrapped backing key for a version, from the short-lived cache or the root of trust. */
   async backingKey(key: KeyRecord, version: number, now = Date.now()): Promise<Buffer | undefined> {
+    return (await this.material(key, version, now))?.key;
+  }
+
+  /** A version's backing key with its key material id; undefined when the version has no material (deleted, expired or never imported). */
+  async material(key: KeyRecord, version: number, now = Date.now()): Promise<{ key: Buffer; id: string } | undefined> {
     // An unavailable root (an HSM gone) makes cached material unusable too: fail closed at once.
     try {
       this.#root.checkAvailable();
@@ -385,12 +600,12 @@ export class KeyStore {
     }
     const cacheKey = `${key.keyId}#${version}`;
     const hit = this.#material.get(cacheKey);
-    if (hit && hit.until > now) return hit.key;
-    const row = await this.#db.get<{ material_wrapped: Uint8Array }>('SELECT material_wrapped FROM kms_key_versions WHERE key_id = ? AND version = ?', [
-      key.keyId,
-      version,
-    ]);
-    if (!row) return undefined;
+    if (hit && hit.until > now) return hit;
+    const row = await this.#db.get<{ material_wrapped: Uint8Array | null; key_material_id: string | null }>(
+      'SELECT material_wrapped, key_material_id FROM kms_key_versions WHERE key_id = ? AND version = ?',
+      [key.keyId, version],
+    );
+    if (!row?.material_wrapped) return undefined;
     let material: Buffer;
     try {
       material = await this.#root.unwrap(row.material_wrapped, materialAad(key.arn, version));
@@ -400,8 +615,9 @@ export class KeyStore {
       throw new KMSInternalException();
     }
     if (this.#material.size >= BACKING_KEY_CACHE_MAX) this.#evict(now, true);
-    this.#material.set(cacheKey, { key: material, until: now + BACKING_KEY_TTL_MS });
-    return material;
+    const entry = { key: material, id: row.key_material_id ?? keyMaterialId(key.arn, material), until: now + BACKING_KEY_TTL_MS };
+    this.#material.set(cacheKey, entry);
+    return entry;
   }
 
   #evict(now: number, all = false): void {
@@ -429,18 +645,15 @@ export class KeyStore {
 
   async list(limit: number, after: string | undefined): Promise<KeyRecord[]> {
     const rows = await this.#db.all<KeyRow>(
-      `SELECT * FROM kms_keys WHERE account_id = ? AND region = ? ${after !== undefined ? 'AND key_id > ?' : ''} ORDER BY key_id LIMIT ?`,
+      `${KEY_SELECT} WHERE k.account_id = ? AND k.region = ? ${after !== undefined ? 'AND k.key_id > ?' : ''} ORDER BY k.key_id LIMIT ?`,
       after !== undefined ? [this.accountId, this.region, after, limit + 1] : [this.accountId, this.region, limit + 1],
     );
     return rows.map(fromRow);
   }
 
-  async rotations(keyId: string): Promise<RotationRecord[]> {
-    const rows = await this.#db.all<{ version: number; created_at: number; rotation_type: string }>(
-      'SELECT version, created_at, rotation_type FROM kms_key_versions WHERE key_id = ? AND rotation_type IS NOT NULL ORDER BY version',
-      [keyId],
-    );
-    return rows.map((r) => ({ version: Number(r.version), createdAt: Number(r.created_at), rotationType: r.rotation_type as RotationRecord['rotationType'] }));
+  /** Every material of a key, oldest first. */
+  async materials(keyId: string): Promise<MaterialRecord[]> {
+    return (await this.#db.all<MaterialRow>(`${MATERIAL_SELECT} WHERE key_id = ? ORDER BY version`, [keyId])).map(materialFromRow);
   }
 
   async aliases(keyId: string | undefined, limit: number, after: string | undefined): Promise<AliasRecord[]> {

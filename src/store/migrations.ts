@@ -514,4 +514,34 @@ export const migrations: Migration[] = [
       ALTER TABLE sts_sessions ADD COLUMN session_policy_arns TEXT;
     `,
   },
+  {
+    id: 15,
+    name: 'kms: key materials as AWS lists them: an id per material, imported material that can be deleted and imported again (material_wrapped NULL meanwhile), material pending rotation, and expiry per material',
+    // A table rebuild (material_wrapped loses NOT NULL), in SQL that SQLite and PostgreSQL both accept. Versions made
+    // before ids existed keep a NULL key_material_id until KmsJobs fills it from the material itself.
+    sql: `
+      CREATE TABLE kms_key_versions_next (
+        key_id           TEXT NOT NULL REFERENCES kms_keys(key_id) ON DELETE CASCADE,
+        version          INTEGER NOT NULL,
+        material_wrapped BLOB,
+        created_at       INTEGER NOT NULL,
+        rotation_type    TEXT,
+        rotated_at       INTEGER,
+        key_material_id  TEXT,
+        description      TEXT,
+        expiration_model TEXT,
+        valid_to         INTEGER,
+        PRIMARY KEY (key_id, version)
+      );
+      INSERT INTO kms_key_versions_next (key_id, version, material_wrapped, created_at, rotation_type, rotated_at, key_material_id, description, expiration_model, valid_to)
+        SELECT v.key_id, v.version, v.material_wrapped, v.created_at, v.rotation_type,
+               CASE WHEN v.rotation_type IS NULL THEN NULL ELSE v.created_at END, NULL, NULL,
+               CASE WHEN k.origin = 'EXTERNAL' THEN k.expiration_model ELSE NULL END,
+               CASE WHEN k.origin = 'EXTERNAL' THEN k.valid_to ELSE NULL END
+        FROM kms_key_versions v JOIN kms_keys k ON k.key_id = v.key_id;
+      DROP TABLE kms_key_versions;
+      ALTER TABLE kms_key_versions_next RENAME TO kms_key_versions;
+      CREATE INDEX kms_key_versions_by_expiry ON kms_key_versions(valid_to);
+    `,
+  },
 ];

@@ -356,10 +356,10 @@ test('ImportKeyMaterial errors: foreign token, garbled or mis-wrapped material, 
   );
   assert.equal((await describe(a)).KeyState, 'PendingImport', 'refused imports leave the key PendingImport');
 
-  // The same token then works, and the key cannot be rotated: its material is imported.
+  // The same token then works. Imported material rotates only on demand, and only to material imported for it.
   await kms.send(new ImportKeyMaterialCommand({ KeyId: a, ImportToken: pv.ImportToken, EncryptedKeyMaterial: wrapped, ExpirationModel: 'KEY_MATERIAL_DOES_NOT_EXPIRE' }));
   assert.equal((await describe(a)).KeyState, 'Enabled', 'the import succeeds once its parameters are right');
-  await fails(kms.send(new RotateKeyOnDemandCommand({ KeyId: a })), 'UnsupportedOperationException');
+  await fails(kms.send(new RotateKeyOnDemandCommand({ KeyId: a })), 'KMSInvalidStateException');
   await fails(kms.send(new EnableKeyRotationCommand({ KeyId: a })), 'UnsupportedOperationException');
 });
 
