@@ -29,6 +29,7 @@ import { policyOperations } from './api-policies.ts';
 const ROLE_NAME = /^[\w+=,.@-]{1,64}$/;
 const MAX_KEYS_PER_USER = 2;
 
+/** A user as GetUser and CreateUser show it; `tags` undefined for ListUsers, which shows neither tags nor the boundary (as AWS). */
 function user(u: UserRow, tags?: Tag[]): XmlObject {
   return {
     Path: u.path,
@@ -36,10 +37,11 @@ function user(u: UserRow, tags?: Tag[]): XmlObject {
     UserId: u.user_id,
     Arn: u.arn,
     CreateDate: u.created_at,
-    ...boundaryShape(u.permissions_boundary ?? null),
+    ...(tags ? boundaryShape(u.permissions_boundary ?? null) : {}),
     ...(tags?.length ? { Tags: tagList(tags) } : {}),
   };
 }
+/** A role as GetRole and CreateRole show it; `tags` undefined for ListRoles, which shows neither tags nor the boundary (as AWS). */
 function role(r: RoleRow, tags?: Tag[]): XmlObject {
   return {
     Path: r.path,
@@ -51,7 +53,7 @@ function role(r: RoleRow, tags?: Tag[]): XmlObject {
     AssumeRolePolicyDocument: encodeURIComponent(r.assume_role_policy),
     ...(r.description ? { Description: r.description } : {}),
     MaxSessionDuration: Number(r.max_session_duration),
-    ...boundaryShape(r.permissions_boundary ?? null),
+    ...(tags ? boundaryShape(r.permissions_boundary ?? null) : {}),
     ...(tags?.length ? { Tags: tagList(tags) } : {}),
   };
 }

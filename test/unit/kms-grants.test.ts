@@ -37,3 +37,11 @@ test('EncryptionContextEquals is exact; EncryptionContextSubset allows more pair
   assert.equal(constraintsHold({ EncryptionContextSubset: { constructor: 'x' } }, {}), false, 'no inherited property counts as a pair');
   assert.equal(constraintsHold(null, undefined), true);
 });
+
+test("a constraint's keys match in any letter case, its values exactly (AWS API reference, GrantConstraints)", () => {
+  assert.equal(constraintsHold({ EncryptionContextSubset: { Department: 'IT' } }, { department: 'IT' }), true);
+  assert.equal(constraintsHold({ EncryptionContextSubset: { Department: 'IT' } }, { Department: 'it' }), false);
+  assert.equal(constraintsHold({ EncryptionContextEquals: { Department: 'IT' } }, { DEPARTMENT: 'IT' }), true);
+  assert.equal(constraintsHold({ EncryptionContextEquals: { Department: 'IT' } }, { DEPARTMENT: 'IT', other: 'x' }), false);
+  assert.equal(grantWithin(g(['Encrypt'], { EncryptionContextSubset: { Department: 'IT' } }), g(['Encrypt'], { EncryptionContextEquals: { department: 'IT' } })), true, 'and so in a child grant');
+});
