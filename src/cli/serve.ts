@@ -1,7 +1,10 @@
+import cluster from 'node:cluster';
 import { parseArgs } from 'node:util';
+import type { Logger } from 'pino';
 import { writeFileAtomic } from '../store/atomic-file.ts';
-import { describeStore, Instance, isPostgresUrl, isS3Url } from '../server/instance.ts';
-import { Listener } from '../server/listener.ts';
+import { describeStore, Instance, isPostgresUrl, isS3Url, openDatabase } from '../server/instance.ts';
+import { Primary, WorkerBus } from '../server/workers.ts';
+import { Listener, reservePort } from '../server/listener.ts';
 import { createLogger } from '../server/log.ts';
 import { Pipeline } from '../server/pipeline.ts';
 import { ensureTlsMaterial } from '../server/tls.ts';
@@ -55,7 +58,23 @@ export const SERVE_USAGE = `trent serve [options]
   --pkcs11-pin-file FILE      a file holding the user PIN (TRENT_PKCS11_PIN_FILE; never the PIN itself)
   --pkcs11-key-label LABEL    the root key's label on the token (TRENT_PKCS11_KEY_LABEL, default trent-root)
   --trail-retention-days N    how long LookupEvents can reach back (TRENT_TRAIL_RETENTION_DAYS, default 90)
+  --workers N                 worker processes serving the port (TRENT_WORKERS, default one per core; 1: one process)
   --log-level LEVEL           trace, debug, info, warn, error (TRENT_LOG_LEVEL, default info)`;
+
+interface ServeSettings {
+  log: Logger;
+  dataDir: string;
+  host: string;
+  port: number;
+  region: string | undefined;
+  retentionDays: number;
+  workers: number;
+  pkcs11: ReturnType<typeof pkcs11Settings>;
+  dbUrl: string | undefined;
+  blobsUrl: string | undefined;
+  passphrase: string | undefined;
+  tls: { cert?: string; key?: string; ca?: string; sans: string[] };
+}
 
 export async function serve(argv: string[]): Promise<number> {
   if (argv.includes('--help') || argv.includes('-h')) {
@@ -78,6 +97,7 @@ export async function serve(argv: string[]): Promise<number> {
       ...ROOT_OPTIONS,
       'log-level': { type: 'string' },
       'trail-retention-days': { type: 'string' },
+      workers: { type: 'string' },
     },
     strict: true,
   });
@@ -89,32 +109,179 @@ export async function serve(argv: string[]): Promise<number> {
   const region = setting(values.region, 'TRENT_REGION');
   const retentionDays = Number(setting(values['trail-retention-days'], 'TRENT_TRAIL_RETENTION_DAYS', '90'));
   if (!Number.isInteger(retentionDays) || retentionDays < 1) throw new Error(`invalid --trail-retention-days: ${values['trail-retention-days']}`);
-
-  const pkcs11 = pkcs11Settings(values);
+  const workers = Number(setting(values.workers, 'TRENT_WORKERS', String(availableParallelism())));
+  if (!Number.isInteger(workers) || workers < 1 || workers > 64) throw new Error(`invalid --workers: ${values.workers ?? process.env['TRENT_WORKERS']} (1 to 64)`);
   const { db: dbUrl, blobs: blobsUrl } = storeSettings(resolve(dataDir), values, { create: true });
-  const instance = await Instance.open({
+  const settings: ServeSettings = {
+    log,
     dataDir,
-    ...(dbUrl ? { db: dbUrl } : {}),
-    ...(blobsUrl ? { blobs: blobsUrl } : {}),
-    ...(region ? { region } : {}),
-    ...(pkcs11 ? { pkcs11 } : {}),
-    ...(rootPassphrase(values['root-passphrase-file']) !== undefined ? { rootPassphrase: rootPassphrase(values['root-passphrase-file'])! } : {}),
-  });
-  const tls = await ensureTlsMaterial({
-    dataDir: instance.paths.dataDir,
-    ...(values['tls-cert'] ? { certPath: values['tls-cert'] } : {}),
-    ...(values['tls-key'] ? { keyPath: values['tls-key'] } : {}),
-    ...(values['tls-ca'] ? { caPath: values['tls-ca'] } : {}),
-    extraSans: values['tls-san'] ?? [],
-  });
+    host,
+    port,
+    region,
+    retentionDays,
+    workers,
+    pkcs11: pkcs11Settings(values),
+    dbUrl,
+    blobsUrl,
+    passphrase: rootPassphrase(values['root-passphrase-file']),
+    tls: {
+      ...(values['tls-cert'] ? { cert: values['tls-cert'] } : {}),
+      ...(values['tls-key'] ? { key: values['tls-key'] } : {}),
+      ...(values['tls-ca'] ? { ca: values['tls-ca'] } : {}),
+      sans: values['tls-san'] ?? [],
+    },
+  };
+  if (cluster.isWorker) return serveNode(settings, 'worker');
+  if (workers > 1) return servePrimary(settings);
+  return serveNode(settings, 'single');
+}
 
+function openInstance(s: ServeSettings, beside: boolean): Promise<Instance> {
+  return Instance.open({
+    dataDir: s.dataDir,
+    ...(beside ? { beside: true } : {}),
+    ...(s.dbUrl ? { db: s.dbUrl } : {}),
+    ...(s.blobsUrl ? { blobs: s.blobsUrl } : {}),
+    ...(s.region ? { region: s.region } : {}),
+    ...(s.pkcs11 ? { pkcs11: s.pkcs11 } : {}),
+    ...(s.passphrase !== undefined ? { rootPassphrase: s.passphrase } : {}),
+  });
+}
+
+function tlsMaterial(s: ServeSettings, dataDir: string) {
+  return ensureTlsMaterial({
+    dataDir,
+    ...(s.tls.cert ? { certPath: s.tls.cert } : {}),
+    ...(s.tls.key ? { keyPath: s.tls.key } : {}),
+    ...(s.tls.ca ? { caPath: s.tls.ca } : {}),
+    extraSans: s.tls.sans,
+  });
+}
+
+function endpointOf(host: string, port: number): string {
+  const urlHost = host.includes(':') ? `[${host}]` : host;
+  return `https://${urlHost === '0.0.0.0' || urlHost === '[::]' ? 'localhost' : urlHost}:${port}`;
+}
+
+/** What a started server leaves in its data directory for `trent env` and the offline commands, and what it prints. */
+async function announce(s: ServeSettings, instance: Instance, tls: { caPath: string }, endpoint: string, unaudited: boolean, workers: number): Promise<string> {
+  await writeFileAtomic(
+    instance.paths.endpointFile,
+    JSON.stringify({ endpoint, region: instance.region, accountId: instance.accountId, caBundle: tls.caPath, credentials: instance.paths.credentials }, null, 2) + '\n',
+    0o600,
+  );
+  // The offline commands (trent admin, trent trail, trent secrets) find this node's stores here; mode 0600, as the URL may hold a password.
+  const backendsFile = join(instance.paths.dataDir, BACKENDS_FILE);
+  if (s.dbUrl || s.blobsUrl) await writeFileAtomic(backendsFile, JSON.stringify({ ...(s.dbUrl ? { db: s.dbUrl } : {}), ...(s.blobsUrl ? { blobs: s.blobsUrl } : {}) }, null, 2) + '\n', 0o600);
+  else await rm(backendsFile, { force: true });
+  // Lets `trent root migrate` refuse to run under a live server.
+  const pidFile = join(instance.paths.dataDir, 'serve.pid');
+  await writeFileAtomic(pidFile, `${process.pid}\n`, 0o600);
+  const out = process.stdout;
+  const { dbUrl, pkcs11 } = s;
+  out.write(`Trent ${VERSION}\n`);
+  out.write(`  data directory  ${instance.paths.dataDir} (account ${instance.accountId}, region ${instance.region})\n`);
+  out.write(`  credentials     ${instance.paths.credentials} (admin access key ${instance.adminAccessKeyId})\n`);
+  out.write(`  CA certificate  ${tls.caPath}\n`);
+  out.write(`  root of trust   ${pkcs11 ? `PKCS#11 token ${pkcs11.token} (key ${pkcs11.keyLabel ?? 'trent-root'}, ${instance.root.kind})` : `key file ${instance.paths.rootKey}`}\n`);
+  out.write(`  audit trail     ${unaudited ? 'DISABLED (benchmark switch)' : `${isPostgresUrl(dbUrl) ? `${describeStore(dbUrl!)} schema trent_trail` : instance.paths.trailDatabase} (lookups kept ${s.retentionDays} days)`}\n`);
+  if (isPostgresUrl(dbUrl)) out.write(`  metadata        ${describeStore(dbUrl!)} schema trent (node ${NODE_ID})\n`);
+  if (isS3Url(s.blobsUrl)) out.write(`  blobs           ${describeStore(s.blobsUrl!)}\n`);
+  out.write(`  workers         ${workers === 1 ? 'one process' : `${workers} processes`}\n`);
+  out.write(`  use it          eval "$(npx trent env${s.dataDir !== DEFAULT_DATA_DIR ? ` --data-dir ${s.dataDir}` : ''})"\n`);
+  out.write(`Trent ready at ${endpoint}\n`);
+  return pidFile;
+}
+
+function untilSignal(log: Logger, also?: (stop: (why: string) => void) => void): Promise<void> {
+  return new Promise<void>((resolve) => {
+    let done = false;
+    const stop = (why: string) => {
+      if (done) return;
+      done = true;
+      log.info({ signal: why }, 'stopping: finishing in-flight requests');
+      resolve();
+    };
+    process.on('SIGTERM', () => stop('SIGTERM'));
+    process.on('SIGINT', () => stop('SIGINT'));
+    also?.(stop);
+  });
+}
+
+/**
+ * The primary of several workers: it prepares the data directory once (schema, first-start material, TLS,
+ * interrupted deletes, the audit intents of an earlier run), starts the workers, and then only supervises them.
+ */
+async function servePrimary(s: ServeSettings): Promise<number> {
+  const { log } = s;
+  const instance = await openInstance(s, false);
+  let tls: Awaited<ReturnType<typeof tlsMaterial>>;
+  try {
+    tls = await tlsMaterial(s, instance.paths.dataDir);
+    const reaped = await reapOrphans(instance.db, instance.blobs);
+    if (reaped) log.info({ blobs: reaped }, 'removed object blobs left behind by an interrupted delete');
+    // Nothing else writes yet: every intent an earlier run left is orphaned now (on PostgreSQL, other nodes' live ones wait for their heartbeat).
+    const previous = new Recorder(new TrailStore(instance.trailDb), log);
+    await previous.start(instance.trailDb.dialect === 'sqlite');
+    await previous.stop();
+  } finally {
+    await instance.close();
+  }
+  const unaudited = process.env['TRENT_BENCH_UNAUDITED'] === '1';
+  // The workers bind the port together; it is checked (and, for port 0, chosen) here first.
+  const port = await reservePort(s.host, s.port);
+  cluster.setupPrimary({ exec: process.argv[1]!, args: process.argv.slice(2), silent: false });
+  process.env['TRENT_WORKER_PORT'] = String(port);
+  const primary = new Primary({
+    workers: s.workers,
+    log,
+    recoverRecorder: async (owner) => {
+      const db = await openDatabase('trail', s.dataDir, s.dbUrl);
+      try {
+        const n = await new TrailStore(db).recoverIntentsOf(owner);
+        if (n) log.warn({ events: n }, 'recorded calls the dead worker was running (intents recovered as events, outcome unknown)');
+      } finally {
+        await db.close();
+      }
+    },
+  });
+  try {
+    await primary.start();
+  } catch (err) {
+    await primary.stop(2_000);
+    throw err;
+  }
+  const again = await openInstance(s, true);
+  let pidFile: string;
+  try {
+    pidFile = await announce(s, again, tls, endpointOf(s.host, port), unaudited, s.workers);
+  } finally {
+    await again.close();
+  }
+  log.info({ workers: primary.pids }, 'workers started');
+  await untilSignal(log);
+  await primary.stop();
+  await rm(pidFile, { force: true });
+  log.info('stopped');
+  log.flush();
+  return 0;
+}
+
+/** One serving process: the whole server (mode 'single'), or one of several workers under a primary. */
+async function serveNode(s: ServeSettings, mode: 'single' | 'worker'): Promise<number> {
+  const { log, host, port, retentionDays } = s;
+  const worker = mode === 'worker';
+  const bus = new WorkerBus();
+  const instance = await openInstance(s, worker);
+  const tls = await tlsMaterial(s, instance.paths.dataDir);
   const trail = new TrailStore(instance.trailDb, process.env['TRENT_TEST_TRAIL_FAULT_FILE'] || undefined);
   const unaudited = process.env['TRENT_BENCH_UNAUDITED'] === '1';
   if (unaudited) log.warn('TRENT_BENCH_UNAUDITED=1: API calls are NOT recorded. This switch exists for benchmarks only; never use it to serve real clients.');
   const recorder = new Recorder(unaudited ? undefined : trail, log);
-  // Calls interrupted by an earlier stop are put on record before anything is served (an embedded store has one
-  // writer, so every earlier recorder is gone; on PostgreSQL, a node's intents are recovered once its heartbeat ages).
-  await recorder.start(instance.trailDb.dialect === 'sqlite');
+  // Calls interrupted by an earlier stop are put on record before anything is served (an embedded store served by
+  // one process has one writer, so every earlier recorder is gone; workers' primary did this before starting them;
+  // on PostgreSQL, a node's intents are recovered once its heartbeat ages).
+  await recorder.start(!worker && instance.trailDb.dialect === 'sqlite');
   // Background jobs run on one node of a cluster at a time (on one node, these leases are always this node's).
   const kmsInterval = Number(process.env['TRENT_KMS_SWEEP_SECONDS'] ?? 60) * 1000;
   const secretsInterval = Number(process.env['TRENT_SECRETS_SWEEP_SECONDS'] ?? 60) * 1000;
@@ -131,8 +298,10 @@ export async function serve(argv: string[]): Promise<number> {
   const kms = kmsService({ keys, trail, trailRetentionDays: retentionDays, authorizer });
   const kmsClient = new KmsServiceClient(kms, keys, recorder);
   if (BENCH_PLAINTEXT) log.warn('TRENT_BENCH_S3_PLAINTEXT=1: S3 object bodies are stored UNENCRYPTED. This switch exists for benchmarks only; never use it to serve real clients.');
-  const reaped = await reapOrphans(instance.db, instance.blobs);
-  if (reaped) log.info({ blobs: reaped }, 'removed object blobs left behind by an interrupted delete');
+  if (!worker) {
+    const reaped = await reapOrphans(instance.db, instance.blobs);
+    if (reaped) log.info({ blobs: reaped }, 'removed object blobs left behind by an interrupted delete');
+  }
   const objectKeys = new ObjectKeys({ db: instance.db, root: instance.root, kms: kmsClient });
   const systemObjects = new SystemObjects(instance.db, instance.blobs, objectKeys);
   const signer = new DigestSigner(instance.db, instance.root, instance.region);
@@ -153,7 +322,7 @@ export async function serve(argv: string[]): Promise<number> {
     keys: objectKeys,
     accountId: instance.accountId,
     region: instance.region,
-    virtualHosts: virtualHostNames(host, values['tls-san'] ?? []),
+    virtualHosts: virtualHostNames(host, s.tls.sans),
     log,
     authorizer,
   });
@@ -176,7 +345,8 @@ export async function serve(argv: string[]): Promise<number> {
   secretsTimer.unref();
 
   // Face models load in worker threads: at start (warm) unless TRENT_FACES_LAZY=1, then on first use.
-  const faceWorkers = Number(process.env['TRENT_FACES_WORKERS'] ?? availableParallelism());
+  // Several serving processes share the cores: each gets its share of face threads.
+  const faceWorkers = Number(process.env['TRENT_FACES_WORKERS'] ?? Math.max(1, Math.floor(availableParallelism() / (worker ? s.workers : 1))));
   let faceEngine: Promise<FaceEngine> | undefined;
   const engine = (): Promise<FaceEngine> => (faceEngine ??= createFaceEngine({ workers: faceWorkers }));
   if (process.env['TRENT_FACES_LAZY'] !== '1') void engine().catch((err) => log.error({ err: (err as Error).message }, 'the face model could not be loaded'));
@@ -191,53 +361,40 @@ export async function serve(argv: string[]): Promise<number> {
     authorizer,
     region: instance.region,
     log,
-    health: () => {
+    // Another worker's caches must not outlive this one's change: they are dropped before the call is answered.
+    changed: (scope) => bus.changed(scope),
+    health: async () => {
+      // Each serving process answers for its own store connection, checked now if nothing was written for a second.
+      await recorder.check();
       const audit = recorder.failing ? 'failing: events cannot be written, so every call is refused' : 'ok';
       const body = { status: stopping ? 'stopping' : recorder.failing ? 'unavailable' : 'ok', service: 'trent', version: VERSION, components: { auditTrail: audit } };
       return { status: stopping || recorder.failing ? 503 : 200, body };
     },
   });
-  const listener = new Listener({ host, port, key: tls.key, cert: tls.cert, handler: pipeline.handle, log });
+  bus.onDrop(() => {
+    keys.invalidate();
+    instance.identities.invalidate();
+  });
+  const listener = new Listener({
+    host,
+    // A worker serves the port its primary checked (and chose, for port 0), beside the other workers.
+    port: worker ? Number(process.env['TRENT_WORKER_PORT']) : port,
+    ...(worker ? { reusePort: true } : {}),
+    key: tls.key,
+    cert: tls.cert,
+    handler: pipeline.handle,
+    log,
+  });
   await listener.listen();
 
-  const urlHost = host.includes(':') ? `[${host}]` : host;
-  endpoint = `https://${urlHost === '0.0.0.0' || urlHost === '[::]' ? 'localhost' : urlHost}:${listener.port}`;
+  endpoint = endpointOf(host, listener.port);
   // Deletions whose recovery window ended while Trent was down, and rotations that fell due, happen now.
   await secretsLease.run(() => secrets.sweep());
-  await writeFileAtomic(
-    instance.paths.endpointFile,
-    JSON.stringify({ endpoint, region: instance.region, accountId: instance.accountId, caBundle: tls.caPath, credentials: instance.paths.credentials }, null, 2) + '\n',
-    0o600,
-  );
-  // The offline commands (trent admin, trent trail, trent secrets) find this node's stores here; mode 0600, as the URL may hold a password.
-  const backendsFile = join(instance.paths.dataDir, BACKENDS_FILE);
-  if (dbUrl || blobsUrl) await writeFileAtomic(backendsFile, JSON.stringify({ ...(dbUrl ? { db: dbUrl } : {}), ...(blobsUrl ? { blobs: blobsUrl } : {}) }, null, 2) + '\n', 0o600);
-  else await rm(backendsFile, { force: true });
-  // Lets `trent root migrate` refuse to run under a live server.
-  const pidFile = join(instance.paths.dataDir, 'serve.pid');
-  await writeFileAtomic(pidFile, `${process.pid}\n`, 0o600);
-  const out = process.stdout;
-  out.write(`Trent ${VERSION}\n`);
-  out.write(`  data directory  ${instance.paths.dataDir} (account ${instance.accountId}, region ${instance.region})\n`);
-  out.write(`  credentials     ${instance.paths.credentials} (admin access key ${instance.adminAccessKeyId})\n`);
-  out.write(`  CA certificate  ${tls.caPath}\n`);
-  out.write(`  root of trust   ${pkcs11 ? `PKCS#11 token ${pkcs11.token} (key ${pkcs11.keyLabel ?? "trent-root"}, ${instance.root.kind})` : `key file ${instance.paths.rootKey}`}\n`);
-  out.write(`  audit trail     ${unaudited ? 'DISABLED (benchmark switch)' : `${isPostgresUrl(dbUrl) ? `${describeStore(dbUrl!)} schema trent_trail` : instance.paths.trailDatabase} (lookups kept ${retentionDays} days)`}\n`);
-  if (isPostgresUrl(dbUrl)) out.write(`  metadata        ${describeStore(dbUrl!)} schema trent (node ${NODE_ID})\n`);
-  if (isS3Url(blobsUrl)) out.write(`  blobs           ${describeStore(blobsUrl!)}\n`);
-  out.write(`  use it          eval "$(npx trent env${dataDir !== DEFAULT_DATA_DIR ? ` --data-dir ${dataDir}` : ''})"\n`);
-  out.write(`Trent ready at ${endpoint}\n`);
+  const pidFile = worker ? undefined : await announce(s, instance, tls, endpoint, unaudited, 1);
+  bus.ready(listener.port, recorder.enabled ? recorder.owner : undefined);
 
-  await new Promise<void>((resolve) => {
-    const stop = (signal: string) => {
-      if (stopping) return;
-      stopping = true;
-      log.info({ signal }, 'stopping: finishing in-flight requests');
-      resolve();
-    };
-    process.on('SIGTERM', () => stop('SIGTERM'));
-    process.on('SIGINT', () => stop('SIGINT'));
-  });
+  await untilSignal(log, (stop) => bus.onStop(() => stop('stop from the primary')));
+  stopping = true;
   await listener.close();
   await recorder.stop();
   await delivery.stop();
@@ -248,7 +405,7 @@ export async function serve(argv: string[]): Promise<number> {
   await jobs.stop();
   await retention.stop();
   await instance.close();
-  await rm(pidFile, { force: true });
+  if (pidFile) await rm(pidFile, { force: true });
   log.info('stopped');
   log.flush();
   return 0;

@@ -11,6 +11,12 @@ const PLAIN_HTTP_REFUSAL = `HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain
 export interface ListenerOptions {
   host: string;
   port: number;
+  /**
+   * One of several processes serving the port: each binds its own socket with SO_REUSEPORT and the kernel spreads
+   * new connections over them. A process that dies takes only its own socket with it (its queued connections are
+   * reset, never left hanging), and the others keep accepting.
+   */
+  reusePort?: boolean;
   key: Buffer;
   cert: Buffer;
   handler: (req: IncomingMessage, res: ServerResponse) => void;
@@ -91,7 +97,7 @@ export class Listener {
       try {
         await new Promise<void>((resolve, reject) => {
           server.once('error', reject);
-          server.listen({ host, port }, () => resolve());
+          server.listen({ host, port, ...(this.#opts.reusePort ? { reusePort: true, exclusive: true } : {}) }, () => resolve());
         });
       } catch (err) {
         // ::1 may be absent (IPv6 disabled): the IPv4 loopback alone still serves 'localhost'.
@@ -121,4 +127,29 @@ export class Listener {
     for (const socket of this.#connections.keys()) socket.destroy();
     await closed;
   }
+}
+
+/**
+ * Before workers bind a port together (SO_REUSEPORT): check that nothing else holds it and, for port 0, choose one.
+ * The check binds without SO_REUSEPORT, so a port another program (or another Trent) serves is refused here with
+ * EADDRINUSE instead of being silently shared.
+ */
+export async function reservePort(host: string, port: number): Promise<number> {
+  const hosts = host === 'localhost' ? ['127.0.0.1', '::1'] : [host];
+  let chosen = port;
+  for (const [i, h] of hosts.entries()) {
+    const server = net.createServer();
+    try {
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen({ host: h, port: chosen, exclusive: true }, () => resolve());
+      });
+    } catch (err) {
+      if (i > 0 && ['EADDRNOTAVAIL', 'EAFNOSUPPORT'].includes((err as NodeJS.ErrnoException).code ?? '')) continue;
+      throw err;
+    }
+    chosen = (server.address() as net.AddressInfo).port;
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+  return chosen;
 }

@@ -57,11 +57,16 @@ export interface PipelineOptions {
   log: Logger;
   now?: () => Date;
   /** Answers GET /_trent/health and /_trent/ready without authentication: 503, naming the component, while calls cannot be served. */
-  health: () => { status: number; body: Record<string, unknown> };
+  health: () => Promise<{ status: number; body: Record<string, unknown> }>;
   /** Every call is recorded here before its response is sent. */
   recorder: Recorder;
   accountId: string;
   authorizer: Authorizer;
+  /**
+   * After a call that may have changed state, before it is answered: other serving processes drop what they cached
+   * about it (see server/workers.ts). `scope` is the service's signing name.
+   */
+  changed?: (scope: string) => Promise<void>;
 }
 
 interface Exchange {
@@ -133,7 +138,7 @@ export class Pipeline {
       headers: req.headersDistinct as Record<string, string[] | undefined>,
     };
     if ((sreq.rawPath === '/_trent/health' || sreq.rawPath === '/_trent/ready') && (sreq.method === 'GET' || sreq.method === 'HEAD')) {
-      const h = this.#opts.health();
+      const h = await this.#opts.health();
       const body = Buffer.from(JSON.stringify(h.body));
       return { status: h.status, headers: { 'content-type': 'application/json', 'content-length': body.length, 'cache-control': 'no-store' }, body };
     }
@@ -151,8 +156,11 @@ export class Pipeline {
       }
     }
     const event = this.#event(ex, wire);
+    // A call that may have changed state: other serving processes drop their caches while its event commits.
+    const dropped = ex.began && this.#opts.changed ? this.#opts.changed(ex.service?.signingName ?? '') : undefined;
     try {
       await this.#opts.recorder.record(event);
+      if (dropped) await dropped;
     } catch {
       // The call ran, but its event is not durable: the client is refused; a call that changed state keeps its
       // event in the recorder (and its intent in the store) until the store takes it.

@@ -47,6 +47,9 @@ export class Recorder {
   #flushing = false;
   #idle: Array<() => void> = [];
   #timer: NodeJS.Timeout | undefined;
+  #checking: Promise<void> | undefined;
+  /** When a write last committed (ms). */
+  #lastWrite = 0;
   failing = false;
 
   /** `store` undefined: recording disabled (a benchmark-only configuration, announced loudly at start). */
@@ -224,6 +227,7 @@ export class Recorder {
   }
 
   #recovered(): void {
+    this.#lastWrite = Date.now();
     if (this.failing) this.#log.warn('audit store recovered: serving requests again');
     this.failing = false;
   }
@@ -250,6 +254,24 @@ export class Recorder {
         }
       }
     }
+  }
+
+  /**
+   * Is the store writable now? A write (a heartbeat) is attempted if none succeeded in the last second, at most one
+   * at a time, so that health answers the truth without a write per probe.
+   */
+  async check(): Promise<boolean> {
+    if (!this.#store) return true;
+    if (Date.now() - this.#lastWrite < 1000 && !this.failing) return true;
+    this.#checking ??= this.#store
+      .heartbeat(this.owner, Date.now())
+      .then(
+        () => this.#recovered(),
+        (err: unknown) => this.#failed(err),
+      )
+      .finally(() => (this.#checking = undefined));
+    await this.#checking;
+    return !this.failing;
   }
 
   /** Resolves once everything queued so far has been written (or refused). */

@@ -216,26 +216,22 @@ export class TrailStore {
       if (allForeign) await this.#db.run('DELETE FROM trail_writers WHERE owner <> ?', [self]);
       return 0;
     }
-    const events: PreparedEvent[] = [];
-    for (const r of rows) {
-      let e: TrailEvent;
-      try {
-        e = JSON.parse(r.record) as TrailEvent;
-      } catch {
-        continue; // written by prepareEvent, so always JSON; a damaged row stays for an operator to see
-      }
-      events.push(
-        prepareEvent({
-          ...e,
-          additionalEventData: {
-            ...(e.additionalEventData ?? {}),
-            outcome: 'unknown: the server stopped before the result of this call was recorded; the change it asked for may have been made',
-          },
-        }),
-      );
-    }
+    const events = rows.flatMap((r) => outcomeUnknown(r.record));
     await this.write({ events });
     return events.length;
+  }
+
+  /** The intents of one recorder known to be gone (a worker that died): recovered at once, as recoverIntents does. */
+  async recoverIntentsOf(owner: string): Promise<number> {
+    let total = 0;
+    for (;;) {
+      const rows = await this.#db.all<{ record: string }>('SELECT record FROM trail_intents WHERE owner = ? ORDER BY started_at LIMIT 2000', [owner]);
+      if (rows.length === 0) break;
+      await this.write({ events: rows.flatMap((r) => outcomeUnknown(r.record)) });
+      total += rows.length;
+    }
+    await this.#db.run('DELETE FROM trail_writers WHERE owner = ?', [owner]);
+    return total;
   }
 
   /** How many intents are on record (calls in flight, or interrupted and not yet recovered). */
@@ -328,4 +324,23 @@ export class TrailStore {
     const row = await this.#db.get<{ t: number | null }>('SELECT min(event_time) AS t FROM trail_events');
     return row?.t === null || row?.t === undefined ? undefined : Number(row.t);
   }
+}
+
+/** An intent turned into the event of a call whose outcome was never recorded. */
+function outcomeUnknown(record: string): PreparedEvent[] {
+  let e: TrailEvent;
+  try {
+    e = JSON.parse(record) as TrailEvent;
+  } catch {
+    return []; // written by prepareEvent, so always JSON; a damaged row stays for an operator to see
+  }
+  return [
+    prepareEvent({
+      ...e,
+      additionalEventData: {
+        ...(e.additionalEventData ?? {}),
+        outcome: 'unknown: the server stopped before the result of this call was recorded; the change it asked for may have been made',
+      },
+    }),
+  ];
 }
