@@ -544,4 +544,12 @@ export const migrations: Migration[] = [
       CREATE INDEX kms_key_versions_by_expiry ON kms_key_versions(valid_to);
     `,
   },
+  {
+    id: 16,
+    name: "s3: a bucket's CORS configuration, and a multipart upload's checksum type (COMPOSITE or FULL_OBJECT)",
+    sql: `
+      ALTER TABLE s3_buckets ADD COLUMN cors TEXT;
+      ALTER TABLE s3_uploads ADD COLUMN checksum_type TEXT;
+    `,
+  },
 ];
