@@ -33,6 +33,8 @@ import { cloudTrailService } from '../trail/api.ts';
 import { Recorder } from '../trail/recorder.ts';
 import { TrailRetention } from '../trail/retention.ts';
 import { TrailStore } from '../trail/store.ts';
+import { ThreadTrailWriter } from '../trail/writer.ts';
+import { SqliteDatabase } from '../store/sqlite.ts';
 import { BACKENDS_FILE, storeSettings, DEFAULT_DATA_DIR, DEFAULT_HOST, DEFAULT_PORT, pkcs11Settings, ROOT_OPTIONS, rootPassphrase, setting } from './options.ts';
 import { rm } from 'node:fs/promises';
 import { Lease, NODE_ID } from '../store/lease.ts';
@@ -274,7 +276,9 @@ async function serveNode(s: ServeSettings, mode: 'single' | 'worker'): Promise<n
   const bus = new WorkerBus();
   const instance = await openInstance(s, worker);
   const tls = await tlsMaterial(s, instance.paths.dataDir);
-  const trail = new TrailStore(instance.trailDb, process.env['TRENT_TEST_TRAIL_FAULT_FILE'] || undefined);
+  const fault = process.env['TRENT_TEST_TRAIL_FAULT_FILE'] || undefined;
+  // On the embedded store, the recorder's commits (and their fsyncs) run in a thread of their own, off the event loop.
+  const trail = new TrailStore(instance.trailDb, fault, instance.trailDb instanceof SqliteDatabase ? { writer: new ThreadTrailWriter(instance.trailDb.path, fault) } : {});
   const unaudited = process.env['TRENT_BENCH_UNAUDITED'] === '1';
   if (unaudited) log.warn('TRENT_BENCH_UNAUDITED=1: API calls are NOT recorded. This switch exists for benchmarks only; never use it to serve real clients.');
   const recorder = new Recorder(unaudited ? undefined : trail, log);
@@ -404,6 +408,7 @@ async function serveNode(s: ServeSettings, mode: 'single' | 'worker'): Promise<n
   await secretsLease.release().catch(() => undefined);
   await jobs.stop();
   await retention.stop();
+  await trail.close();
   await instance.close();
   if (pidFile) await rm(pidFile, { force: true });
   log.info('stopped');

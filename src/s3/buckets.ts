@@ -18,6 +18,18 @@ export interface BucketRecord {
   tags: Array<{ Key: string; Value: string }> | null;
   /** The bucket policy (JSON text), enforced on every request. */
   policy: string | null;
+  /** The bucket's CORS rules (PutBucketCors), in the order they are matched. */
+  cors: CorsRule[] | null;
+}
+
+/** One CORSRule of a bucket's CORS configuration. */
+export interface CorsRule {
+  ID?: string;
+  AllowedMethods: string[];
+  AllowedOrigins: string[];
+  AllowedHeaders: string[];
+  ExposeHeaders: string[];
+  MaxAgeSeconds?: number;
 }
 
 interface BucketRow {
@@ -28,6 +40,7 @@ interface BucketRow {
   public_access_block: string | null;
   tags: string | null;
   policy: string | null;
+  cors: string | null;
 }
 
 /** New buckets block all public access, as AWS's have since April 2023. */
@@ -61,6 +74,7 @@ function fromRow(r: BucketRow): BucketRecord {
     publicAccessBlock: r.public_access_block ? (JSON.parse(r.public_access_block) as PublicAccessBlock) : null,
     tags: r.tags ? (JSON.parse(r.tags) as Array<{ Key: string; Value: string }>) : null,
     policy: r.policy,
+    cors: r.cors ? (JSON.parse(r.cors) as CorsRule[]) : null,
   };
 }
 
@@ -79,7 +93,7 @@ export async function listBuckets(q: Queryable): Promise<BucketRecord[]> {
   return (await q.all<BucketRow>('SELECT * FROM s3_buckets ORDER BY bucket_name')).map(fromRow);
 }
 
-export async function setBucketField(q: Queryable, name: string, field: 'encryption' | 'public_access_block' | 'tags' | 'policy', value: unknown): Promise<void> {
+export async function setBucketField(q: Queryable, name: string, field: 'encryption' | 'public_access_block' | 'tags' | 'policy' | 'cors', value: unknown): Promise<void> {
   const text = value === null ? null : field === 'policy' ? String(value) : JSON.stringify(value);
   const r = await q.run(`UPDATE s3_buckets SET ${field} = ? WHERE bucket_name = ?`, [text, name]);
   if (r.changes === 0) throw new NoSuchBucket(name);

@@ -64,6 +64,11 @@ export class InvalidRange extends AwsError {
     );
   }
 }
+export class InvalidPartNumber extends AwsError {
+  constructor(requested: number, actual: number) {
+    super('InvalidPartNumber', 416, 'The requested partnumber is not satisfiable', { PartNumberRequested: String(requested), ActualPartCount: String(actual) });
+  }
+}
 export class PreconditionFailed extends AwsError {
   constructor(condition: string) {
     super('PreconditionFailed', 412, 'At least one of the pre-conditions you specified did not hold', { Condition: condition });

@@ -26,6 +26,8 @@ export interface Segment {
   /** base64 of the blob's HKDF salt. */
   salt: string;
   part: number;
+  /** A multipart object's part: the part's own checksum, under the object's algorithm (GetObjectAttributes lists it). */
+  checksum?: string;
 }
 
 export interface ObjectRecord {
@@ -94,7 +96,7 @@ function fromRow(r: ObjectRow): ObjectRecord {
     etag: r.etag,
     lastModified: Number(r.last_modified),
     headers: JSON.parse(r.headers) as StoredHeaders,
-    checksum: r.checksum_algorithm && r.checksum_value ? { algorithm: r.checksum_algorithm as ChecksumAlgorithm, value: r.checksum_value, type: (r.checksum_type ?? 'FULL_OBJECT') as 'FULL_OBJECT' } : null,
+    checksum: r.checksum_algorithm && r.checksum_value ? { algorithm: r.checksum_algorithm as ChecksumAlgorithm, value: r.checksum_value, type: r.checksum_type === 'COMPOSITE' ? 'COMPOSITE' : 'FULL_OBJECT' } : null,
     protection: protectionFromRow(r),
     segments: JSON.parse(r.segments) as Segment[],
     partsCount: r.parts_count === null ? null : Number(r.parts_count),

@@ -144,8 +144,9 @@ export class Pipeline {
     }
     const ex = this.#classify(req, sreq);
     let wire: WireResponse;
-    if (this.#opts.recorder.failing) {
-      // Fail closed: nothing is served while calls cannot be recorded; this call's own event probes for recovery.
+    // Fail closed: nothing is served while calls cannot be recorded. A failing store is tried again first (one write,
+    // shared by the requests arriving together), so that every serving process recovers as soon as the store does.
+    if (this.#opts.recorder.failing && !(await this.#opts.recorder.check())) {
       if (ex.protocol !== 'restxml') req.resume();
       wire = this.#errorResponse(ex, AUDIT_UNAVAILABLE());
     } else {

@@ -50,9 +50,12 @@ export class SqliteDatabase implements Database {
   #statements = new Map<string, LibsqlStatement>();
   #tail: Promise<unknown> = Promise.resolve();
   #closed = false;
+  /** The database file (another connection, in another thread, may open it too). */
+  readonly path: string;
 
-  private constructor(db: LibsqlDb) {
+  private constructor(db: LibsqlDb, path: string) {
     this.#db = db;
+    this.path = path;
   }
 
   static open(path: string): SqliteDatabase {
@@ -63,7 +66,7 @@ export class SqliteDatabase implements Database {
     db.pragma('busy_timeout = 5000');
     // Deleted rows (destroyed key material) are overwritten with zeros, not left in free pages.
     db.pragma('secure_delete = ON');
-    return new SqliteDatabase(db);
+    return new SqliteDatabase(db, path);
   }
 
   #statement(sql: string): LibsqlStatement {

@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import type { Database, Migration, SqlValue } from '../store/database.ts';
+import type { TrailWriter } from './writer.ts';
 
 /** Rows per multi-row INSERT: well under SQLite's and PostgreSQL's limits on bound parameters. */
 const ROWS_PER_INSERT = 200;
@@ -113,10 +114,18 @@ export class TrailStore {
   readonly #db: Database;
   /** Tests point this at a file; while it exists, appends fail as a full or broken disk would. */
   readonly #faultFile: string | undefined;
+  /** Where the recorder's writes go when they must not run on this thread (the embedded store's writer thread). */
+  readonly #writer: TrailWriter | undefined;
 
-  constructor(db: Database, faultFile?: string) {
+  constructor(db: Database, faultFile?: string, opts: { writer?: TrailWriter } = {}) {
     this.#db = db;
     this.#faultFile = faultFile;
+    this.#writer = opts.writer;
+  }
+
+  /** Stop the writer thread, if any (the database itself is closed by its owner). */
+  async close(): Promise<void> {
+    await this.#writer?.close();
   }
 
   get db(): Database {
@@ -134,6 +143,7 @@ export class TrailStore {
    * recovery, then the call's own event retried) is not stored twice.
    */
   async write(batch: TrailBatch): Promise<void> {
+    if (this.#writer) return this.#writer.write(batch);
     if (this.#faultFile && existsSync(this.#faultFile)) throw new Error('audit store write failed (injected I/O error)');
     const intents = batch.intents ?? [];
     if (batch.events.length === 0 && intents.length === 0) return;
@@ -188,12 +198,14 @@ export class TrailStore {
 
   /** A recorder says it is alive (its intents belong to calls still running). */
   async heartbeat(owner: string, at: number): Promise<void> {
+    if (this.#writer) return this.#writer.heartbeat(owner, at);
     if (this.#faultFile && existsSync(this.#faultFile)) throw new Error('audit store write failed (injected I/O error)');
     await this.#db.run('INSERT INTO trail_writers (owner, heartbeat) VALUES (?, ?) ON CONFLICT (owner) DO UPDATE SET heartbeat = excluded.heartbeat', [owner, at]);
   }
 
   /** A recorder stopping cleanly: it has no intents left, and nobody need wait for its heartbeat to age. */
   async retire(owner: string): Promise<void> {
+    if (this.#writer) return this.#writer.retire(owner);
     await this.#db.run('DELETE FROM trail_writers WHERE owner = ?', [owner]);
   }
 
@@ -204,6 +216,7 @@ export class TrailStore {
    * unknown, in one transaction with the intent's removal. Returns how many were recovered.
    */
   async recoverIntents(self: string, staleBefore: number, allForeign: boolean): Promise<number> {
+    if (this.#writer) return this.#writer.recoverIntents(self, staleBefore, allForeign);
     if (this.#faultFile && existsSync(this.#faultFile)) throw new Error('audit store write failed (injected I/O error)');
     const rows = await this.#db.all<{ event_id: string; owner: string; record: string }>(
       allForeign
@@ -223,6 +236,7 @@ export class TrailStore {
 
   /** The intents of one recorder known to be gone (a worker that died): recovered at once, as recoverIntents does. */
   async recoverIntentsOf(owner: string): Promise<number> {
+    if (this.#writer) return this.#writer.recoverIntentsOf(owner);
     let total = 0;
     for (;;) {
       const rows = await this.#db.all<{ record: string }>('SELECT record FROM trail_intents WHERE owner = ? ORDER BY started_at LIMIT 2000', [owner]);

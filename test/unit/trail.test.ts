@@ -6,6 +6,7 @@ import { pino } from 'pino';
 import { SqliteDatabase } from '../../src/store/sqlite.ts';
 import { TrailStore, trailMigrations } from '../../src/trail/store.ts';
 import { Recorder } from '../../src/trail/recorder.ts';
+import { ThreadTrailWriter } from '../../src/trail/writer.ts';
 import { TrailRetention } from '../../src/trail/retention.ts';
 import { prepareEvent, type TrailEvent } from '../../src/trail/event.ts';
 import { tempDir, removeDir } from '../helpers/trent.ts';
@@ -290,6 +291,31 @@ test('a call that ran while the store failed keeps its event and writes it once 
     assert.equal(await store.intentCount(), 0);
     await recorder.stop();
   } finally {
+    await db.close();
+    await removeDir(dir);
+  }
+});
+
+test('the embedded store\'s writes run in a writer thread: batches, intents and recovery as on the main thread', async () => {
+  const dir = await tempDir();
+  const db = SqliteDatabase.open(join(dir, 'trail.db'));
+  await db.migrate(trailMigrations);
+  const writer = new ThreadTrailWriter(db.path);
+  const store = new TrailStore(db, undefined, { writer });
+  try {
+    const recorder = new Recorder(store, log);
+    await recorder.start(true);
+    const now = new Date();
+    const intent = event('CreateSecret', now);
+    await recorder.begin(intent);
+    await Promise.all(Array.from({ length: 300 }, (_, i) => recorder.record(event(`Op${i}`, now))));
+    assert.equal(await store.intentCount(), 1, 'read on the main thread, written by the writer thread');
+    await recorder.record(intent);
+    assert.equal(await store.intentCount(), 0);
+    assert.equal(Number((await db.get<{ n: number }>('SELECT count(*) AS n FROM trail_events'))!.n), 301);
+    await recorder.stop();
+  } finally {
+    await store.close();
     await db.close();
     await removeDir(dir);
   }
