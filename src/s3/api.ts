@@ -4,6 +4,7 @@ import { S3Context, s3ConditionKeys, type S3Deps, type S3Handler } from './conte
 import { NotImplemented } from './errors.ts';
 import { checkIntegrityHeaders } from './integrity.ts';
 import * as acls from './operations/acls.ts';
+import * as attributes from './operations/attributes.ts';
 import * as bucketConfig from './operations/bucket-config.ts';
 import * as buckets from './operations/buckets.ts';
 import * as listings from './operations/listings.ts';
@@ -58,6 +59,8 @@ const OPERATIONS: Record<string, Operation> = {
   DeleteObject: { action: 's3:DeleteObject', data: true, handler: objects.deleteObject },
   DeleteObjects: { data: true, handler: objects.deleteObjects },
   CopyObject: { action: 's3:PutObject', data: true, handler: objects.copyObject },
+  // Attributes: operations/attributes.ts (s3:GetObject is checked too, as AWS asks for both)
+  GetObjectAttributes: { action: 's3:GetObjectAttributes', data: true, handler: attributes.getObjectAttributes },
   // Multipart uploads: operations/multipart.ts
   CreateMultipartUpload: { action: 's3:PutObject', data: true, handler: multipart.createMultipartUpload },
   UploadPart: { action: 's3:PutObject', data: true, handler: multipart.uploadPart },

@@ -150,6 +150,50 @@ export class InvalidObjectState extends AwsError {
   }
 }
 
+// Versioning, Object Lock, tagging and lifecycle.
+export class NoSuchVersion extends AwsError {
+  constructor(key: string, versionId: string) {
+    super('NoSuchVersion', 404, 'The specified version does not exist.', { Key: key, VersionId: versionId });
+  }
+}
+/** A version id that names no version Trent could have made (nor 'null'). */
+export class InvalidVersionId extends InvalidArgument {
+  constructor(versionId: string) {
+    super('Invalid version id specified', 'versionId', versionId);
+  }
+}
+export class InvalidBucketState extends AwsError {
+  constructor(message: string) {
+    super('InvalidBucketState', 409, message);
+  }
+}
+/** A version Object Lock protects (retention or legal hold): it cannot be deleted or replaced, by anyone. */
+export class VersionLocked extends AwsError {
+  constructor() {
+    super('AccessDenied', 403, 'Access Denied because object protected by object lock.');
+  }
+}
+export class ObjectLockConfigurationNotFoundError extends AwsError {
+  constructor(bucket: string) {
+    super('ObjectLockConfigurationNotFoundError', 404, 'Object Lock configuration does not exist for this bucket', { BucketName: bucket });
+  }
+}
+export class NoSuchObjectLockConfiguration extends AwsError {
+  constructor() {
+    super('NoSuchObjectLockConfiguration', 404, 'The specified object does not have a ObjectLock configuration');
+  }
+}
+export class NoSuchLifecycleConfiguration extends AwsError {
+  constructor(bucket: string) {
+    super('NoSuchLifecycleConfiguration', 404, 'The lifecycle configuration does not exist', { BucketName: bucket });
+  }
+}
+export class InvalidTag extends AwsError {
+  constructor(message: string) {
+    super('InvalidTag', 400, message);
+  }
+}
+
 /**
  * KMS failures surface from S3 under S3's names: 'KMS.NotFoundException', 'KMS.DisabledException',
  * 'KMS.KMSInvalidStateException' ..., with KMS's message and status (400). Audit failures pass through.

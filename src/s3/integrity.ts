@@ -43,26 +43,30 @@ export function checkIntegrityHeaders(headers: Record<string, string | undefined
 
 /**
  * CompleteMultipartUpload's x-amz-checksum-<algorithm>: the checksum of the whole object, checked against the one the
- * parts make (for a composite checksum, with or without its -<parts> suffix), and x-amz-checksum-type, which must
- * be the upload's. A malformed value is InvalidRequest before the body is read; a mismatch is BadDigest.
+ * parts make: for a COMPOSITE upload the checksum of the parts' checksums (with or without its -<parts> suffix), for a
+ * FULL_OBJECT upload the CRC of the whole object. x-amz-checksum-type, when sent, must be the upload's. A malformed
+ * value is InvalidRequest before the body is read; a mismatch is BadDigest.
  */
 export function declaredObjectChecksum(
   headers: Record<string, string | undefined>,
   uploadAlgorithm: ChecksumAlgorithm | null,
-): { algorithm: ChecksumAlgorithm; matches(composite: string): boolean } | undefined {
+  uploadType: 'COMPOSITE' | 'FULL_OBJECT' | null = uploadAlgorithm ? 'COMPOSITE' : null,
+): { algorithm: ChecksumAlgorithm; matches(computed: string): boolean } | undefined {
   const type = headers['x-amz-checksum-type']?.trim().toUpperCase();
-  if (type !== undefined && (uploadAlgorithm === null || type !== 'COMPOSITE')) {
-    throw new AwsError('BadDigest', 400, `The x-amz-checksum-type ${type} does not match the checksum type of the upload (${uploadAlgorithm ? 'COMPOSITE' : 'none'}).`);
+  if (type !== undefined && (uploadType === null || type !== uploadType)) {
+    throw new AwsError('BadDigest', 400, `The x-amz-checksum-type ${type} does not match the checksum type of the upload (${uploadType ?? 'none'}).`);
   }
   const sent = singleChecksumHeader(headers);
   if (!sent) return undefined;
-  const m = /^([A-Za-z0-9+/=]+)(?:-([1-9][0-9]{0,4}))?$/.exec(sent.value.trim());
+  const m = (uploadType === 'FULL_OBJECT' ? /^([A-Za-z0-9+/=]+)$/ : /^([A-Za-z0-9+/=]+)(?:-([1-9][0-9]{0,4}))?$/).exec(sent.value.trim());
   if (!m || !isValidBase64Checksum(sent.algorithm, m[1]!)) throw new InvalidRequest(`Value for ${checksumHeaderName(sent.algorithm)} header is invalid.`);
   const digest = m[1]!;
   const parts = m[2];
   return {
     algorithm: sent.algorithm,
-    matches: (composite) => sent.algorithm === uploadAlgorithm && (parts === undefined ? composite.startsWith(`${digest}-`) : composite === `${digest}-${parts}`),
+    matches: (computed) =>
+      sent.algorithm === uploadAlgorithm &&
+      (uploadType === 'FULL_OBJECT' ? computed === digest : parts === undefined ? computed.startsWith(`${digest}-`) : computed === `${digest}-${parts}`),
   };
 }
 

@@ -5,6 +5,7 @@ import type { Queryable } from '../store/database.ts';
 import { createChecksummer, type ChecksumAlgorithm, type Checksummer } from '../wire/checksums.ts';
 import { createHash, type Hash } from 'node:crypto';
 import { blobKey, decryptPackages, PackageEncryptor, PackageIntegrityError, SALT_BYTES, storedRange, storedSize } from './packages.ts';
+import { VersionLocked } from './errors.ts';
 import type { KeyProtection, SseMode } from './sse.ts';
 
 /** Standard headers and user metadata kept with an object and returned on GET/HEAD. */
@@ -44,7 +45,41 @@ export interface ObjectRecord {
   partsCount: number | null;
   /** The multipart upload the object was completed from: a repeated CompleteMultipartUpload of it answers with the object. */
   uploadId?: string;
+  /**
+   * The version: a generated id in a bucket with versioning enabled, else 'null' (the one version a key has in a
+   * bucket never versioned, or the one a write replaces while versioning is suspended). Set by putObjectRow.
+   */
+  versionId?: string;
+  /** Object tags (at most 10), as PutObjectTagging and x-amz-tagging set them. */
+  tags?: Tag[];
+  /** Object Lock retention of this version. */
+  retention?: Retention | null;
+  /** Object Lock legal hold of this version: true while ON (false once turned OFF, undefined if never set). */
+  legalHold?: boolean;
 }
+
+export interface Tag {
+  Key: string;
+  Value: string;
+}
+
+/** An Object Lock retention period: the version cannot be deleted before `until` (ms), in GOVERNANCE or COMPLIANCE mode. */
+export interface Retention {
+  mode: 'GOVERNANCE' | 'COMPLIANCE';
+  until: number;
+}
+
+/** A delete marker: a version with no data that makes its key read as deleted while it is the latest. */
+export interface DeleteMarker {
+  bucket: string;
+  key: string;
+  versionId: string;
+  lastModified: number;
+  isLatest: boolean;
+}
+
+/** One version of a key, as GET ?versionId= and ListObjectVersions find it. */
+export type ObjectVersion = { kind: 'object'; record: ObjectRecord; isLatest: boolean; noncurrentSince: number | null } | { kind: 'marker'; marker: DeleteMarker };
 
 interface ObjectRow {
   bucket_name: string;
@@ -68,6 +103,15 @@ interface ObjectRow {
   segments: string;
   parts_count: number | null;
   upload_id: string | null;
+  version_id: string;
+  version_seq: number;
+  is_latest: number;
+  delete_marker: number;
+  noncurrent_since: number | null;
+  tags: string | null;
+  lock_mode: string | null;
+  lock_until: number | null;
+  legal_hold: number | null;
 }
 
 export function protectionFromRow(r: Pick<ObjectRow, 'sse' | 'kms_key_arn' | 'kms_context' | 'bucket_key_id' | 'service_key_id' | 'wrapped_key' | 'ssec_salt' | 'ssec_check'>): KeyProtection {
@@ -101,29 +145,132 @@ function fromRow(r: ObjectRow): ObjectRecord {
     segments: JSON.parse(r.segments) as Segment[],
     partsCount: r.parts_count === null ? null : Number(r.parts_count),
     ...(r.upload_id ? { uploadId: r.upload_id } : {}),
+    versionId: r.version_id,
+    ...(r.tags ? { tags: JSON.parse(r.tags) as Tag[] } : {}),
+    retention: r.lock_mode && r.lock_until !== null ? { mode: r.lock_mode as Retention['mode'], until: Number(r.lock_until) } : null,
+    // legal_hold: 0 never set, 1 ON, 2 OFF (S3 shows OFF only for a version that once had a hold).
+    ...(r.legal_hold !== null && Number(r.legal_hold) !== 0 ? { legalHold: Number(r.legal_hold) === 1 } : {}),
   };
 }
 
+function versionFromRow(r: ObjectRow): ObjectVersion {
+  if (Number(r.delete_marker) === 1) {
+    return { kind: 'marker', marker: { bucket: r.bucket_name, key: r.object_key, versionId: r.version_id, lastModified: Number(r.last_modified), isLatest: Number(r.is_latest) === 1 } };
+  }
+  return { kind: 'object', record: fromRow(r), isLatest: Number(r.is_latest) === 1, noncurrentSince: r.noncurrent_since === null ? null : Number(r.noncurrent_since) };
+}
+
+/** Version ids Trent makes: 32 characters of URL-safe base64 (AWS's are opaque, URL-ready strings). */
+const VERSION_ID = /^[A-Za-z0-9_-]{32}$/;
+
+export function newVersionId(): string {
+  return randomBytes(24).toString('base64url');
+}
+
+/** Whether a version id could name a version here: 'null', or one Trent makes. */
+export function isVersionIdForm(id: string): boolean {
+  return id === 'null' || VERSION_ID.test(id);
+}
+
+/** The current version of a key, unless there is none or it is a delete marker. */
 export async function getObject(q: Queryable, bucket: string, key: string): Promise<ObjectRecord | undefined> {
-  const row = await q.get<ObjectRow>('SELECT * FROM s3_objects WHERE bucket_name = ? AND object_key = ?', [bucket, key]);
+  const row = await q.get<ObjectRow>('SELECT * FROM s3_objects WHERE bucket_name = ? AND object_key = ? AND is_latest = 1 AND delete_marker = 0', [bucket, key]);
   return row ? fromRow(row) : undefined;
 }
 
+/** The latest version of a key, object or delete marker. */
+export async function getLatestVersion(q: Queryable, bucket: string, key: string): Promise<ObjectVersion | undefined> {
+  const row = await q.get<ObjectRow>('SELECT * FROM s3_objects WHERE bucket_name = ? AND object_key = ? AND is_latest = 1', [bucket, key]);
+  return row ? versionFromRow(row) : undefined;
+}
+
+/** One version of a key by its id ('null' included). */
+export async function getVersion(q: Queryable, bucket: string, key: string, versionId: string): Promise<ObjectVersion | undefined> {
+  const row = await q.get<ObjectRow>('SELECT * FROM s3_objects WHERE bucket_name = ? AND object_key = ? AND version_id = ?', [bucket, key, versionId]);
+  return row ? versionFromRow(row) : undefined;
+}
+
+/** A key's versions (objects and delete markers), newest first. */
+export async function getVersions(q: Queryable, bucket: string, key: string): Promise<ObjectVersion[]> {
+  return (await q.all<ObjectRow>('SELECT * FROM s3_objects WHERE bucket_name = ? AND object_key = ? ORDER BY version_seq DESC', [bucket, key])).map(versionFromRow);
+}
+
+/** A bucket's versioning state: 'Enabled', 'Suspended', or null for a bucket never versioned. */
+export async function versioningOf(q: Queryable, bucket: string): Promise<'Enabled' | 'Suspended' | null> {
+  const row = await q.get<{ versioning: string | null }>('SELECT versioning FROM s3_buckets WHERE bucket_name = ?', [bucket]);
+  return (row?.versioning ?? null) as 'Enabled' | 'Suspended' | null;
+}
+
+/** Whether Object Lock protects a version now: a legal hold, or retention not yet over (GOVERNANCE unless bypassed). */
+export function lockedNow(v: Pick<ObjectRecord, 'retention' | 'legalHold'>, now: number, bypassGovernance = false): boolean {
+  if (v.legalHold) return true;
+  const r = v.retention;
+  if (!r || r.until <= now) return false;
+  return r.mode === 'COMPLIANCE' || !bypassGovernance;
+}
+
+/** The next position in a key's version order. */
+async function nextSeq(tx: Queryable, bucket: string, key: string): Promise<number> {
+  const row = await tx.get<{ seq: number | null }>('SELECT MAX(version_seq) AS seq FROM s3_objects WHERE bucket_name = ? AND object_key = ?', [bucket, key]);
+  return Number(row?.seq ?? 0) + 1;
+}
+
+/** The latest version becomes noncurrent (its successor is about to be written). */
+async function demoteLatest(tx: Queryable, bucket: string, key: string, now: number): Promise<void> {
+  await tx.run('UPDATE s3_objects SET is_latest = 0, noncurrent_since = ? WHERE bucket_name = ? AND object_key = ? AND is_latest = 1', [now, bucket, key]);
+}
+
 /**
- * Insert or replace an object's row. The blobs of a replaced object are recorded as orphans in the same
- * transaction and removed after it commits (and again at start-up, should a crash come in between).
+ * Remove one version for good: its row goes, its blobs become orphans (removed after the commit), and when it was the
+ * latest, the newest remaining version takes its place. A version Object Lock protects is refused (VersionLocked).
+ */
+export async function removeVersion(tx: Queryable, v: ObjectVersion, now: number, bypassGovernance = false): Promise<string[]> {
+  const where = v.kind === 'object' ? v.record : v.marker;
+  if (v.kind === 'object' && lockedNow(v.record, now, bypassGovernance)) throw new VersionLocked();
+  await tx.run('DELETE FROM s3_objects WHERE bucket_name = ? AND object_key = ? AND version_id = ?', [where.bucket, where.key, where.versionId!]);
+  const wasLatest = v.kind === 'object' ? v.isLatest : v.marker.isLatest;
+  if (wasLatest) {
+    await tx.run(
+      `UPDATE s3_objects SET is_latest = 1, noncurrent_since = NULL WHERE bucket_name = ? AND object_key = ? AND version_seq =
+         (SELECT MAX(version_seq) FROM s3_objects WHERE bucket_name = ? AND object_key = ?)`,
+      [where.bucket, where.key, where.bucket, where.key],
+    );
+  }
+  const orphans = v.kind === 'object' ? v.record.segments.map((s) => s.blob) : [];
+  await addOrphans(tx, orphans, now);
+  return orphans;
+}
+
+/**
+ * Write a new version of a key as its latest, as the bucket's versioning state says: with versioning enabled, a new
+ * version id and the previous latest kept as noncurrent; otherwise the version 'null', replacing the key's null
+ * version (whose blobs become orphans, removed after the commit and again at start-up should a crash come between).
+ * Sets `o.versionId`; returns the orphaned blobs.
  */
 export async function putObjectRow(tx: Queryable, o: ObjectRecord, now: number): Promise<string[]> {
-  const old = await getObject(tx, o.bucket, o.key);
-  const orphans = old ? old.segments.map((s) => s.blob) : [];
-  if (old) await tx.run('DELETE FROM s3_objects WHERE bucket_name = ? AND object_key = ?', [o.bucket, o.key]);
+  const versionId = (await versioningOf(tx, o.bucket)) === 'Enabled' ? newVersionId() : 'null';
+  const orphans: string[] = [];
+  if (versionId === 'null') {
+    const old = await getVersion(tx, o.bucket, o.key, 'null');
+    if (old) {
+      if (old.kind === 'object' && lockedNow(old.record, now)) throw new VersionLocked();
+      await tx.run("DELETE FROM s3_objects WHERE bucket_name = ? AND object_key = ? AND version_id = 'null'", [o.bucket, o.key]);
+      if (old.kind === 'object') orphans.push(...old.record.segments.map((s) => s.blob));
+    }
+  }
+  await demoteLatest(tx, o.bucket, o.key, now);
+  const seq = await nextSeq(tx, o.bucket, o.key);
   await tx.run(
-    `INSERT INTO s3_objects (bucket_name, object_key, object_uid, size, etag, last_modified, headers, checksum_algorithm, checksum_value, checksum_type,
-                             sse, kms_key_arn, kms_context, bucket_key_id, service_key_id, wrapped_key, ssec_salt, ssec_check, segments, parts_count, upload_id)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    `INSERT INTO s3_objects (bucket_name, object_key, version_id, version_seq, is_latest, delete_marker, noncurrent_since, object_uid, size, etag,
+                             last_modified, headers, checksum_algorithm, checksum_value, checksum_type, sse, kms_key_arn, kms_context,
+                             bucket_key_id, service_key_id, wrapped_key, ssec_salt, ssec_check, segments, parts_count, upload_id,
+                             tags, lock_mode, lock_until, legal_hold)
+     VALUES (?, ?, ?, ?, 1, 0, NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     [
       o.bucket,
       o.key,
+      versionId,
+      seq,
       o.uid,
       o.size,
       o.etag,
@@ -136,10 +283,68 @@ export async function putObjectRow(tx: Queryable, o: ObjectRecord, now: number):
       JSON.stringify(o.segments),
       o.partsCount,
       o.uploadId ?? null,
+      o.tags && o.tags.length ? JSON.stringify(o.tags) : null,
+      o.retention?.mode ?? null,
+      o.retention?.until ?? null,
+      o.legalHold === undefined ? 0 : o.legalHold ? 1 : 2,
     ],
   );
   await addOrphans(tx, orphans, now);
+  o.versionId = versionId;
   return orphans;
+}
+
+/**
+ * A delete marker as the key's latest version (a DELETE without a version id on a bucket with a versioning state):
+ * a new version id with versioning enabled; while suspended, the version 'null', replacing the key's null version.
+ * Returns the marker's version id and the orphaned blobs.
+ */
+export async function putDeleteMarker(tx: Queryable, bucket: string, key: string, versionId: string, now: number): Promise<string[]> {
+  const orphans: string[] = [];
+  if (versionId === 'null') {
+    const old = await getVersion(tx, bucket, key, 'null');
+    if (old) {
+      if (old.kind === 'object' && lockedNow(old.record, now)) throw new VersionLocked();
+      await tx.run("DELETE FROM s3_objects WHERE bucket_name = ? AND object_key = ? AND version_id = 'null'", [bucket, key]);
+      if (old.kind === 'object') orphans.push(...old.record.segments.map((s) => s.blob));
+    }
+  }
+  await demoteLatest(tx, bucket, key, now);
+  const seq = await nextSeq(tx, bucket, key);
+  await tx.run(
+    `INSERT INTO s3_objects (bucket_name, object_key, version_id, version_seq, is_latest, delete_marker, noncurrent_since, object_uid, size, etag,
+                             last_modified, headers, sse, wrapped_key, segments)
+     VALUES (?, ?, ?, ?, 1, 1, NULL, ?, 0, '', ?, '{}', '', ?, '[]')`,
+    [bucket, key, versionId, seq, randomUUID(), now, Buffer.alloc(0)],
+  );
+  await addOrphans(tx, orphans, now);
+  return orphans;
+}
+
+/** Change a version's tags, retention or legal hold (the rest of a version never changes). */
+export async function updateVersion(
+  tx: Queryable,
+  bucket: string,
+  key: string,
+  versionId: string,
+  change: { tags?: Tag[] | null; retention?: Retention | null; legalHold?: boolean },
+): Promise<void> {
+  const sets: string[] = [];
+  const params: Array<string | number | null> = [];
+  if (change.tags !== undefined) {
+    sets.push('tags = ?');
+    params.push(change.tags && change.tags.length ? JSON.stringify(change.tags) : null);
+  }
+  if (change.retention !== undefined) {
+    sets.push('lock_mode = ?', 'lock_until = ?');
+    params.push(change.retention?.mode ?? null, change.retention?.until ?? null);
+  }
+  if (change.legalHold !== undefined) {
+    sets.push('legal_hold = ?');
+    params.push(change.legalHold ? 1 : 2);
+  }
+  if (sets.length === 0) return;
+  await tx.run(`UPDATE s3_objects SET ${sets.join(', ')} WHERE bucket_name = ? AND object_key = ? AND version_id = ?`, [...params, bucket, key, versionId]);
 }
 
 export async function addOrphans(tx: Queryable, blobs: string[], now: number): Promise<void> {

@@ -13,9 +13,9 @@ export interface S3Route {
 
 /** Sub-resources Trent does not implement: a request naming one is refused with 501, never misread as another operation. */
 const UNSUPPORTED = [
-  'analytics', 'accelerate', 'cors', 'intelligent-tiering', 'inventory', 'lifecycle', 'logging', 'metrics', 'notification',
+  'analytics', 'accelerate', 'intelligent-tiering', 'inventory', 'lifecycle', 'logging', 'metrics', 'notification',
   'object-lock', 'ownershipControls', 'replication', 'requestPayment', 'website', 'legal-hold', 'retention', 'torrent', 'restore',
-  'select', 'versions', 'attributes', 'renameObject', 'metadataTable', 'session',
+  'select', 'versions', 'renameObject', 'metadataTable', 'session',
 ];
 
 /**
@@ -56,6 +56,8 @@ export function route(method: string, rawPath: string, query: Map<string, string
   const has = (q: string) => query.has(q);
   const unsupported = UNSUPPORTED.find((q) => query.has(q));
   const fail = (operation: string, error: Error): S3Route => ({ operation, ...at, error });
+  // A browser's CORS preflight, for the bucket or an object in it (answered from the bucket's CORS rules, unsigned).
+  if (method === 'OPTIONS' && bucket !== undefined) return { operation: 'PreflightRequest', ...at };
   if (bucket === undefined) {
     if (method === 'GET') return { operation: 'ListBuckets' };
     return fail('Unknown', new MethodNotAllowed(method));
@@ -70,6 +72,7 @@ export function route(method: string, rawPath: string, query: Map<string, string
         if (has('publicAccessBlock')) return { operation: 'PutPublicAccessBlock', ...at };
         if (has('tagging')) return { operation: 'PutBucketTagging', ...at };
         if (has('versioning')) return { operation: 'PutBucketVersioning', ...at };
+        if (has('cors')) return { operation: 'PutBucketCors', ...at };
         return { operation: 'CreateBucket', ...at };
       case 'HEAD':
         return { operation: 'HeadBucket', ...at };
@@ -78,6 +81,7 @@ export function route(method: string, rawPath: string, query: Map<string, string
         if (has('policy')) return { operation: 'DeleteBucketPolicy', ...at };
         if (has('publicAccessBlock')) return { operation: 'DeletePublicAccessBlock', ...at };
         if (has('tagging')) return { operation: 'DeleteBucketTagging', ...at };
+        if (has('cors')) return { operation: 'DeleteBucketCors', ...at };
         return { operation: 'DeleteBucket', ...at };
       case 'GET':
         if (has('acl')) return { operation: 'GetBucketAcl', ...at };
@@ -88,12 +92,14 @@ export function route(method: string, rawPath: string, query: Map<string, string
         if (has('publicAccessBlock')) return { operation: 'GetPublicAccessBlock', ...at };
         if (has('tagging')) return { operation: 'GetBucketTagging', ...at };
         if (has('versioning')) return { operation: 'GetBucketVersioning', ...at };
+        if (has('cors')) return { operation: 'GetBucketCors', ...at };
         if (has('uploads')) return { operation: 'ListMultipartUploads', ...at };
         if (query.get('list-type') === '2') return { operation: 'ListObjectsV2', ...at };
         return { operation: 'ListObjects', ...at };
       case 'POST':
         if (has('delete')) return { operation: 'DeleteObjects', ...at };
-        return fail('Unknown', new MethodNotAllowed(method));
+        // An HTML form upload (POST Object): the form, not the query, says what to store.
+        return { operation: 'PostObject', ...at };
       default:
         return fail('Unknown', new MethodNotAllowed(method));
     }
@@ -110,6 +116,7 @@ export function route(method: string, rawPath: string, query: Map<string, string
       return { operation: 'PutObject', ...at };
     case 'GET':
       if (has('acl')) return { operation: 'GetObjectAcl', ...at };
+      if (has('attributes')) return { operation: 'GetObjectAttributes', ...at };
       if (has('uploadId')) return { operation: 'ListParts', ...at };
       return { operation: 'GetObject', ...at };
     case 'HEAD':

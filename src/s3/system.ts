@@ -75,7 +75,7 @@ export class SystemObjects {
 
   /** Keys under a prefix, in S3's order. */
   async list(bucket: string, prefix: string): Promise<string[]> {
-    const rows = await this.#db.all<{ object_key: string }>('SELECT object_key FROM s3_objects WHERE bucket_name = ? AND object_key >= ? ORDER BY object_key', [bucket, prefix]);
+    const rows = await this.#db.all<{ object_key: string }>('SELECT object_key FROM s3_objects WHERE bucket_name = ? AND is_latest = 1 AND delete_marker = 0 AND object_key >= ? ORDER BY object_key', [bucket, prefix]);
     const out: string[] = [];
     for (const r of rows) {
       if (!r.object_key.startsWith(prefix)) break;

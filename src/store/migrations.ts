@@ -552,4 +552,60 @@ export const migrations: Migration[] = [
       ALTER TABLE s3_uploads ADD COLUMN checksum_type TEXT;
     `,
   },
+  {
+    id: 17,
+    name: 's3: object versions (each row one version or delete marker, the latest flagged), object tags, Object Lock retention and legal holds; bucket versioning, Object Lock and lifecycle configurations; tags and Object Lock settings of multipart uploads',
+    // A table rebuild (the primary key gains version_id), in SQL that SQLite and PostgreSQL both accept. Objects written
+    // before versioning existed are each their key's one version: the null version, and the latest.
+    sql: `
+      CREATE TABLE s3_objects_next (
+        bucket_name        TEXT NOT NULL REFERENCES s3_buckets(bucket_name),
+        object_key         TEXT NOT NULL,
+        version_id         TEXT NOT NULL,
+        version_seq        INTEGER NOT NULL,
+        is_latest          INTEGER NOT NULL,
+        delete_marker      INTEGER NOT NULL,
+        noncurrent_since   INTEGER,
+        object_uid         TEXT NOT NULL UNIQUE,
+        size               INTEGER NOT NULL,
+        etag               TEXT NOT NULL,
+        last_modified      INTEGER NOT NULL,
+        headers            TEXT NOT NULL,
+        checksum_algorithm TEXT,
+        checksum_value     TEXT,
+        checksum_type      TEXT,
+        sse                TEXT NOT NULL,
+        kms_key_arn        TEXT,
+        kms_context        TEXT,
+        bucket_key_id      TEXT,
+        service_key_id     TEXT,
+        wrapped_key        BLOB NOT NULL,
+        ssec_salt          BLOB,
+        ssec_check         BLOB,
+        segments           TEXT NOT NULL,
+        parts_count        INTEGER,
+        upload_id          TEXT,
+        tags               TEXT,
+        lock_mode          TEXT,
+        lock_until         INTEGER,
+        legal_hold         INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (bucket_name, object_key, version_id)
+      );
+      INSERT INTO s3_objects_next (bucket_name, object_key, version_id, version_seq, is_latest, delete_marker, noncurrent_since, object_uid, size, etag,
+                                   last_modified, headers, checksum_algorithm, checksum_value, checksum_type, sse, kms_key_arn, kms_context,
+                                   bucket_key_id, service_key_id, wrapped_key, ssec_salt, ssec_check, segments, parts_count, upload_id)
+        SELECT bucket_name, object_key, 'null', 1, 1, 0, NULL, object_uid, size, etag,
+               last_modified, headers, checksum_algorithm, checksum_value, checksum_type, sse, kms_key_arn, kms_context,
+               bucket_key_id, service_key_id, wrapped_key, ssec_salt, ssec_check, segments, parts_count, upload_id
+        FROM s3_objects;
+      DROP TABLE s3_objects;
+      ALTER TABLE s3_objects_next RENAME TO s3_objects;
+      CREATE UNIQUE INDEX s3_objects_latest ON s3_objects(bucket_name, object_key) WHERE is_latest = 1;
+      ALTER TABLE s3_buckets ADD COLUMN versioning TEXT;
+      ALTER TABLE s3_buckets ADD COLUMN object_lock TEXT;
+      ALTER TABLE s3_buckets ADD COLUMN lifecycle TEXT;
+      ALTER TABLE s3_uploads ADD COLUMN tags TEXT;
+      ALTER TABLE s3_uploads ADD COLUMN object_lock TEXT;
+    `,
+  },
 ];

@@ -52,7 +52,7 @@ async function listing(s3: S3Context, bucket: string, prefix: string, delimiter:
     if (exclusive) lower = lower.slice(0, -1);
     const rows = await s3.db.all<{ object_key: string; size: number; etag: string; last_modified: number; checksum_algorithm: string | null }>(
       `SELECT object_key, size, etag, last_modified, checksum_algorithm FROM s3_objects
-        WHERE bucket_name = ? AND object_key ${exclusive ? '>' : '>='} ? ${hi !== undefined ? 'AND object_key < ?' : ''} ORDER BY object_key LIMIT ?`,
+        WHERE bucket_name = ? AND is_latest = 1 AND delete_marker = 0 AND object_key ${exclusive ? '>' : '>='} ? ${hi !== undefined ? 'AND object_key < ?' : ''} ORDER BY object_key LIMIT ?`,
       hi !== undefined ? [bucket, lower, hi, BATCH] : [bucket, lower, BATCH],
     );
     if (rows.length === 0) break;

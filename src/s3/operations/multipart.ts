@@ -8,6 +8,7 @@ import { checkObjectWriteAcl } from '../acl.ts';
 import type { S3Context } from '../context.ts';
 import { EntityTooSmall, InvalidArgument, InvalidPart, InvalidPartOrder, InvalidRange, InvalidRequest, MalformedXML, NoSuchUpload, NotImplemented } from '../errors.ts';
 import { compositeChecksum, declaredObjectChecksum, requestedChecksum } from '../integrity.ts';
+import { combinable, combineCrcs } from '../../wire/crc-combine.ts';
 import { asArray, child, empty, isoDate, maxKeysOf, readXml, text, token, unquote, xmlResponse, XMLNS } from '../messages.ts';
 import { checkSize, copySourceObject, etagOf, newObjectKey, plaintextStream, sseEchoHeaders, sseResponseHeaders, storedHeaders, writeBody } from '../object-data.ts';
 import { addOrphans, getObject as findObject, protectionFromRow, protectionParams, putObjectRow, type ObjectRecord, type Segment, type StoredHeaders } from '../objects.ts';
@@ -34,6 +35,8 @@ interface UploadRow {
   initiated_at: number;
   headers: string;
   checksum_algorithm: string | null;
+  /** COMPOSITE or FULL_OBJECT (NULL before migration 16: COMPOSITE). */
+  checksum_type: string | null;
   sse: string;
   kms_key_arn: string | null;
   kms_context: string | null;
@@ -95,22 +98,45 @@ export async function createMultipartUpload(s3: S3Context, ctx: CallContext, r: 
   const declared = req.headers['x-amz-checksum-algorithm'];
   const alg = declared !== undefined ? parseChecksumAlgorithm(declared) : undefined;
   if (declared !== undefined && !alg) throw new InvalidRequest(`Checksum algorithm ${declared} is not supported.`);
-  const type = req.headers['x-amz-checksum-type'];
-  if (type !== undefined && type.toUpperCase() !== 'COMPOSITE') throw new NotImplemented(`x-amz-checksum-type ${type} (multipart checksums are COMPOSITE)`);
+  const type = uploadChecksumType(alg, req.headers['x-amz-checksum-type']);
   const uploadId = randomUUID().replace(/-/g, '') + randomUUID().replace(/-/g, '');
   const uid = randomUUID();
   const { objectKey, protection } = await newObjectKey(s3, ctx, sse, b, key, uid);
   objectKey.fill(0);
   await s3.db.run(
-    `INSERT INTO s3_uploads (upload_id, bucket_name, object_key, object_uid, initiated_at, headers, checksum_algorithm,
+    `INSERT INTO s3_uploads (upload_id, bucket_name, object_key, object_uid, initiated_at, headers, checksum_algorithm, checksum_type,
                              sse, kms_key_arn, kms_context, bucket_key_id, service_key_id, wrapped_key, ssec_salt, ssec_check)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    [uploadId, bucket, key, uid, s3.now(), JSON.stringify(headers), alg ?? null, ...protectionParams(protection)],
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    [uploadId, bucket, key, uid, s3.now(), JSON.stringify(headers), alg ?? null, type ?? null, ...protectionParams(protection)],
   );
   return xmlResponse({ InitiateMultipartUploadResult: { '@_xmlns': XMLNS, Bucket: bucket, Key: key, UploadId: uploadId } }, 200, {
     ...sseEchoHeaders(protection, sse),
-    ...(alg ? { 'x-amz-checksum-algorithm': alg, 'x-amz-checksum-type': 'COMPOSITE' } : {}),
+    ...(alg ? { 'x-amz-checksum-algorithm': alg, 'x-amz-checksum-type': type! } : {}),
   });
+}
+
+/**
+ * A multipart upload's checksum type (x-amz-checksum-type), as AWS documents it: COMPOSITE (a checksum of the parts'
+ * checksums, -N) or FULL_OBJECT (the CRC of the whole object, combined from the parts' CRCs). CRC64NVME is always
+ * FULL_OBJECT, SHA-1 and SHA-256 only COMPOSITE; CRC32 and CRC32C either, COMPOSITE unless asked.
+ */
+function uploadChecksumType(alg: ChecksumAlgorithm | undefined, header: string | undefined): 'COMPOSITE' | 'FULL_OBJECT' | undefined {
+  const asked = header?.trim().toUpperCase();
+  if (asked !== undefined && asked !== 'COMPOSITE' && asked !== 'FULL_OBJECT') throw new InvalidRequest('Value for x-amz-checksum-type header is invalid.');
+  if (!alg) {
+    if (asked !== undefined) throw new InvalidRequest('The x-amz-checksum-type header can only be used with the x-amz-checksum-algorithm header.');
+    return undefined;
+  }
+  const type = asked ?? (alg === 'CRC64NVME' ? 'FULL_OBJECT' : 'COMPOSITE');
+  if (type === 'COMPOSITE' && alg === 'CRC64NVME') throw new InvalidRequest('The COMPOSITE checksum type cannot be used with the crc64nvme checksum algorithm.');
+  if (type === 'FULL_OBJECT' && !combinable(alg)) throw new InvalidRequest(`The FULL_OBJECT checksum type cannot be used with the ${alg.toLowerCase()} checksum algorithm.`);
+  return type;
+}
+
+/** An upload's checksum type; uploads begun before types were kept are COMPOSITE. */
+function typeOf(u: UploadRow): 'COMPOSITE' | 'FULL_OBJECT' | null {
+  if (!u.checksum_algorithm) return null;
+  return u.checksum_type === 'FULL_OBJECT' ? 'FULL_OBJECT' : 'COMPOSITE';
 }
 
 export async function uploadPart(s3: S3Context, ctx: CallContext, r: S3Route, req: RestRequest): Promise<RestResponse> {
@@ -224,7 +250,10 @@ export async function completeMultipartUpload(s3: S3Context, ctx: CallContext, r
     throw new NoSuchUpload(uploadId ?? '');
   }
   const alg = u.checksum_algorithm as ChecksumAlgorithm | null;
-  const declared = declaredObjectChecksum(req.headers, alg);
+  const type = typeOf(u);
+  const declared = declaredObjectChecksum(req.headers, alg, type);
+  const declaredSize = req.headers['x-amz-mp-object-size'];
+  if (declaredSize !== undefined && !/^\d{1,16}$/.test(declaredSize.trim())) throw new InvalidRequest('Value for x-amz-mp-object-size header is invalid.');
   const conditions = writeConditions(req.headers, 'CompleteMultipartUpload');
   conditions?.before(await findObject(s3.db, bucket, key), key);
   const doc = await readXml(req.body);
@@ -254,18 +283,33 @@ export async function completeMultipartUpload(s3: S3Context, ctx: CallContext, r
   const md5s = Buffer.concat(chosen.map((p) => Buffer.from(p.etag, 'hex')));
   const etag = `${createHash('md5').update(md5s).digest('hex')}-${chosen.length}`;
   const partChecksums = chosen.map((p) => p.checksum_value);
-  const checksum =
-    alg && partChecksums.every((c): c is string => c !== null) ? { algorithm: alg, value: compositeChecksum(alg, partChecksums), type: 'COMPOSITE' as const } : null;
+  const size = chosen.reduce((n, p) => n + Number(p.size), 0);
+  if (declaredSize !== undefined && Number(declaredSize.trim()) !== size) {
+    throw new InvalidRequest(`The provided 'x-amz-mp-object-size' header value ${declaredSize.trim()} does not match the size of the object, ${size}.`);
+  }
+  let checksum: ObjectRecord['checksum'] = null;
+  if (alg && partChecksums.every((c): c is string => c !== null)) {
+    checksum =
+      type === 'FULL_OBJECT'
+        ? { algorithm: alg, value: combineCrcs(alg, chosen.map((p) => ({ crc: Buffer.from(p.checksum_value!, 'base64'), length: Number(p.size) }))).toString('base64'), type }
+        : { algorithm: alg, value: compositeChecksum(alg, partChecksums), type: 'COMPOSITE' };
+  }
   if (declared && !(checksum && declared.matches(checksum.value))) {
     throw new AwsError('BadDigest', 400, `The ${declared.algorithm.toLowerCase()} you specified did not match the calculated checksum.`);
   }
-  const segments: Segment[] = chosen.map((p) => ({ blob: p.blob_key, size: Number(p.size), salt: p.salt.toString('base64'), part: Number(p.part_number) }));
+  const segments: Segment[] = chosen.map((p) => ({
+    blob: p.blob_key,
+    size: Number(p.size),
+    salt: p.salt.toString('base64'),
+    part: Number(p.part_number),
+    ...(p.checksum_value ? { checksum: p.checksum_value } : {}),
+  }));
   const t = s3.now();
   const record: ObjectRecord = {
     bucket,
     key,
     uid: u.object_uid,
-    size: segments.reduce((s, x) => s + x.size, 0),
+    size,
     etag,
     lastModified: t,
     headers: JSON.parse(u.headers) as StoredHeaders,
@@ -346,7 +390,7 @@ export async function listParts(s3: S3Context, ctx: CallContext, r: S3Route, req
       ...(shown.length ? { NextPartNumberMarker: Number(shown[shown.length - 1]!.part_number) } : {}),
       MaxParts: max,
       IsTruncated: truncated,
-      ...(alg ? { ChecksumAlgorithm: alg } : {}),
+      ...(alg ? { ChecksumAlgorithm: alg, ChecksumType: typeOf(u)! } : {}),
       Part: shown.map((p) => ({
         PartNumber: Number(p.part_number),
         LastModified: isoDate(Number(p.last_modified)),
@@ -402,7 +446,7 @@ export async function listMultipartUploads(s3: S3Context, ctx: CallContext, r: S
         Owner: owner,
         StorageClass: 'STANDARD',
         Initiated: isoDate(Number(u.initiated_at)),
-        ...(u.checksum_algorithm ? { ChecksumAlgorithm: u.checksum_algorithm } : {}),
+        ...(u.checksum_algorithm ? { ChecksumAlgorithm: u.checksum_algorithm, ChecksumType: typeOf(u)! } : {}),
       })),
     },
   });

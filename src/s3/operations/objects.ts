@@ -2,12 +2,12 @@ import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { AccessDeniedError } from '../../iam/authorizer.ts';
 import type { CallContext, RestRequest, RestResponse } from '../../server/service.ts';
-import { checksumHeaderName, parseChecksumAlgorithm } from '../../wire/checksums.ts';
+import { checksumHeaderName, parseChecksumAlgorithm, type ChecksumAlgorithm } from '../../wire/checksums.ts';
 import type { XmlObject, XmlValue } from '../../wire/xml.ts';
 import { checkObjectWriteAcl } from '../acl.ts';
 import { getBucket } from '../buckets.ts';
 import { s3ConditionKeys, type S3Context } from '../context.ts';
-import { InvalidArgument, InvalidRequest, MalformedXML, NoSuchKey, NotImplemented, PreconditionFailed } from '../errors.ts';
+import { InvalidArgument, InvalidPartNumber, InvalidRequest, MalformedXML, NoSuchKey, PreconditionFailed } from '../errors.ts';
 import { requestedChecksum } from '../integrity.ts';
 import { asArray, boolText, child, empty, httpDate, isoDate, readXml, text, token, xmlResponse, XMLNS } from '../messages.ts';
 import {
@@ -22,10 +22,10 @@ import {
   storedHeaders,
   writeBody,
 } from '../object-data.ts';
-import { addOrphans, getObject as findObject, putObjectRow, type ObjectRecord } from '../objects.ts';
+import { addOrphans, getObject as findObject, putObjectRow, type ObjectRecord, type Segment, type StoredHeaders } from '../objects.ts';
 import { checkConditions, matchesEtag, parseRange, writeConditions } from '../preconditions.ts';
 import type { S3Route } from '../routing.ts';
-import { objectArn, parseCustomerKey, parseSseHeaders } from '../sse.ts';
+import { objectArn, parseCustomerKey, parseSseHeaders, type KeyProtection, type SseRequest } from '../sse.ts';
 
 /** Objects: PutObject, GetObject, HeadObject, DeleteObject, DeleteObjects, CopyObject. */
 
@@ -42,18 +42,61 @@ const SSE_WRITE_HEADERS = [
 export async function putObject(s3: S3Context, ctx: CallContext, r: S3Route, req: RestRequest): Promise<RestResponse> {
   const { bucket, key } = s3.requireKey(r);
   s3.touchObject(ctx, bucket, key);
-  const b = await s3.bucketOf(bucket);
+  await s3.bucketOf(bucket);
   checkSize(req.headers, MAX_OBJECT);
   checkObjectWriteAcl(req.headers, s3.owner);
-  const headers = storedHeaders(req.headers);
   const sse = parseSseHeaders(req.headers);
   const alg = requestedChecksum(req.headers);
-  const conditions = writeConditions(req.headers, 'PutObject');
-  conditions?.before(await findObject(s3.db, bucket, key), key);
+  const { record, protection } = await writeObject(s3, ctx, {
+    bucket,
+    key,
+    headers: storedHeaders(req.headers),
+    sse,
+    checksum: alg,
+    body: req.body,
+    conditions: writeConditions(req.headers, 'PutObject'),
+  });
+  return {
+    status: 200,
+    headers: {
+      etag: `"${record.etag}"`,
+      'content-length': 0,
+      ...sseEchoHeaders(protection, sse),
+      ...(record.checksum ? { [checksumHeaderName(record.checksum.algorithm)]: record.checksum.value, 'x-amz-checksum-type': 'FULL_OBJECT' } : {}),
+    },
+    audit: sseAudit(protection),
+  };
+}
+
+/** A whole object to be written (PutObject, PostObject): where, with which headers and encryption, from which body. */
+export interface ObjectWrite {
+  bucket: string;
+  key: string;
+  headers: StoredHeaders;
+  sse: SseRequest;
+  /** The checksum kept with the object, computed as the body streams in. */
+  checksum: ChecksumAlgorithm | undefined;
+  body: Readable;
+  /** If-Match / If-None-Match, checked before the write and again as it commits. */
+  conditions?: ReturnType<typeof writeConditions>;
+  /** The largest body accepted (EntityTooLarge past it); 5 GiB unless less. */
+  limit?: number;
+  /** A last check of the stored body before it becomes the object (sizes and digests a form declared); throwing discards it. */
+  accept?: (stored: { size: number; md5: Buffer; checksum: string | undefined }) => void;
+}
+
+/**
+ * Write a whole object: a new object key under the request's (or the bucket's) encryption, the body streamed into an
+ * encrypted blob, then the row, replacing any object of that key. Every write of a whole object goes through here.
+ */
+export async function writeObject(s3: S3Context, ctx: CallContext, w: ObjectWrite): Promise<{ record: ObjectRecord; protection: KeyProtection }> {
+  const { bucket, key } = w;
+  const b = await s3.bucketOf(bucket);
+  w.conditions?.before(await findObject(s3.db, bucket, key), key);
   const uid = randomUUID();
-  const { objectKey, protection } = await newObjectKey(s3, ctx, sse, b, key, uid);
+  const { objectKey, protection } = await newObjectKey(s3, ctx, w.sse, b, key, uid);
   try {
-    const stored = await writeBody(s3, objectKey, 0, req.body, alg, MAX_OBJECT);
+    const stored = await writeBody(s3, objectKey, 0, w.body, w.checksum, w.limit ?? MAX_OBJECT);
     const etag = etagOf(protection, objectKey, stored.md5);
     const t = s3.now();
     const record: ObjectRecord = {
@@ -63,17 +106,18 @@ export async function putObject(s3: S3Context, ctx: CallContext, r: S3Route, req
       size: stored.segment.size,
       etag,
       lastModified: t,
-      headers,
-      checksum: alg && stored.checksum ? { algorithm: alg, value: stored.checksum, type: 'FULL_OBJECT' } : null,
+      headers: w.headers,
+      checksum: w.checksum && stored.checksum ? { algorithm: w.checksum, value: stored.checksum, type: 'FULL_OBJECT' } : null,
       protection,
       segments: [stored.segment],
       partsCount: null,
     };
     let orphans: string[];
     try {
+      w.accept?.({ size: stored.segment.size, md5: stored.md5, checksum: stored.checksum });
       orphans = await s3.db.transaction(async (tx) => {
         await getBucket(tx, bucket);
-        conditions?.committing(await findObject(tx, bucket, key), key);
+        w.conditions?.committing(await findObject(tx, bucket, key), key);
         return putObjectRow(tx, record, t);
       });
     } catch (err) {
@@ -81,16 +125,7 @@ export async function putObject(s3: S3Context, ctx: CallContext, r: S3Route, req
       throw err;
     }
     await s3.reap(orphans);
-    return {
-      status: 200,
-      headers: {
-        etag: `"${etag}"`,
-        'content-length': 0,
-        ...sseEchoHeaders(protection, sse),
-        ...(record.checksum ? { [checksumHeaderName(alg!)]: record.checksum.value, 'x-amz-checksum-type': 'FULL_OBJECT' } : {}),
-      },
-      audit: sseAudit(protection),
-    };
+    return { record, protection };
   } finally {
     objectKey.fill(0);
   }
@@ -107,8 +142,34 @@ function objectHeaders(o: ObjectRecord): Record<string, string | number> {
     if (v !== undefined) h[k] = v;
   }
   for (const [k, v] of Object.entries(o.headers.metadata)) h[`x-amz-meta-${k}`] = v;
-  if (o.partsCount !== null) h['x-amz-mp-parts-count'] = o.partsCount;
   return h;
+}
+
+/**
+ * GetObject/HeadObject ?partNumber=N: the bytes of part N of a multipart object (by the part numbers it was completed
+ * with), or of a whole object as its only part 1. Past the last part: 416 InvalidPartNumber.
+ */
+function partRange(o: ObjectRecord, n: number): { start: number; end: number; segment?: Segment } {
+  if (o.partsCount === null) {
+    if (n !== 1) throw new InvalidPartNumber(n, 1);
+    return { start: 0, end: o.size - 1 };
+  }
+  let start = 0;
+  for (const seg of o.segments) {
+    if (seg.part === n) return { start, end: start + seg.size - 1, segment: seg };
+    start += seg.size;
+  }
+  throw new InvalidPartNumber(n, o.partsCount);
+}
+
+/** The partNumber query parameter: an integer from 1 to 10,000, and never with a Range header. */
+function partNumberOf(req: RestRequest): number | undefined {
+  const v = req.query.get('partNumber');
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!/^\d{1,5}$/.test(v) || n < 1 || n > 10000) throw new InvalidArgument('Part number must be an integer between 1 and 10000, inclusive', 'partNumber', v);
+  if (req.headers['range'] !== undefined) throw new InvalidRequest('Cannot specify both Range header and partNumber query parameter');
+  return n;
 }
 
 function checksumHeaders(o: ObjectRecord, headers: Record<string, string | undefined>): Record<string, string> {
@@ -120,7 +181,7 @@ async function getOrHead(s3: S3Context, ctx: CallContext, r: S3Route, req: RestR
   const { bucket, key } = s3.requireKey(r);
   s3.touchObject(ctx, bucket, key);
   await s3.bucketOf(bucket);
-  if (req.query.has('partNumber')) throw new NotImplemented('partNumber on GetObject/HeadObject');
+  const partNumber = partNumberOf(req);
   // An object's encryption is chosen when it is written: reads take only the SSE-C key (400 otherwise, as on AWS).
   for (const h of SSE_WRITE_HEADERS) {
     if (req.headers[h] !== undefined) throw new InvalidArgument(`${h} header is not supported for this operation.`, h, h === 'x-amz-server-side-encryption' ? req.headers[h] : '');
@@ -133,7 +194,8 @@ async function getOrHead(s3: S3Context, ctx: CallContext, r: S3Route, req: RestR
   if (checkConditions(req.headers, o) === 'not-modified') {
     return empty(304, { etag: base['etag']!, 'last-modified': base['last-modified']! });
   }
-  const range = parseRange(req.headers['range'], o.size);
+  const part = partNumber === undefined ? undefined : partRange(o, partNumber);
+  const range = part ?? parseRange(req.headers['range'], o.size);
   for (const [q, h] of [
     ['response-content-type', 'content-type'],
     ['response-content-language', 'content-language'],
@@ -148,8 +210,12 @@ async function getOrHead(s3: S3Context, ctx: CallContext, r: S3Route, req: RestR
   const start = range?.start ?? 0;
   const end = range?.end ?? o.size - 1;
   const length = o.size === 0 ? 0 : end - start + 1;
-  const headers: Record<string, string | number> = { ...base, 'content-length': length, ...(range ? {} : checksumHeaders(o, req.headers)) };
-  if (range) headers['content-range'] = `bytes ${start}-${end}/${o.size}`;
+  const headers: Record<string, string | number> = { ...base, 'content-length': length };
+  // A checksum describes whole bytes: the object's (a whole-object part 1 included), or a part's own.
+  if (!range || (part && !part.segment)) Object.assign(headers, checksumHeaders(o, req.headers));
+  else if (part?.segment?.checksum && o.checksum) Object.assign(headers, checksumHeaders({ ...o, checksum: { ...o.checksum, value: part.segment.checksum } }, req.headers));
+  if (partNumber !== undefined && o.partsCount !== null) headers['x-amz-mp-parts-count'] = o.partsCount;
+  if (range && o.size > 0) headers['content-range'] = `bytes ${start}-${end}/${o.size}`;
   const status = range ? 206 : 200;
   if (head) return { status, headers };
   if (length === 0) return { status, headers, body: Buffer.alloc(0) };
