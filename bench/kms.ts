@@ -1,7 +1,7 @@
 // KMS throughput and latency over HTTPS, beside the platform's trivial authenticated call in the same run,
 // with the audit trail recording every call (the normal configuration) and, for comparison, without it.
 //
-//   node --import tsx bench/kms.ts [--duration 10] [--connections 50] [--warmup 2] [--log-level warn|info] [--no-unaudited]
+//   node --import tsx bench/kms.ts [--duration 10] [--connections 50] [--warmup 2] [--log-level warn|info] [--no-unaudited] [--workers N]
 //
 // Each operation is one request signed once with the SDK's SigV4 signer (valid for 15 minutes) and
 // replayed by wrk: STS GetCallerIdentity (the baseline), KMS Encrypt of 32 bytes with an encryption
@@ -13,6 +13,13 @@
 // Phase (b), unless --no-unaudited: a second Trent in a fresh data directory, started with
 // TRENT_BENCH_UNAUDITED=1 (recording disabled, a benchmark-only switch), for the baseline and Encrypt.
 // Only one Trent runs at a time. The cost of recording is (off - on) / off. See docs/benchmarks.md.
+//
+// The ceilings, measured in the same run with the same number of processes (--workers, default one per core),
+// the same certificate and TLS settings: a bare node:https server answering the exact bytes Trent answered to
+// GetCallerIdentity, and a bare node:https server doing what an Encrypt must do at the least (parse the JSON,
+// AES-256-GCM with a fresh IV, answer JSON in base64). Trent's rates are printed as a share of them.
+//
+// Exits non-zero if any response was not 2xx or the trail holds fewer events than 2xx responses.
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,7 +28,14 @@ import { KMSClient, CreateKeyCommand, EncryptCommand } from '@aws-sdk/client-kms
 import { SqliteDatabase } from '../src/store/sqlite.ts';
 import { kmsRequest, stsRequest } from '../test/helpers/raw.ts';
 import { removeDir, startTrent, tempDir, type RunningTrent } from '../test/helpers/trent.ts';
+import { availableParallelism } from 'node:os';
+import { fileURLToPath } from 'node:url';
 import {
+  BARE_SERVER_FLAG,
+  replayableHeaders,
+  runBareServer,
+  startBareServer,
+  type BareServerConfig,
   drainOutput,
   findOnPath,
   fmt,
@@ -37,6 +51,8 @@ import {
   type BenchRequest,
   type LoadResult,
 } from './lib.ts';
+
+const SELF = fileURLToPath(import.meta.url);
 
 type OpKey = 'baseline' | 'encrypt' | 'decrypt' | 'generateDataKey';
 
@@ -62,8 +78,16 @@ interface PhaseRow {
   warmupRequests: number;
 }
 
+interface CeilingRow {
+  label: string;
+  /** Which Trent operation it bounds. */
+  bounds: OpKey;
+  result: LoadResult;
+}
+
 interface PhaseResult {
   rows: PhaseRow[];
+  ceilings: CeilingRow[];
   /** Events in that Trent's trail.db after it stopped, by event name. */
   events: Map<string, number>;
   totalEvents: number;
@@ -71,6 +95,7 @@ interface PhaseResult {
 }
 
 interface Settings {
+  workers: number;
   wrk: string;
   connections: number;
   durationS: number;
@@ -97,7 +122,7 @@ async function runPhase(s: Settings, recording: boolean, keys: readonly OpKey[],
   const dataDir = await tempDir(recording ? 'trent-bench-audited-' : 'trent-bench-unaudited-');
   let trent: RunningTrent | undefined;
   try {
-    trent = await startTrent({ dataDir, env: { TRENT_LOG_LEVEL: s.logLevel, TRENT_BENCH_UNAUDITED: recording ? '0' : '1' } });
+    trent = await startTrent({ dataDir, args: ['--workers', String(s.workers)], env: { TRENT_LOG_LEVEL: s.logLevel, TRENT_BENCH_UNAUDITED: recording ? '0' : '1' } });
     track(trent);
     // The ready banner says whether the trail is on; make sure the switch did what this phase claims.
     const disabled = /audit trail\s+DISABLED/.test(trent.output());
@@ -137,13 +162,35 @@ async function runPhase(s: Settings, recording: boolean, keys: readonly OpKey[],
       if (result.non2xx > 0 || result.socketErrors > 0) throw new Error(`${name}: ${result.non2xx} non-2xx, ${result.socketErrors} socket errors`);
       rows.push({ op, recording, result, warmupRequests });
     }
+    // The ceilings, while this Trent sits idle: its certificate, its answer to the baseline, the same processes.
+    const ceilings: CeilingRow[] = [];
+    if (recording) {
+      const tlsDir = join(dataDir, 'tls');
+      const baseline = signed[keys.indexOf('baseline')]!;
+      const answer = await sendOnce({ host: '127.0.0.1', port: trent.port, servername: 'localhost', ca: trent.ca }, baseline);
+      const common = { certPath: join(tlsDir, 'server.pem'), keyPath: join(tlsDir, 'server-key.pem'), processes: s.workers };
+      for (const [label, bounds, config, request] of [
+        ['bare node:https, same bytes', 'baseline', { ...common, status: answer.status, headers: replayableHeaders(answer.rawHeaders), bodyBase64: answer.body.toString('base64'), work: 'static' }, baseline],
+        ['bare node:https + JSON + AES-GCM', 'encrypt', { ...common, status: 200, headers: [], bodyBase64: '', work: 'encrypt' }, signed[keys.indexOf('encrypt')]!],
+      ] as const) {
+        const bare = await startBareServer(SELF, config as BareServerConfig);
+        try {
+          const check = await sendOnce({ host: '127.0.0.1', port: bare.port, servername: 'localhost', ca: trent.ca }, request);
+          if (check.status !== 200) throw new Error(`${label} answered ${check.status}`);
+          const opts = { port: bare.port, connections: s.connections, durationS: s.durationS, request, workDir: s.workDir, ca: trent.ca };
+          ceilings.push({ label: `${label} (${s.workers} process${s.workers > 1 ? 'es' : ''})`, bounds, result: await measure('wrk', s.wrk, opts, label, s.warmupS) });
+        } finally {
+          await bare.stop();
+        }
+      }
+    }
     // Stop this Trent (it finishes writing the trail before it exits) before anything else is measured.
     await stopTrent(trent);
     const exitCode = trent.process.exitCode;
     trent = undefined;
     track(undefined);
     const { total, byName } = await countTrailEvents(dataDir);
-    return { rows, events: byName, totalEvents: total, exitCode };
+    return { rows, ceilings, events: byName, totalEvents: total, exitCode };
   } finally {
     if (trent) {
       await stopTrent(trent).catch(() => undefined);
@@ -165,6 +212,7 @@ async function main(): Promise<number> {
       warmup: { type: 'string', default: '2' },
       'log-level': { type: 'string', default: 'warn' },
       'no-unaudited': { type: 'boolean', default: false },
+      workers: { type: 'string', default: String(availableParallelism()) },
     },
     strict: true,
   });
@@ -178,12 +226,13 @@ async function main(): Promise<number> {
   if (!wrk) throw new Error('wrk is not on PATH (apt-get install wrk)');
   const machine = machineFacts();
   const workDir = await mkdtemp(join(tmpdir(), 'trent-bench-'));
-  const settings: Settings = { wrk, connections, durationS, warmupS, logLevel, workDir };
+  const workers = positiveInt(values.workers, '--workers');
+  const settings: Settings = { workers, wrk, connections, durationS, warmupS, logLevel, workDir };
   const auditedKeys: OpKey[] = ['baseline', 'encrypt', 'decrypt', 'generateDataKey'];
   const unauditedKeys: OpKey[] = withUnaudited ? ['baseline', 'encrypt'] : [];
   let current: RunningTrent | undefined;
   const track = (t: RunningTrent | undefined) => (current = t);
-  const measurements = auditedKeys.length + unauditedKeys.length;
+  const measurements = auditedKeys.length + unauditedKeys.length + 2;
   const watchdog = setTimeout(
     () => {
       console.error('kms bench: time budget exceeded');
@@ -198,7 +247,7 @@ async function main(): Promise<number> {
       `kms: wrk, ${connections} connections, ${durationS} s measured after ${warmupS} s warm-up per operation, log level ${logLevel}; ` +
         (withUnaudited ? 'Trent with recording on, then a second Trent with recording off (TRENT_BENCH_UNAUDITED=1), one at a time' : 'Trent with recording on only (--no-unaudited)'),
     );
-    console.log(`machine: node ${machine.node}, nproc ${machine.nproc}, ${machine.cpuModel}`);
+    console.log(`machine: node ${machine.node}, nproc ${machine.nproc}, ${machine.cpuModel}; Trent and the bare ceilings with ${workers} serving process${workers > 1 ? 'es' : ''}`);
 
     console.log('phase (a): recording on');
     const audited = await runPhase(settings, true, auditedKeys, track);
@@ -235,6 +284,16 @@ async function main(): Promise<number> {
       );
     }
 
+    console.log('');
+    console.log('ceiling (same run, same processes, same TLS)        req/s    p50 ms   p99 ms   Trent as % of it');
+    const ceilingShares: Array<{ ceiling: string; reqPerSec: number; trentOp: string; trentReqPerSec: number; sharePct: number }> = [];
+    for (const c of audited.ceilings) {
+      const trentRow = audited.rows.find((r) => r.op.key === c.bounds)!;
+      const share = (100 * trentRow.result.reqPerSec) / c.result.reqPerSec;
+      ceilingShares.push({ ceiling: c.label, reqPerSec: round(c.result.reqPerSec, 1), trentOp: trentRow.op.label, trentReqPerSec: round(trentRow.result.reqPerSec, 1), sharePct: round(share, 1) });
+      console.log(`${c.label.padEnd(50)} ${fmt(c.result.reqPerSec, 0).padStart(8)} ${fmt(c.result.p50Ms, 2).padStart(9)} ${fmt(c.result.p99Ms, 2).padStart(8)}   ${trentRow.op.label}: ${pct(share)}`);
+    }
+
     // Cost of recording: (off - on) / off, by operation measured both ways.
     const recordingCost: Array<{ op: string; onReqPerSec: number; offReqPerSec: number; costPct: number }> = [];
     if (unaudited) {
@@ -266,6 +325,8 @@ async function main(): Promise<number> {
           warmupRequests: r.warmupRequests,
         })),
         recordingCost,
+        workers,
+        ceilings: ceilingShares,
         trail: { events: audited.totalEvents, wrkRequests: wrkTotal, byOperation: trailCheck.map(({ eventName, events, wrkRequests }) => ({ eventName, events, wrkRequests })) },
       }),
     );
@@ -277,7 +338,9 @@ async function main(): Promise<number> {
   }
 }
 
-main().then(
+if (process.argv.includes(BARE_SERVER_FLAG)) {
+  runBareServer(JSON.parse(process.env['BENCH_BARE_CONFIG']!) as BareServerConfig);
+} else main().then(
   (code) => process.exit(code),
   (err: unknown) => {
     console.error(`kms bench FAILED: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);

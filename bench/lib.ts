@@ -3,6 +3,9 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, constants, readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
+import cluster from 'node:cluster';
+import { createCipheriv, randomBytes, randomUUID } from 'node:crypto';
+import { createServer as createNetServer } from 'node:net';
 import { createServer, request } from 'node:https';
 import { availableParallelism } from 'node:os';
 import { delimiter, join } from 'node:path';
@@ -77,6 +80,13 @@ export interface BareServerConfig {
   /** Flat [name, value, name, value...] list, as res.writeHead accepts it. */
   headers: string[];
   bodyBase64: string;
+  /** Serving processes (node:cluster, each binding the port with SO_REUSEPORT as Trent's workers do); default 1. */
+  processes?: number;
+  /**
+   * 'static': answer the captured bytes. 'encrypt': the ceiling for a KMS Encrypt: parse the JSON body, AES-256-GCM
+   * encrypt its base64 Plaintext under a fixed key with a fresh IV, answer JSON with the base64 result.
+   */
+  work?: 'static' | 'encrypt';
 }
 
 export const BARE_SERVER_FLAG = '--bare-server';
@@ -88,7 +98,33 @@ const BARE_READY = 'BARE_READY ';
  * the captured status, headers and body bytes.
  */
 export function runBareServer(config: BareServerConfig): void {
+  const processes = config.processes ?? 1;
+  if (processes > 1 && cluster.isPrimary) {
+    // Choose the port once, then let every worker bind it with SO_REUSEPORT.
+    const probe = createNetServer();
+    probe.listen({ host: '127.0.0.1', port: 0, exclusive: true }, () => {
+      const port = (probe.address() as { port: number }).port;
+      probe.close(() => {
+        let ready = 0;
+        for (let i = 0; i < processes; i++) {
+          const w = cluster.fork({ BENCH_BARE_PORT: String(port) });
+          w.on('message', (m: string) => {
+            if (m === 'listening' && ++ready === processes) process.stdout.write(`${BARE_READY}${port}\n`);
+          });
+        }
+      });
+    });
+    const stopAll = () => {
+      for (const w of Object.values(cluster.workers ?? {})) w?.process.kill('SIGTERM');
+      process.exit(0);
+    };
+    process.on('SIGTERM', stopAll);
+    process.on('SIGINT', stopAll);
+    process.on('disconnect', stopAll);
+    return;
+  }
   const body = Buffer.from(config.bodyBase64, 'base64');
+  const key = randomBytes(32);
   const server = createServer(
     {
       cert: readFileSync(config.certPath),
@@ -102,17 +138,31 @@ export function runBareServer(config: BareServerConfig): void {
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
-        // Assemble the body as Trent does, even though the answer does not depend on it.
-        Buffer.concat(chunks);
+        // Assemble the body as Trent does, even though a static answer does not depend on it.
+        const raw = Buffer.concat(chunks);
+        if (config.work === 'encrypt') {
+          const input = JSON.parse(raw.toString('utf8')) as { KeyId: string; Plaintext: string };
+          const iv = randomBytes(12);
+          const cipher = createCipheriv('aes-256-gcm', key, iv);
+          const ct = Buffer.concat([iv, cipher.update(Buffer.from(input.Plaintext, 'base64')), cipher.final(), cipher.getAuthTag()]);
+          const out = Buffer.from(JSON.stringify({ KeyId: input.KeyId, CiphertextBlob: ct.toString('base64'), EncryptionAlgorithm: 'SYMMETRIC_DEFAULT' }));
+          res.writeHead(200, { 'content-type': 'application/x-amz-json-1.1', 'content-length': out.length, 'x-amzn-requestid': randomUUID() });
+          res.end(out);
+          return;
+        }
         res.writeHead(config.status, config.headers);
         res.end(body);
       });
     },
   );
-  server.listen({ host: '127.0.0.1', port: 0 }, () => {
+  const port = Number(process.env['BENCH_BARE_PORT'] ?? 0);
+  server.listen({ host: '127.0.0.1', port, ...(cluster.isWorker ? { reusePort: true, exclusive: true } : {}) }, () => {
+    if (cluster.isWorker) {
+      process.send?.('listening');
+      return;
+    }
     const address = server.address();
-    const port = typeof address === 'object' && address ? address.port : 0;
-    process.stdout.write(`${BARE_READY}${port}\n`);
+    process.stdout.write(`${BARE_READY}${typeof address === 'object' && address ? address.port : 0}\n`);
   });
   const stop = () => {
     server.close();

@@ -30,19 +30,13 @@ interface CpuProfile {
 /** The layer a frame belongs to, by its script. */
 function layer(url: string, fn: string): string {
   if (!url) return fn === '(garbage collector)' ? 'garbage collection' : fn === '(idle)' ? 'idle' : fn === '(program)' ? 'native (program)' : `native ${fn}`;
-  const path = url.startsWith('file://') ? relative(REPO, new URL(url).pathname) : url;
-  if (path.startsWith('src/')) return path.split('/').slice(0, 2).join('/');
+  const path = (url.startsWith('file://') ? relative(REPO, new URL(url).pathname) : url).replace(/^dist\//, '');
+  if (path.startsWith('src/')) return path.replace(/\.js$/, '');
   if (path.startsWith('node_modules/')) {
     const parts = path.split('/');
     return parts[1]!.startsWith('@') ? `${parts[1]}/${parts[2]}` : parts[1]!;
   }
-  if (path.startsWith('node:')) {
-    if (/_tls|tls/.test(path)) return 'node:tls';
-    if (/http|_http/.test(path)) return 'node:http';
-    if (/stream/.test(path)) return 'node:stream';
-    if (/crypto/.test(path)) return 'node:crypto';
-    return 'node (other)';
-  }
+  if (path.startsWith('node:')) return path.replace(/^node:internal\//, 'node:');
   return path;
 }
 
@@ -106,7 +100,8 @@ async function main(): Promise<number> {
   if (!wrk) throw new Error('wrk is not installed (apt-get install wrk)');
   const profDir = await mkdtemp(join(tmpdir(), 'trent-prof-'));
   const workDir = await tempDir('trent-prof-work-');
-  const trent = await startTrent({ nodeArgs: ["--cpu-prof", `--cpu-prof-dir=${profDir}`], env: { TRENT_LOG_LEVEL: "warn" } });
+  // One serving process: the profile is of the process that serves (with workers it would be the primary's).
+  const trent = await startTrent({ args: ['--workers', '1'], nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${profDir}`], env: { TRENT_LOG_LEVEL: 'warn' } });
   const stopDrain = drainOutput(trent);
   let loadStart = 0;
   let loadEnd = 0;
