@@ -1,4 +1,6 @@
-import type { RestXmlService } from '../server/service.ts';
+import { AccessDeniedError } from '../iam/authorizer.ts';
+import type { CallContext, RestRequest, RestResponse, RestXmlService } from '../server/service.ts';
+import { AwsError } from '../wire/errors.ts';
 import { findBucket } from './buckets.ts';
 import { S3Context, s3ConditionKeys, type S3Deps, type S3Handler } from './context.ts';
 import { NotImplemented } from './errors.ts';
@@ -7,9 +9,11 @@ import * as acls from './operations/acls.ts';
 import * as attributes from './operations/attributes.ts';
 import * as bucketConfig from './operations/bucket-config.ts';
 import * as buckets from './operations/buckets.ts';
+import * as cors from './operations/cors.ts';
 import * as listings from './operations/listings.ts';
 import * as multipart from './operations/multipart.ts';
 import * as objects from './operations/objects.ts';
+import * as postObject from './operations/post-object.ts';
 import * as versioning from './operations/versioning.ts';
 import { route, type S3Route } from './routing.ts';
 import { objectArn } from './sse.ts';
@@ -59,6 +63,8 @@ const OPERATIONS: Record<string, Operation> = {
   DeleteObject: { action: 's3:DeleteObject', data: true, handler: objects.deleteObject },
   DeleteObjects: { data: true, handler: objects.deleteObjects },
   CopyObject: { action: 's3:PutObject', data: true, handler: objects.copyObject },
+  // HTML form uploads, authenticated by the form's signed policy (checks s3:PutObject itself, for the signer): operations/post-object.ts
+  PostObject: { data: true, handler: postObject.postObject },
   // Attributes: operations/attributes.ts (s3:GetObject is checked too, as AWS asks for both)
   GetObjectAttributes: { action: 's3:GetObjectAttributes', data: true, handler: attributes.getObjectAttributes },
   // Multipart uploads: operations/multipart.ts
@@ -83,6 +89,11 @@ const OPERATIONS: Record<string, Operation> = {
   PutBucketTagging: { action: 's3:PutBucketTagging', handler: bucketConfig.putBucketTagging },
   GetBucketTagging: { action: 's3:GetBucketTagging', handler: bucketConfig.getBucketTagging },
   DeleteBucketTagging: { action: 's3:PutBucketTagging', handler: bucketConfig.deleteBucketTagging },
+  // CORS: operations/cors.ts (a preflight is unsigned and answered from the bucket's rules alone)
+  PutBucketCors: { action: 's3:PutBucketCORS', handler: cors.putBucketCors },
+  GetBucketCors: { action: 's3:GetBucketCORS', handler: cors.getBucketCors },
+  DeleteBucketCors: { action: 's3:PutBucketCORS', handler: cors.deleteBucketCors },
+  PreflightRequest: { data: true, handler: cors.preflight },
   // ACLs (disabled, as on AWS's buckets by default): operations/acls.ts
   GetBucketAcl: { action: 's3:GetBucketAcl', handler: acls.getBucketAcl },
   PutBucketAcl: { action: 's3:PutBucketAcl', handler: acls.putBucketAcl },
@@ -96,6 +107,9 @@ const OPERATIONS: Record<string, Operation> = {
 /** Query parameters never shown in events: presigned-URL credentials. */
 const HIDDEN_QUERY = /^x-amz-(signature|credential|security-token)$/i;
 
+/** Operations that come without SigV4 (a browser sends them): the pipeline hands them over unauthenticated (service.ts). */
+const UNSIGNED = new Set(['PreflightRequest', 'PostObject']);
+
 function operationOf(name: string): Operation | undefined {
   return Object.hasOwn(OPERATIONS, name) ? OPERATIONS[name] : undefined;
 }
@@ -103,32 +117,50 @@ function operationOf(name: string): Operation | undefined {
 /** Amazon S3 (restXml): buckets, objects, multipart uploads; every object encrypted (sse.ts, packages.ts). */
 export function s3Service(deps: S3Deps): RestXmlService<S3Route> {
   const s3 = new S3Context(deps);
+  /** The operation itself: its IAM check (when the table names one), the integrity headers, the handler. */
+  const serve = async (ctx: CallContext, r: S3Route, req: RestRequest): Promise<RestResponse> => {
+    if (r.error) throw r.error;
+    const op = operationOf(r.operation);
+    if (!op) throw new NotImplemented(r.operation);
+    const action = op.action;
+    if (action) {
+      const bucket = r.bucket !== undefined && r.operation !== 'CreateBucket' ? await findBucket(s3.db, r.bucket) : undefined;
+      const resource = r.bucket === undefined ? '*' : r.key !== undefined && action !== 's3:ListBucket' ? objectArn(r.bucket, r.key) : `arn:aws:s3:::${r.bucket}`;
+      // aws:ResourceTag: the bucket's tags on bucket requests. Object requests are to pass the object's tags here once objects keep tags.
+      const resourceTags = resource.startsWith(`arn:aws:s3:::${r.bucket}/`) ? undefined : bucket?.tags;
+      await ctx.authorize({
+        action,
+        resource,
+        resourcePolicy: bucket?.policy ?? null,
+        mode: bucket ? 'resource-or-identity' : 'identity',
+        context: s3ConditionKeys(req),
+        ...(resourceTags ? { resourceTags: Object.fromEntries(resourceTags.map((t) => [t.Key, t.Value])) } : {}),
+      });
+    }
+    checkIntegrityHeaders(req.headers, !r.checksumHeadersNotOfBody);
+    return op.handler(s3, ctx, r, req);
+  
+  };
   return {
     protocol: 'restxml',
     signingName: 's3',
     eventSource: 's3.amazonaws.com',
     route: (req) => route(req.method, req.path, req.query, req.headers, deps.virtualHosts),
+    unsigned: (r) => UNSIGNED.has(r.operation),
     async handle(ctx, r, req) {
-      if (r.error) throw r.error;
-      const op = operationOf(r.operation);
-      if (!op) throw new NotImplemented(r.operation);
-      const action = op.action;
-      if (action) {
-        const bucket = r.bucket !== undefined && r.operation !== 'CreateBucket' ? await findBucket(s3.db, r.bucket) : undefined;
-        const resource = r.bucket === undefined ? '*' : r.key !== undefined && action !== 's3:ListBucket' ? objectArn(r.bucket, r.key) : `arn:aws:s3:::${r.bucket}`;
-        // aws:ResourceTag: the bucket's tags on bucket requests. Object requests are to pass the object's tags here once objects keep tags.
-        const resourceTags = resource.startsWith(`arn:aws:s3:::${r.bucket}/`) ? undefined : bucket?.tags;
-        await ctx.authorize({
-          action,
-          resource,
-          resourcePolicy: bucket?.policy ?? null,
-          mode: bucket ? 'resource-or-identity' : 'identity',
-          context: s3ConditionKeys(req),
-          ...(resourceTags ? { resourceTags: Object.fromEntries(resourceTags.map((t) => [t.Key, t.Value])) } : {}),
-        });
+      // A request from a web page (Origin) gets the Access-Control-* headers its bucket's CORS rules allow, answer or error.
+      if (req.headers['origin'] === undefined || r.bucket === undefined || r.operation === 'PreflightRequest') return serve(ctx, r, req);
+      const corsHeaders = async () => cors.actualRequestHeaders(await findBucket(s3.db, r.bucket!), req);
+      let out: RestResponse;
+      try {
+        out = await serve(ctx, r, req);
+      } catch (err) {
+        const h = await corsHeaders().catch(() => ({}));
+        if (err instanceof AccessDeniedError) throw new AwsError('AccessDenied', 403, err.message, {}, h);
+        if (err instanceof AwsError) Object.assign(err.headers as Record<string, string>, h);
+        throw err;
       }
-      checkIntegrityHeaders(req.headers, !r.checksumHeadersNotOfBody);
-      return op.handler(s3, ctx, r, req);
+      return { ...out, headers: { ...(out.headers ?? {}), ...(await corsHeaders()) } };
     },
     audit: {
       requestParameters: (_op, input) => {
@@ -141,7 +173,7 @@ export function s3Service(deps: S3Deps): RestXmlService<S3Route> {
         return params;
       },
       responseElements: (_op, output) => (output && typeof output === 'object' ? (output as Record<string, unknown>) : null),
-      readOnly: (op) => /^(Get|Head|List)/.test(op),
+      readOnly: (op) => /^(Get|Head|List)/.test(op) || op === 'PreflightRequest',
       category: (op) => (operationOf(op)?.data ? 'Data' : 'Management'),
     },
   };

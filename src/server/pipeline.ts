@@ -18,6 +18,7 @@ import {
   peekScopeService,
   sha256Hex,
   verifySignature,
+  verifySignedString,
   UNSIGNED_PAYLOAD,
   type ParsedSigV4,
   type SigningRequest,
@@ -26,7 +27,7 @@ import { AwsChunkedDecoder, AwsChunkedError } from '../wire/aws-chunked.ts';
 import { auditQueryParams, conformJson } from '../wire/shapes.ts';
 import { BodyVerifier } from '../wire/body-verifier.ts';
 import { algorithmForHeader } from '../wire/checksums.ts';
-import type { CallContext, RestRoute, Service } from './service.ts';
+import type { CallContext, RestRoute, Service, SignedString } from './service.ts';
 import type { Principal } from '../iam/principal.ts';
 import type { TLSSocket } from 'node:tls';
 import { eventTime, userIdentity, type AuditResource, type TrailEvent } from '../trail/event.ts';
@@ -256,6 +257,8 @@ export class Pipeline {
     const scope = peekScopeService(sreq);
     const target = operationFromTarget(header(sreq, 'x-amz-target'));
     let service = scope ? this.#services.get(scope) : target ? this.#byTarget.get(target.prefix) : undefined;
+    // What a browser sends S3 without SigV4: a CORS preflight, and an HTML form upload (signed by the policy in its body).
+    if (!service && !scope && !target && isBrowserS3Request(sreq)) service = this.#services.get('s3');
     let protocol: WireProtocol;
     if (service) protocol = service.protocol;
     else if (scope && KNOWN_PROTOCOLS[scope]) protocol = KNOWN_PROTOCOLS[scope]!;
@@ -299,6 +302,7 @@ export class Pipeline {
       if (ex.protocol === 'query') ex.operation = parseQueryParams(sreq.rawQuery, body, header(sreq, 'content-type')).get('Action') ?? ex.operation;
     }
     const parsed = parseSigV4(sreq);
+    if (!parsed && ex.service?.protocol === 'restxml' && ex.route && ex.service.unsigned?.(ex.route)) return this.#unsignedRestXml(ex);
     if (!parsed) {
       if (isSigV2(sreq)) throw new AwsError('InvalidRequest', 400, 'The authorization mechanism you have provided is not supported. Please use AWS4-HMAC-SHA256.');
       throw new AuthFailure('missing', 'no authentication');
@@ -307,20 +311,79 @@ export class Pipeline {
     checkTime(parsed, now);
     ex.accessKeyId = parsed.accessKeyId;
     ex.signingRegion = parsed.region;
-    let identity: ResolvedKey | undefined;
-    if (parsed.sessionToken !== undefined || parsed.accessKeyId.startsWith('ASIA')) {
-      // Temporary credentials (STS AssumeRole): the key, its session token and its expiry must all hold.
-      const session = parsed.sessionToken ? await this.#opts.identities.resolveSession(parsed.accessKeyId, parsed.sessionToken, now.getTime()) : undefined;
-      if (session === 'expired') throw new AuthFailure('token-expired', 'the session has expired');
-      identity = session;
-    } else identity = await this.#opts.identities.resolveAccessKey(parsed.accessKeyId);
-    if (!identity) throw new AuthFailure('unknown-key', 'unknown access key', { AWSAccessKeyId: parsed.accessKeyId });
+    const identity = await this.#identity(parsed.accessKeyId, parsed.sessionToken, now);
     if (body === undefined) return this.#restXml(ex, parsed, identity, now);
     await this.#verifyBuffered(ex, parsed, identity, body);
     ex.principal = identity.principal;
     const ctx = this.#context(ex, parsed, identity, now);
     if (!ex.service) throw unknownService(ex);
     return ex.service.protocol === 'json' ? this.#json(ex, ctx, body) : this.#query(ex, ctx, body);
+  }
+
+  /** The owner of an access key (and, for temporary credentials, its session token), or the AuthFailure saying why not. */
+  async #identity(accessKeyId: string, sessionToken: string | undefined, now: Date): Promise<ResolvedKey> {
+    let identity: ResolvedKey | undefined;
+    if (sessionToken !== undefined || accessKeyId.startsWith('ASIA')) {
+      // Temporary credentials (STS AssumeRole): the key, its session token and its expiry must all hold.
+      const session = sessionToken ? await this.#opts.identities.resolveSession(accessKeyId, sessionToken, now.getTime()) : undefined;
+      if (session === 'expired') throw new AuthFailure('token-expired', 'the session has expired');
+      identity = session;
+    } else identity = await this.#opts.identities.resolveAccessKey(accessKeyId);
+    if (!identity) throw new AuthFailure('unknown-key', 'unknown access key', { AWSAccessKeyId: accessKeyId });
+    return identity;
+  }
+
+  /**
+   * An S3 request a browser sends without SigV4 (RestXmlService.unsigned: a CORS preflight, a POST form upload), handed
+   * to S3 with no caller yet and its body as it came. S3 authenticates a form itself through ctx.signIn (the policy's
+   * SigV4 signature, checked here with the signer's key); until then the context has no principal and every access
+   * check fails closed. Its event is recorded like any other call's, refused or not.
+   */
+  async #unsignedRestXml(ex: Exchange): Promise<WireResponse> {
+    const now = this.#now();
+    const authorizer = this.#opts.authorizer;
+    const service = ex.service as Extract<Service, { protocol: 'restxml' }>;
+    let principal: Principal | undefined;
+    const ctx: CallContext = {
+      requestId: ex.requestId,
+      get principal(): Principal {
+        if (!principal) throw new AuthFailure('missing', 'no authentication');
+        return principal;
+      },
+      region: this.#opts.region,
+      signingRegion: this.#opts.region,
+      sourceIp: (ex.req.socket.remoteAddress ?? '').replace(/^::ffff:/, ''),
+      userAgent: header(ex.sreq, 'user-agent') ?? '',
+      receivedAt: now,
+      resources: ex.resources,
+      get operation() {
+        return ex.operation ?? 'Unknown';
+      },
+      authorize(check: AccessCheck) {
+        return authorizer.check({ principal: this.principal, sourceIp: this.sourceIp, receivedAt: this.receivedAt, region: this.region, ...(this.viaService ? { viaService: this.viaService } : {}) }, check);
+      },
+      signIn: async (signed: SignedString) => {
+        if (principal) throw new Error('signIn called twice');
+        ex.accessKeyId = signed.accessKeyId;
+        ex.signingRegion = signed.region;
+        const identity = await this.#identity(signed.accessKeyId, signed.sessionToken, now);
+        await verifySignedString(signed, identity.secretAccessKey);
+        principal = identity.principal;
+        ex.principal = principal;
+        ctx.signingRegion = signed.region;
+      },
+    };
+    await this.#preflight(ex);
+    const out = await service.handle(ctx, ex.route!, {
+      method: ex.sreq.method,
+      path: ex.sreq.rawPath,
+      rawQuery: ex.sreq.rawQuery,
+      query: new Map(parseQuery(ex.sreq.rawQuery)),
+      headers: ex.restHeaders!,
+      body: ex.req,
+    });
+    if (out.audit) ex.output = out.audit;
+    return { status: out.status, headers: { ...s3RequestHeaders(ex.requestId), ...(out.headers ?? {}) }, ...(out.body !== undefined ? { body: out.body } : {}) };
   }
 
   /** Non-S3 services sign the hash of the body itself; a presigned URL may also carry UNSIGNED-PAYLOAD. */
@@ -574,6 +637,15 @@ function tlsOf(socket: TLSSocket): { tlsVersion: string; cipherSuite: string } {
 
 /** The answer while the audit trail cannot record calls: a 5xx, nothing served unaudited. */
 const AUDIT_UNAVAILABLE = () => new AwsError('ServiceUnavailable', 503, 'The request was not served because the audit trail cannot record it. Try again later.');
+
+/**
+ * A request a browser makes of S3 without SigV4: a CORS preflight (OPTIONS), or an HTML form upload (a
+ * multipart/form-data POST, its credentials in the form). Neither carries an Authorization header.
+ */
+function isBrowserS3Request(sreq: SigningRequest): boolean {
+  if (header(sreq, 'authorization') !== undefined) return false;
+  return sreq.method === 'OPTIONS' || (sreq.method === 'POST' && /^multipart\/form-data\s*;/i.test(header(sreq, 'content-type') ?? ''));
+}
 
 /** Signature Version 2 (header `AWS AKID:sig`, or AWSAccessKeyId + Signature in the query), which Trent refuses as AWS does for new buckets. */
 function isSigV2(sreq: SigningRequest): boolean {

@@ -25,6 +25,25 @@ export interface CallContext {
   viaService?: string;
   /** Is the caller allowed this? Throws AccessDenied (in the service's protocol) when not. */
   authorize(check: AccessCheck): Promise<void>;
+  /**
+   * Only on a request the pipeline passed on without authenticating it (RestXmlService.unsigned): authenticate it by a
+   * SigV4 signature it carries in its body (S3's POST policy), making the credential's owner the caller. Until then
+   * `principal` throws. Throws the protocol's authentication errors.
+   */
+  signIn?(signed: SignedString): Promise<void>;
+}
+
+/** A SigV4 signature over a given string, with the credential that made it (S3 POST Object: the base64 policy). */
+export interface SignedString {
+  accessKeyId: string;
+  /** YYYYMMDD, the credential scope's date. */
+  date: string;
+  region: string;
+  service: string;
+  sessionToken?: string;
+  stringToSign: string;
+  /** Lower-case hex. */
+  signature: string;
 }
 
 // Handlers take the service's typed request (often the AWS SDK's own shape) and return its typed response.
@@ -104,6 +123,11 @@ export interface RestXmlService<R extends RestRoute = RestRoute> extends Service
   protocol: 'restxml';
   /** Decided before authentication, so that even a refused call is recorded under its operation. Must not throw. */
   route(request: Omit<RestRequest, 'body'>): R;
+  /**
+   * Routes the service takes without SigV4, authenticating them itself if at all (S3: a CORS preflight, a POST form
+   * upload). The pipeline hands such a request over as it came, with a context whose signIn binds the caller.
+   */
+  unsigned?(route: R): boolean;
   handle(ctx: CallContext, route: R, request: RestRequest): Promise<RestResponse>;
 }
 

@@ -261,7 +261,7 @@ export function stringToSign(longDate: string, scope: string, canonicalRequest: 
 const signingKeys = new Map<string, Uint8Array>();
 const SIGNING_KEY_CACHE_MAX = 10_000;
 
-async function cachedSigningKey(p: ParsedSigV4, secretAccessKey: string): Promise<Uint8Array> {
+async function cachedSigningKey(p: Pick<ParsedSigV4, 'accessKeyId' | 'scope' | 'sessionToken' | 'shortDate' | 'region' | 'service'>, secretAccessKey: string): Promise<Uint8Array> {
   // The secret is part of the key: a derived key must never serve another secret (memory only, like the identity cache).
   const cacheKey = `${p.accessKeyId}/${p.scope}/${p.sessionToken ?? ''}/${secretAccessKey}`;
   const hit = signingKeys.get(cacheKey);
@@ -337,6 +337,27 @@ export async function verifySignature(p: ParsedSigV4, secretAccessKey: string, r
     if (provided && timingSafeEqual(expected, provided)) return { signingKey, payloadHash };
   }
   throw new AuthFailure('signature', 'signature mismatch', { AWSAccessKeyId: p.accessKeyId, SignatureProvided: p.signature.slice(0, 64) });
+}
+
+/**
+ * A SigV4 signature over a string the request carries itself rather than a canonical request: S3's POST policy, whose
+ * string to sign is the base64 policy document, signed with the key of the credential's scope. Compared in constant
+ * time; throws AuthFailure('signature').
+ */
+export async function verifySignedString(
+  s: { accessKeyId: string; date: string; region: string; service: string; sessionToken?: string; stringToSign: string; signature: string },
+  secretAccessKey: string,
+): Promise<void> {
+  const scope = `${s.date}/${s.region}/${s.service}/aws4_request`;
+  const key = await cachedSigningKey(
+    { accessKeyId: s.accessKeyId, scope, shortDate: s.date, region: s.region, service: s.service, ...(s.sessionToken !== undefined ? { sessionToken: s.sessionToken } : {}) },
+    secretAccessKey,
+  );
+  const expected = createHmac('sha256', key).update(s.stringToSign).digest();
+  const provided = /^[0-9a-f]{64}$/.test(s.signature) ? Buffer.from(s.signature, 'hex') : undefined;
+  if (!provided || !timingSafeEqual(expected, provided)) {
+    throw new AuthFailure('signature', 'signature mismatch', { AWSAccessKeyId: s.accessKeyId, SignatureProvided: s.signature.slice(0, 64) });
+  }
 }
 
 export function sha256Hex(data: Uint8Array | string): string {
