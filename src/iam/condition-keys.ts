@@ -83,9 +83,17 @@ export const SERVICE_KEYS = [
   'kms:ViaService',
   's3:authType',
   's3:delimiter',
+  's3:ExistingObjectTag/',
   's3:max-keys',
+  's3:object-lock-legal-hold',
+  's3:object-lock-mode',
+  's3:object-lock-remaining-retention-days',
+  's3:object-lock-retain-until-date',
   's3:prefix',
+  's3:RequestObjectTag/',
+  's3:RequestObjectTagKeys',
   's3:signatureversion',
+  's3:VersionId',
   's3:x-amz-content-sha256',
   's3:x-amz-server-side-encryption',
   's3:x-amz-server-side-encryption-aws-kms-key-id',
@@ -108,7 +116,7 @@ for (const k of [...GLOBAL_KEYS_SET, ...GLOBAL_KEYS_NEVER_SET, ...SERVICE_KEYS])
 
 /**
  * Resources whose tags Trent puts in the request context as aws:ResourceTag/ (and iam:ResourceTag/):
- * KMS keys, secrets, S3 buckets (and objects, whose tags S3 passes once it keeps them), IAM users and roles
+ * KMS keys, secrets, S3 buckets (an object's tags reach policies as s3:ExistingObjectTag/, as on AWS), IAM users and roles
  * (IAM groups have no tags, and Trent's managed policies none either). For other resources (SSM parameters, face collections, trails) the tags are not looked up, so the key is unknown.
  */
 const TAGGED_RESOURCE = /^(arn:aws:kms:[^:]*:\d{12}:key\/|arn:aws:secretsmanager:|arn:aws:s3:::|arn:aws:iam::\d{12}:(user|role|group|policy)\/)/;

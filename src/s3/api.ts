@@ -10,11 +10,16 @@ import * as attributes from './operations/attributes.ts';
 import * as bucketConfig from './operations/bucket-config.ts';
 import * as buckets from './operations/buckets.ts';
 import * as cors from './operations/cors.ts';
+import * as lifecycle from './operations/lifecycle.ts';
 import * as listings from './operations/listings.ts';
 import * as multipart from './operations/multipart.ts';
+import * as objectLock from './operations/object-lock.ts';
 import * as objects from './operations/objects.ts';
 import * as postObject from './operations/post-object.ts';
+import * as tagging from './operations/tagging.ts';
 import * as versioning from './operations/versioning.ts';
+import { tagsOfVersion } from './objects.ts';
+import { existingTagKeys } from './tagging.ts';
 import { route, type S3Route } from './routing.ts';
 import { objectArn } from './sse.ts';
 
@@ -23,7 +28,8 @@ import { objectArn } from './sse.ts';
  *   routing.ts         request (method, path, sub-resource) -> operation name, bucket, key
  *   api.ts             operation name -> IAM action, CloudTrail category, handler (OPERATIONS below)
  *   operations/*.ts    the handlers, one module per family: buckets, listings, objects, multipart,
- *                      bucket-config (encryption, policy, public access block, tags), acls, versioning
+ *                      bucket-config (encryption, policy, public access block, tags), acls, versioning,
+ *                      object-lock, tagging (object tags), lifecycle (and lifecycle-job.ts, which carries rules out)
  * What handlers share: context.ts (S3Context: stores, owner, resources, reaping), messages.ts (XML in and out),
  * object-data.ts (bodies in and out, SSE headers, copy sources), preconditions.ts (If-* and ranges),
  * integrity.ts (Content-MD5, x-amz-checksum-*), acl.ts. The domain underneath: buckets.ts and objects.ts (rows),
@@ -37,10 +43,19 @@ export { reapOrphans } from './objects.ts';
 interface Operation {
   /** The IAM action checked before the handler runs (DeleteObjects checks each key itself; copies also need s3:GetObject on the source). */
   action?: string;
+  /** The action checked instead when the request names a version (?versionId=): s3:GetObjectVersion, s3:DeleteObjectVersion ... */
+  versionAction?: string;
   /** A CloudTrail data event (object level), not a management event. */
   data?: true;
   handler: S3Handler;
 }
+
+/**
+ * Actions for which AWS puts the version's tags in the request context as s3:ExistingObjectTag/<key>: reads of an
+ * object and changes to its tags, ACL and lock, never writes or deletes of objects (AWS's rule: a policy cannot
+ * allow or deny overwriting or deleting an object by its tags).
+ */
+const EXISTING_TAG_ACTIONS = /^s3:(GetObject.*|PutObject(Version)?(Acl|Tagging)|DeleteObject(Version)?Tagging|PutObjectRetention|PutObjectLegalHold|BypassGovernanceRetention)$/;
 
 /**
  * Every S3 operation Trent serves, by the name routing.ts gives a request: the permission it needs, how CloudTrail
@@ -58,9 +73,9 @@ const OPERATIONS: Record<string, Operation> = {
   ListObjectsV2: { action: 's3:ListBucket', data: true, handler: listings.listObjectsV2 },
   // Objects: operations/objects.ts
   PutObject: { action: 's3:PutObject', data: true, handler: objects.putObject },
-  GetObject: { action: 's3:GetObject', data: true, handler: objects.getObject },
-  HeadObject: { action: 's3:GetObject', data: true, handler: objects.headObject },
-  DeleteObject: { action: 's3:DeleteObject', data: true, handler: objects.deleteObject },
+  GetObject: { action: 's3:GetObject', versionAction: 's3:GetObjectVersion', data: true, handler: objects.getObject },
+  HeadObject: { action: 's3:GetObject', versionAction: 's3:GetObjectVersion', data: true, handler: objects.headObject },
+  DeleteObject: { action: 's3:DeleteObject', versionAction: 's3:DeleteObjectVersion', data: true, handler: objects.deleteObject },
   DeleteObjects: { data: true, handler: objects.deleteObjects },
   CopyObject: { action: 's3:PutObject', data: true, handler: objects.copyObject },
   // HTML form uploads, authenticated by the form's signed policy (checks s3:PutObject itself, for the signer): operations/post-object.ts
@@ -97,11 +112,27 @@ const OPERATIONS: Record<string, Operation> = {
   // ACLs (disabled, as on AWS's buckets by default): operations/acls.ts
   GetBucketAcl: { action: 's3:GetBucketAcl', handler: acls.getBucketAcl },
   PutBucketAcl: { action: 's3:PutBucketAcl', handler: acls.putBucketAcl },
-  GetObjectAcl: { action: 's3:GetObjectAcl', data: true, handler: acls.getObjectAcl },
-  PutObjectAcl: { action: 's3:PutObjectAcl', data: true, handler: acls.putObjectAcl },
+  GetObjectAcl: { action: 's3:GetObjectAcl', versionAction: 's3:GetObjectVersionAcl', data: true, handler: acls.getObjectAcl },
+  PutObjectAcl: { action: 's3:PutObjectAcl', versionAction: 's3:PutObjectVersionAcl', data: true, handler: acls.putObjectAcl },
   // Versioning: operations/versioning.ts
   GetBucketVersioning: { action: 's3:GetBucketVersioning', handler: versioning.getBucketVersioning },
   PutBucketVersioning: { action: 's3:PutBucketVersioning', handler: versioning.putBucketVersioning },
+  ListObjectVersions: { action: 's3:ListBucketVersions', data: true, handler: versioning.listObjectVersions },
+  // Object Lock: operations/object-lock.ts (PutObjectRetention checks s3:PutObjectRetention itself, once it has read the retention)
+  PutObjectLockConfiguration: { action: 's3:PutBucketObjectLockConfiguration', handler: objectLock.putObjectLockConfiguration },
+  GetObjectLockConfiguration: { action: 's3:GetBucketObjectLockConfiguration', handler: objectLock.getObjectLockConfiguration },
+  PutObjectRetention: { data: true, handler: objectLock.putObjectRetention },
+  GetObjectRetention: { action: 's3:GetObjectRetention', data: true, handler: objectLock.getObjectRetention },
+  PutObjectLegalHold: { action: 's3:PutObjectLegalHold', data: true, handler: objectLock.putObjectLegalHold },
+  GetObjectLegalHold: { action: 's3:GetObjectLegalHold', data: true, handler: objectLock.getObjectLegalHold },
+  // Object tags: operations/tagging.ts (PutObjectTagging checks s3:PutObjectTagging itself, once it has read the tags)
+  PutObjectTagging: { data: true, handler: tagging.putObjectTagging },
+  GetObjectTagging: { action: 's3:GetObjectTagging', versionAction: 's3:GetObjectVersionTagging', data: true, handler: tagging.getObjectTagging },
+  DeleteObjectTagging: { action: 's3:DeleteObjectTagging', versionAction: 's3:DeleteObjectVersionTagging', data: true, handler: tagging.deleteObjectTagging },
+  // Lifecycle: operations/lifecycle.ts (the rules are carried out by lifecycle-job.ts)
+  PutBucketLifecycleConfiguration: { action: 's3:PutLifecycleConfiguration', handler: lifecycle.putBucketLifecycleConfiguration },
+  GetBucketLifecycleConfiguration: { action: 's3:GetLifecycleConfiguration', handler: lifecycle.getBucketLifecycleConfiguration },
+  DeleteBucketLifecycle: { action: 's3:PutLifecycleConfiguration', handler: lifecycle.deleteBucketLifecycle },
 };
 
 /** Query parameters never shown in events: presigned-URL credentials. */
@@ -122,24 +153,25 @@ export function s3Service(deps: S3Deps): RestXmlService<S3Route> {
     if (r.error) throw r.error;
     const op = operationOf(r.operation);
     if (!op) throw new NotImplemented(r.operation);
-    const action = op.action;
+    const action = req.query.has('versionId') ? (op.versionAction ?? op.action) : op.action;
     if (action) {
       const bucket = r.bucket !== undefined && r.operation !== 'CreateBucket' ? await findBucket(s3.db, r.bucket) : undefined;
       const resource = r.bucket === undefined ? '*' : r.key !== undefined && action !== 's3:ListBucket' ? objectArn(r.bucket, r.key) : `arn:aws:s3:::${r.bucket}`;
-      // aws:ResourceTag: the bucket's tags on bucket requests. Object requests are to pass the object's tags here once objects keep tags.
-      const resourceTags = resource.startsWith(`arn:aws:s3:::${r.bucket}/`) ? undefined : bucket?.tags;
+      // aws:ResourceTag: the bucket's tags on bucket requests. An object's tags reach policies as s3:ExistingObjectTag/<key>.
+      const objectRequest = resource.startsWith(`arn:aws:s3:::${r.bucket}/`);
+      const resourceTags = objectRequest ? undefined : bucket?.tags;
+      const objectTags = objectRequest && bucket && EXISTING_TAG_ACTIONS.test(action) ? await tagsOfVersion(s3.db, r.bucket!, r.key!, req.query.get('versionId')) : undefined;
       await ctx.authorize({
         action,
         resource,
         resourcePolicy: bucket?.policy ?? null,
         mode: bucket ? 'resource-or-identity' : 'identity',
-        context: s3ConditionKeys(req),
+        context: { ...s3ConditionKeys(req), ...existingTagKeys(objectTags) },
         ...(resourceTags ? { resourceTags: Object.fromEntries(resourceTags.map((t) => [t.Key, t.Value])) } : {}),
       });
     }
     checkIntegrityHeaders(req.headers, !r.checksumHeadersNotOfBody);
     return op.handler(s3, ctx, r, req);
-  
   };
   return {
     protocol: 'restxml',

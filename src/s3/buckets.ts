@@ -1,5 +1,7 @@
 import type { Queryable } from '../store/database.ts';
 import { InvalidBucketName, NoSuchBucket } from './errors.ts';
+import type { LifecycleConfig } from './lifecycle.ts';
+import type { ObjectLockConfig } from './object-lock.ts';
 import type { BucketEncryption } from './sse.ts';
 
 export interface PublicAccessBlock {
@@ -18,6 +20,12 @@ export interface BucketRecord {
   tags: Array<{ Key: string; Value: string }> | null;
   /** The bucket policy (JSON text), enforced on every request. */
   policy: string | null;
+  /** Versioning: 'Enabled', 'Suspended', or null for a bucket never versioned. */
+  versioning: 'Enabled' | 'Suspended' | null;
+  /** Object Lock, once enabled (for good), with the default retention of new versions if any. */
+  objectLock: ObjectLockConfig | null;
+  /** Lifecycle rules, carried out by the lifecycle job (lifecycle-job.ts). */
+  lifecycle: LifecycleConfig | null;
   /** The bucket's CORS rules (PutBucketCors), in the order they are matched. */
   cors: CorsRule[] | null;
 }
@@ -41,6 +49,9 @@ interface BucketRow {
   tags: string | null;
   policy: string | null;
   cors: string | null;
+  versioning: string | null;
+  object_lock: string | null;
+  lifecycle: string | null;
 }
 
 /** New buckets block all public access, as AWS's have since April 2023. */
@@ -75,6 +86,9 @@ function fromRow(r: BucketRow): BucketRecord {
     tags: r.tags ? (JSON.parse(r.tags) as Array<{ Key: string; Value: string }>) : null,
     policy: r.policy,
     cors: r.cors ? (JSON.parse(r.cors) as CorsRule[]) : null,
+    versioning: (r.versioning ?? null) as BucketRecord['versioning'],
+    objectLock: r.object_lock ? (JSON.parse(r.object_lock) as ObjectLockConfig) : null,
+    lifecycle: r.lifecycle ? (JSON.parse(r.lifecycle) as LifecycleConfig) : null,
   };
 }
 
@@ -93,8 +107,8 @@ export async function listBuckets(q: Queryable): Promise<BucketRecord[]> {
   return (await q.all<BucketRow>('SELECT * FROM s3_buckets ORDER BY bucket_name')).map(fromRow);
 }
 
-export async function setBucketField(q: Queryable, name: string, field: 'encryption' | 'public_access_block' | 'tags' | 'policy' | 'cors', value: unknown): Promise<void> {
-  const text = value === null ? null : field === 'policy' ? String(value) : JSON.stringify(value);
+export async function setBucketField(q: Queryable, name: string, field: 'encryption' | 'public_access_block' | 'tags' | 'policy' | 'cors' | 'versioning' | 'object_lock' | 'lifecycle', value: unknown): Promise<void> {
+  const text = value === null ? null : field === 'policy' || field === 'versioning' ? String(value) : JSON.stringify(value);
   const r = await q.run(`UPDATE s3_buckets SET ${field} = ? WHERE bucket_name = ?`, [text, name]);
   if (r.changes === 0) throw new NoSuchBucket(name);
 }

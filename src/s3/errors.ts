@@ -24,8 +24,8 @@ export class BucketAlreadyOwnedByYou extends AwsError {
   }
 }
 export class BucketNotEmpty extends AwsError {
-  constructor(bucket: string) {
-    super('BucketNotEmpty', 409, 'The bucket you tried to delete is not empty', { BucketName: bucket });
+  constructor(bucket: string, versioned = false) {
+    super('BucketNotEmpty', 409, `The bucket you tried to delete is not empty${versioned ? '. You must delete all versions in the bucket.' : ''}`, { BucketName: bucket });
   }
 }
 export class InvalidBucketName extends AwsError {

@@ -6,11 +6,14 @@ import type { ChecksumAlgorithm } from '../wire/checksums.ts';
 import { AwsError } from '../wire/errors.ts';
 import type { BucketRecord } from './buckets.ts';
 import { s3ConditionKeys, type S3Context } from './context.ts';
-import { EntityTooLarge, InvalidArgument, NoSuchKey, NotImplemented } from './errors.ts';
-import { BodyLimitExceeded, getObject, readSegments, writeBlob, type ObjectRecord, type StoredHeaders } from './objects.ts';
+import { EntityTooLarge, InvalidArgument, InvalidRequest, InvalidVersionId, NoSuchKey, NoSuchVersion } from './errors.ts';
+import { lockForNewVersion, lockHeaders, requireIntegrity, writesLock, type LockRequest } from './object-lock.ts';
+import { BodyLimitExceeded, getLatestVersion, getVersion, isVersionIdForm, readSegments, tagsOfVersion, writeBlob, type ObjectRecord, type StoredHeaders, type Tag } from './objects.ts';
 import { PackageIntegrityError } from './packages.ts';
 import { checkConditions } from './preconditions.ts';
 import { objectArn, parseCustomerKey, type BucketEncryption, type CustomerKey, type KeyProtection, type SseRequest } from './sse.ts';
+import { existingTagKeys, headerTags } from './tagging.ts';
+import { versionHeader } from './versions.ts';
 
 /**
  * Object bodies as requests write and read them (PutObject, CopyObject, UploadPart, UploadPartCopy, GetObject):
@@ -172,14 +175,18 @@ export function sseAudit(p: KeyProtection): Record<string, unknown> {
   return { 'x-amz-server-side-encryption': 'AES256' };
 }
 
-/** Copy source: `bucket/key` (URL-encoded, optional leading slash, optional ?versionId=null). */
-function copySource(value: string): { bucket: string; key: string } {
+/** Copy source: `bucket/key` (URL-encoded, optional leading slash, optional ?versionId=). */
+function copySource(value: string): { bucket: string; key: string; versionId?: string } {
   let v = value.trim();
+  let versionId: string | undefined;
   const q = v.indexOf('?');
   if (q >= 0) {
     const params = new URLSearchParams(v.slice(q + 1));
     const version = params.get('versionId');
-    if (version !== null && version !== 'null') throw new NotImplemented('versionId in x-amz-copy-source (versioning)');
+    if (version !== null) {
+      if (!isVersionIdForm(version)) throw new InvalidVersionId(version);
+      versionId = version;
+    }
     v = v.slice(0, q);
   }
   let decoded: string;
@@ -191,19 +198,85 @@ function copySource(value: string): { bucket: string; key: string } {
   if (decoded.startsWith('/')) decoded = decoded.slice(1);
   const slash = decoded.indexOf('/');
   if (slash <= 0 || slash === decoded.length - 1) throw new InvalidArgument('Copy Source must mention the source bucket and key: sourcebucket/sourcekey', 'x-amz-copy-source', value);
-  return { bucket: decoded.slice(0, slash), key: decoded.slice(slash + 1) };
+  return { bucket: decoded.slice(0, slash), key: decoded.slice(slash + 1), ...(versionId !== undefined ? { versionId } : {}) };
 }
 
-/** The object x-amz-copy-source names (CopyObject, UploadPartCopy): s3:GetObject on it, its SSE-C key, its conditions. */
-export async function copySourceObject(s3: S3Context, ctx: CallContext, req: RestRequest): Promise<{ src: ObjectRecord; customer: CustomerKey | undefined }> {
-  const { bucket, key } = copySource(req.headers['x-amz-copy-source']!);
+/** The source of a copy: the object (the version named, or the latest), its SSE-C key, and x-amz-copy-source-version-id. */
+export interface CopySource {
+  src: ObjectRecord;
+  customer: CustomerKey | undefined;
+  /** Whether the copy source named a version. */
+  versionNamed: boolean;
+  /** The response's x-amz-copy-source-version-id (for a source bucket that has or had versioning). */
+  versionHeader: Record<string, string>;
+}
+
+/**
+ * The object x-amz-copy-source names (CopyObject, UploadPartCopy): s3:GetObject on it (s3:GetObjectVersion for a
+ * version named), its SSE-C key, its conditions. A delete marker named by version cannot be copied (400), and a key
+ * whose latest version is one reads as missing (404).
+ */
+export async function copySourceObject(s3: S3Context, ctx: CallContext, req: RestRequest): Promise<CopySource> {
+  const { bucket, key, versionId } = copySource(req.headers['x-amz-copy-source']!);
   const srcBucket = await s3.bucketOf(bucket);
-  await ctx.authorize({ action: 's3:GetObject', resource: objectArn(bucket, key), resourcePolicy: srcBucket.policy, mode: 'resource-or-identity', context: s3ConditionKeys(req) });
-  const src = await getObject(s3.db, bucket, key);
-  if (!src) throw new NoSuchKey(key);
+  const action = versionId === undefined ? 's3:GetObject' : 's3:GetObjectVersion';
+  const tags = await tagsOfVersion(s3.db, bucket, key, versionId);
+  await ctx.authorize({ action, resource: objectArn(bucket, key), resourcePolicy: srcBucket.policy, mode: 'resource-or-identity', context: { ...s3ConditionKeys(req), ...existingTagKeys(tags) } });
+  const v = versionId === undefined ? await getLatestVersion(s3.db, bucket, key) : await getVersion(s3.db, bucket, key, versionId);
+  if (!v) throw versionId === undefined ? new NoSuchKey(key) : new NoSuchVersion(key, versionId);
+  if (v.kind === 'marker') {
+    if (versionId !== undefined) throw new InvalidRequest('The source of a copy request may not specifically refer to a delete marker by version id.');
+    throw new NoSuchKey(key);
+  }
+  const src = v.record;
   s3.touchObject(ctx, bucket, key);
   const customer = parseCustomerKey(req.headers, 'copy-source-');
   s3.keys.checkCustomerKey(src.protection, customer);
   checkConditions(req.headers, src, 'x-amz-copy-source-');
-  return { src, customer };
+  return { src, customer, versionNamed: versionId !== undefined, versionHeader: copyVersionHeader(srcBucket.versioning, src.versionId) };
+}
+
+function copyVersionHeader(versioning: BucketRecord['versioning'], versionId: string | undefined): Record<string, string> {
+  const h = versionHeader(versioning, versionId);
+  return h['x-amz-version-id'] !== undefined ? { 'x-amz-copy-source-version-id': h['x-amz-version-id'] } : {};
+}
+
+/** What a write of a new version (PutObject, CopyObject, CreateMultipartUpload) asks for besides its body: tags and Object Lock settings. */
+export interface NewVersionSettings {
+  tags?: Tag[];
+  lock: LockRequest;
+}
+
+/**
+ * The tags (x-amz-tagging) and Object Lock settings (x-amz-object-lock-*) a write asks for, each with the permission AWS
+ * asks for it (s3:PutObjectTagging, s3:PutObjectRetention, s3:PutObjectLegalHold), and, for a write of a body that takes
+ * a lock (its own or the bucket's default retention), the integrity header S3 requires. All before the body is read.
+ */
+export async function newVersionSettings(
+  s3: S3Context,
+  ctx: CallContext,
+  req: RestRequest,
+  b: BucketRecord,
+  key: string,
+  opts: { body?: 'Put Object'; takeTags?: boolean } = {},
+): Promise<NewVersionSettings> {
+  const now = s3.now();
+  const lock = lockHeaders(req.headers, now);
+  const tags = opts.takeTags === false ? undefined : headerTags(req.headers);
+  const effective = lockForNewVersion(b, lock, now);
+  if (lock.retention) await s3.authorizeObject(ctx, req, 's3:PutObjectRetention', b.name, key);
+  if (lock.legalHold !== undefined) await s3.authorizeObject(ctx, req, 's3:PutObjectLegalHold', b.name, key);
+  if (tags !== undefined) await s3.authorizeObject(ctx, req, 's3:PutObjectTagging', b.name, key);
+  if (opts.body && writesLock(effective)) requireIntegrity(req.headers, opts.body);
+  return { ...(tags !== undefined ? { tags } : {}), lock };
+}
+
+/** A new version's tags and Object Lock fields (the bucket's default retention counted from `now` when none is asked for). */
+export function versionFields(b: BucketRecord, settings: NewVersionSettings | undefined, now: number): Pick<ObjectRecord, 'tags' | 'retention' | 'legalHold'> {
+  const lock = lockForNewVersion(b, settings?.lock ?? {}, now);
+  return {
+    ...(settings?.tags && settings.tags.length ? { tags: settings.tags } : {}),
+    ...(lock.retention ? { retention: lock.retention } : {}),
+    ...(lock.legalHold !== undefined ? { legalHold: lock.legalHold } : {}),
+  };
 }

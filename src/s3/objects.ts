@@ -190,9 +190,24 @@ export async function getVersion(q: Queryable, bucket: string, key: string, vers
   return row ? versionFromRow(row) : undefined;
 }
 
+/** The version of a key a multipart upload was completed into (a repeated CompleteMultipartUpload answers with it). */
+export async function getVersionFromUpload(q: Queryable, bucket: string, key: string, uploadId: string): Promise<ObjectRecord | undefined> {
+  const row = await q.get<ObjectRow>('SELECT * FROM s3_objects WHERE bucket_name = ? AND object_key = ? AND upload_id = ? AND delete_marker = 0', [bucket, key, uploadId]);
+  return row ? fromRow(row) : undefined;
+}
+
 /** A key's versions (objects and delete markers), newest first. */
 export async function getVersions(q: Queryable, bucket: string, key: string): Promise<ObjectVersion[]> {
   return (await q.all<ObjectRow>('SELECT * FROM s3_objects WHERE bucket_name = ? AND object_key = ? ORDER BY version_seq DESC', [bucket, key])).map(versionFromRow);
+}
+
+/** The tags of a version (the latest without a version id), for s3:ExistingObjectTag; undefined when there is none. */
+export async function tagsOfVersion(q: Queryable, bucket: string, key: string, versionId: string | undefined): Promise<Tag[] | undefined> {
+  const row =
+    versionId === undefined
+      ? await q.get<{ tags: string | null }>('SELECT tags FROM s3_objects WHERE bucket_name = ? AND object_key = ? AND is_latest = 1', [bucket, key])
+      : await q.get<{ tags: string | null }>('SELECT tags FROM s3_objects WHERE bucket_name = ? AND object_key = ? AND version_id = ?', [bucket, key, versionId]);
+  return row?.tags ? (JSON.parse(row.tags) as Tag[]) : undefined;
 }
 
 /** A bucket's versioning state: 'Enabled', 'Suspended', or null for a bucket never versioned. */

@@ -13,10 +13,13 @@ export interface S3Route {
 
 /** Sub-resources Trent does not implement: a request naming one is refused with 501, never misread as another operation. */
 const UNSUPPORTED = [
-  'analytics', 'accelerate', 'intelligent-tiering', 'inventory', 'lifecycle', 'logging', 'metrics', 'notification',
-  'object-lock', 'ownershipControls', 'replication', 'requestPayment', 'website', 'legal-hold', 'retention', 'torrent', 'restore',
-  'select', 'versions', 'renameObject', 'metadataTable', 'session',
+  'analytics', 'accelerate', 'intelligent-tiering', 'inventory', 'logging', 'metrics', 'notification',
+  'ownershipControls', 'replication', 'requestPayment', 'website', 'torrent', 'restore',
+  'select', 'renameObject', 'metadataTable', 'session',
 ];
+/** Sub-resources of a bucket only, and of an object only: named on the other, they are refused the same way. */
+const BUCKET_ONLY = ['versions', 'lifecycle', 'object-lock'];
+const OBJECT_ONLY = ['retention', 'legal-hold'];
 
 /**
  * Path-style (`/bucket/key`) and virtual-host (`Host: bucket.<endpoint host>`) addressing. `virtualHosts`
@@ -63,7 +66,8 @@ export function route(method: string, rawPath: string, query: Map<string, string
     return fail('Unknown', new MethodNotAllowed(method));
   }
   if (key === undefined) {
-    if (unsupported) return fail(`Bucket:${unsupported}`, new NotImplemented(`?${unsupported}`));
+    const misplaced = unsupported ?? OBJECT_ONLY.find((q) => query.has(q));
+    if (misplaced) return fail(`Bucket:${misplaced}`, new NotImplemented(`?${misplaced}`));
     switch (method) {
       case 'PUT':
         if (has('acl')) return { operation: 'PutBucketAcl', ...at };
@@ -73,6 +77,9 @@ export function route(method: string, rawPath: string, query: Map<string, string
         if (has('tagging')) return { operation: 'PutBucketTagging', ...at };
         if (has('versioning')) return { operation: 'PutBucketVersioning', ...at };
         if (has('cors')) return { operation: 'PutBucketCors', ...at };
+        if (has('lifecycle')) return { operation: 'PutBucketLifecycleConfiguration', ...at };
+        if (has('object-lock')) return { operation: 'PutObjectLockConfiguration', ...at };
+        if (has('versions')) return fail('Bucket:versions', new MethodNotAllowed(method));
         return { operation: 'CreateBucket', ...at };
       case 'HEAD':
         return { operation: 'HeadBucket', ...at };
@@ -82,6 +89,8 @@ export function route(method: string, rawPath: string, query: Map<string, string
         if (has('publicAccessBlock')) return { operation: 'DeletePublicAccessBlock', ...at };
         if (has('tagging')) return { operation: 'DeleteBucketTagging', ...at };
         if (has('cors')) return { operation: 'DeleteBucketCors', ...at };
+        if (has('lifecycle')) return { operation: 'DeleteBucketLifecycle', ...at };
+        if (has('object-lock') || has('versions')) return fail('Unknown', new MethodNotAllowed(method));
         return { operation: 'DeleteBucket', ...at };
       case 'GET':
         if (has('acl')) return { operation: 'GetBucketAcl', ...at };
@@ -93,6 +102,9 @@ export function route(method: string, rawPath: string, query: Map<string, string
         if (has('tagging')) return { operation: 'GetBucketTagging', ...at };
         if (has('versioning')) return { operation: 'GetBucketVersioning', ...at };
         if (has('cors')) return { operation: 'GetBucketCors', ...at };
+        if (has('versions')) return { operation: 'ListObjectVersions', ...at };
+        if (has('lifecycle')) return { operation: 'GetBucketLifecycleConfiguration', ...at };
+        if (has('object-lock')) return { operation: 'GetObjectLockConfiguration', ...at };
         if (has('uploads')) return { operation: 'ListMultipartUploads', ...at };
         if (query.get('list-type') === '2') return { operation: 'ListObjectsV2', ...at };
         return { operation: 'ListObjects', ...at };
@@ -104,17 +116,21 @@ export function route(method: string, rawPath: string, query: Map<string, string
         return fail('Unknown', new MethodNotAllowed(method));
     }
   }
-  if (unsupported || has('tagging')) {
-    const q = unsupported ?? 'tagging';
-    return fail(`Object:${q}`, new NotImplemented(`?${q}`));
-  }
+  const misplaced = unsupported ?? BUCKET_ONLY.find((q) => query.has(q));
+  if (misplaced) return fail(`Object:${misplaced}`, new NotImplemented(`?${misplaced}`));
   switch (method) {
     case 'PUT':
+      if (has('tagging')) return { operation: 'PutObjectTagging', ...at };
+      if (has('retention')) return { operation: 'PutObjectRetention', ...at };
+      if (has('legal-hold')) return { operation: 'PutObjectLegalHold', ...at };
       if (has('acl')) return { operation: 'PutObjectAcl', ...at };
       if (has('uploadId') || has('partNumber')) return { operation: headers['x-amz-copy-source'] !== undefined ? 'UploadPartCopy' : 'UploadPart', ...at };
       if (headers['x-amz-copy-source'] !== undefined) return { operation: 'CopyObject', ...at };
       return { operation: 'PutObject', ...at };
     case 'GET':
+      if (has('tagging')) return { operation: 'GetObjectTagging', ...at };
+      if (has('retention')) return { operation: 'GetObjectRetention', ...at };
+      if (has('legal-hold')) return { operation: 'GetObjectLegalHold', ...at };
       if (has('acl')) return { operation: 'GetObjectAcl', ...at };
       if (has('attributes')) return { operation: 'GetObjectAttributes', ...at };
       if (has('uploadId')) return { operation: 'ListParts', ...at };
@@ -122,7 +138,9 @@ export function route(method: string, rawPath: string, query: Map<string, string
     case 'HEAD':
       return { operation: 'HeadObject', ...at };
     case 'DELETE':
+      if (has('tagging')) return { operation: 'DeleteObjectTagging', ...at };
       if (has('uploadId')) return { operation: 'AbortMultipartUpload', ...at };
+      if (has('retention') || has('legal-hold')) return fail('Unknown', new MethodNotAllowed(method));
       return { operation: 'DeleteObject', ...at };
     case 'POST':
       if (has('uploads')) return { operation: 'CreateMultipartUpload', ...at };

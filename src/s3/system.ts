@@ -3,6 +3,7 @@ import type { BlobStore } from '../store/blob-store.ts';
 import type { Database } from '../store/database.ts';
 import { findBucket } from './buckets.ts';
 import { NoSuchBucket } from './errors.ts';
+import { lockForNewVersion } from './object-lock.ts';
 import { getObject, putObjectRow, readSegments, writeBlob, type StoredHeaders } from './objects.ts';
 import { Readable } from 'node:stream';
 import type { ObjectKeys } from './sse.ts';
@@ -29,19 +30,35 @@ export class SystemObjects {
 
   /** Write (or replace) an object under SSE-S3. */
   async put(bucket: string, key: string, body: Buffer, headers: StoredHeaders): Promise<void> {
-    if (!(await findBucket(this.#db, bucket))) throw new NoSuchBucket(bucket);
+    const b = await findBucket(this.#db, bucket);
+    if (!b) throw new NoSuchBucket(bucket);
     const uid = randomUUID();
     const { objectKey, protection } = await this.#keys.create(undefined, { algorithm: 'AES256' }, bucket, key, uid);
     try {
       const stored = await writeBlob(this.#blobs, objectKey, 0, Readable.from([body]), undefined, body.length);
       const t = Date.now();
+      const lock = lockForNewVersion(b, {}, t);
       let orphans: string[];
       try {
         orphans = await this.#db.transaction(async (tx) => {
           if (!(await findBucket(tx, bucket))) throw new NoSuchBucket(bucket);
           return putObjectRow(
             tx,
-            { bucket, key, uid, size: body.length, etag: createHash('md5').update(body).digest('hex'), lastModified: t, headers, checksum: null, protection, segments: [stored.segment], partsCount: null },
+            {
+              bucket,
+              key,
+              uid,
+              size: body.length,
+              etag: createHash('md5').update(body).digest('hex'),
+              lastModified: t,
+              headers,
+              checksum: null,
+              protection,
+              segments: [stored.segment],
+              partsCount: null,
+              // A trail bucket with Object Lock keeps its log files and digests under its default retention.
+              ...(lock.retention ? { retention: lock.retention } : {}),
+            },
             t,
           );
         });

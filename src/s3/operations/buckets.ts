@@ -40,17 +40,21 @@ export async function createBucket(s3: S3Context, ctx: CallContext, r: S3Route, 
       throw new AwsError('IllegalLocationConstraintException', 400, `The ${constraint} location constraint is incompatible for the region specific endpoint this request was sent to.`);
     }
   }
+  // x-amz-bucket-object-lock-enabled: true makes a bucket with Object Lock, and so with versioning enabled (for good).
+  const lockHeader = req.headers['x-amz-bucket-object-lock-enabled'];
+  const objectLock = lockHeader !== undefined && lockHeader.trim().toLowerCase() === 'true';
+  if (objectLock) {
+    await ctx.authorize({ action: 's3:PutBucketObjectLockConfiguration', resource: `arn:aws:s3:::${name}`, mode: 'identity' });
+    await ctx.authorize({ action: 's3:PutBucketVersioning', resource: `arn:aws:s3:::${name}`, mode: 'identity' });
+  }
   const t = s3.now();
   try {
     await s3.db.transaction(async (tx) => {
       if (await findBucket(tx, name)) throw new BucketAlreadyOwnedByYou(name);
-      await tx.run('INSERT INTO s3_buckets (bucket_name, account_id, region, created_at, encryption, public_access_block, tags) VALUES (?, ?, ?, ?, NULL, ?, NULL)', [
-        name,
-        s3.accountId,
-        s3.region,
-        t,
-        JSON.stringify(BLOCK_ALL),
-      ]);
+      await tx.run(
+        'INSERT INTO s3_buckets (bucket_name, account_id, region, created_at, encryption, public_access_block, tags, versioning, object_lock) VALUES (?, ?, ?, ?, NULL, ?, NULL, ?, ?)',
+        [name, s3.accountId, s3.region, t, JSON.stringify(BLOCK_ALL), objectLock ? 'Enabled' : null, objectLock ? JSON.stringify({ enabled: true }) : null],
+      );
     });
   } catch (err) {
     if (err instanceof AwsError) throw err;
@@ -70,8 +74,9 @@ export async function deleteBucket(s3: S3Context, ctx: CallContext, r: S3Route):
   const name = r.bucket!;
   s3.touchBucket(ctx, name);
   const orphans = await s3.db.transaction(async (tx) => {
-    await getBucket(tx, name);
-    if (await tx.get('SELECT 1 AS x FROM s3_objects WHERE bucket_name = ? LIMIT 1', [name])) throw new BucketNotEmpty(name);
+    const b = await getBucket(tx, name);
+    // Every version and delete marker counts: a bucket holding a locked version cannot be deleted before it can.
+    if (await tx.get('SELECT 1 AS x FROM s3_objects WHERE bucket_name = ? LIMIT 1', [name])) throw new BucketNotEmpty(name, b.versioning !== null);
     // Incomplete multipart uploads go with the bucket; their parts' blobs are reaped.
     const parts = await tx.all<{ blob_key: string }>('SELECT p.blob_key FROM s3_parts p JOIN s3_uploads u ON u.upload_id = p.upload_id WHERE u.bucket_name = ?', [name]);
     await tx.run('DELETE FROM s3_parts WHERE upload_id IN (SELECT upload_id FROM s3_uploads WHERE bucket_name = ?)', [name]);

@@ -20,7 +20,7 @@ export function upperBound(prefix: string): string | undefined {
 }
 
 /** S3's URL encoding of keys in listings when encoding-type=url. */
-function urlEncode(s: string): string {
+export function urlEncode(s: string): string {
   return encodeURIComponent(s).replace(/%2F/g, '/').replace(/[!'()*]/g, (c) => '%' + c.charCodeAt(0).toString(16).toUpperCase());
 }
 

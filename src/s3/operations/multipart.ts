@@ -10,8 +10,25 @@ import { EntityTooSmall, InvalidArgument, InvalidPart, InvalidPartOrder, Invalid
 import { compositeChecksum, declaredObjectChecksum, requestedChecksum } from '../integrity.ts';
 import { combinable, combineCrcs } from '../../wire/crc-combine.ts';
 import { asArray, child, empty, isoDate, maxKeysOf, readXml, text, token, unquote, xmlResponse, XMLNS } from '../messages.ts';
-import { checkSize, copySourceObject, etagOf, newObjectKey, plaintextStream, sseEchoHeaders, sseResponseHeaders, storedHeaders, writeBody } from '../object-data.ts';
-import { addOrphans, getObject as findObject, protectionFromRow, protectionParams, putObjectRow, type ObjectRecord, type Segment, type StoredHeaders } from '../objects.ts';
+import { type BucketRecord } from '../buckets.ts';
+import { abortOf, expirationHeader, expiryOf } from '../lifecycle.ts';
+import {
+  checkSize,
+  copySourceObject,
+  etagOf,
+  newObjectKey,
+  newVersionSettings,
+  plaintextStream,
+  sseEchoHeaders,
+  sseResponseHeaders,
+  storedHeaders,
+  versionFields,
+  writeBody,
+  type NewVersionSettings,
+} from '../object-data.ts';
+import { lockForNewVersion, requireIntegrity, writesLock, type LockRequest } from '../object-lock.ts';
+import { versionHeader } from '../versions.ts';
+import { addOrphans, getObject as findObject, getVersionFromUpload, protectionFromRow, protectionParams, putObjectRow, type ObjectRecord, type Segment, type StoredHeaders } from '../objects.ts';
 import { writeConditions } from '../preconditions.ts';
 import type { S3Route } from '../routing.ts';
 import { parseCustomerKey, parseSseHeaders } from '../sse.ts';
@@ -45,6 +62,21 @@ interface UploadRow {
   wrapped_key: Buffer;
   ssec_salt: Buffer | null;
   ssec_check: Buffer | null;
+  /** The completed object's tags (x-amz-tagging), JSON. */
+  tags: string | null;
+  /** The Object Lock settings asked for (x-amz-object-lock-*), JSON; the bucket's default retention applies at completion without. */
+  object_lock: string | null;
+}
+
+/** What an upload's object will be given besides its parts: tags and Object Lock settings. */
+function settingsOf(u: UploadRow): NewVersionSettings {
+  return { ...(u.tags ? { tags: JSON.parse(u.tags) as NewVersionSettings['tags'] } : {}), lock: u.object_lock ? (JSON.parse(u.object_lock) as LockRequest) : {} };
+}
+
+/** x-amz-abort-date and x-amz-abort-rule-id: when a lifecycle rule will abort an upload of this key begun then. */
+function abortHeaders(b: BucketRecord, key: string, initiated: number, dayMs: number): Record<string, string> {
+  const a = abortOf(b.lifecycle?.rules, key, initiated, dayMs);
+  return a ? { 'x-amz-abort-date': new Date(a.at).toUTCString(), 'x-amz-abort-rule-id': a.ruleId } : {};
 }
 
 interface PartRow {
@@ -70,7 +102,7 @@ async function uploadOf(s3: S3Context, uploadId: string | undefined, bucket: str
 }
 
 /** CompleteMultipartUpload's answer for the object an upload became (also to a repeated completion of it). */
-function completedUpload(o: ObjectRecord): RestResponse {
+function completedUpload(o: ObjectRecord, b: BucketRecord, dayMs: number): RestResponse {
   const p = o.protection;
   return xmlResponse(
     {
@@ -84,7 +116,12 @@ function completedUpload(o: ObjectRecord): RestResponse {
       },
     },
     200,
-    { ...sseResponseHeaders(p), ...(p.kmsContext ? { 'x-amz-server-side-encryption-context': Buffer.from(p.kmsContext).toString('base64') } : {}) },
+    {
+      ...sseResponseHeaders(p),
+      ...(p.kmsContext ? { 'x-amz-server-side-encryption-context': Buffer.from(p.kmsContext).toString('base64') } : {}),
+      ...versionHeader(b.versioning, o.versionId),
+      ...expirationHeader(expiryOf(b.lifecycle?.rules, o.key, o.size, o.tags, o.lastModified, dayMs)),
+    },
   );
 }
 
@@ -99,17 +136,32 @@ export async function createMultipartUpload(s3: S3Context, ctx: CallContext, r: 
   const alg = declared !== undefined ? parseChecksumAlgorithm(declared) : undefined;
   if (declared !== undefined && !alg) throw new InvalidRequest(`Checksum algorithm ${declared} is not supported.`);
   const type = uploadChecksumType(alg, req.headers['x-amz-checksum-type']);
+  const settings = await newVersionSettings(s3, ctx, req, b, key);
   const uploadId = randomUUID().replace(/-/g, '') + randomUUID().replace(/-/g, '');
   const uid = randomUUID();
   const { objectKey, protection } = await newObjectKey(s3, ctx, sse, b, key, uid);
   objectKey.fill(0);
+  const initiated = s3.now();
   await s3.db.run(
     `INSERT INTO s3_uploads (upload_id, bucket_name, object_key, object_uid, initiated_at, headers, checksum_algorithm, checksum_type,
-                             sse, kms_key_arn, kms_context, bucket_key_id, service_key_id, wrapped_key, ssec_salt, ssec_check)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    [uploadId, bucket, key, uid, s3.now(), JSON.stringify(headers), alg ?? null, type ?? null, ...protectionParams(protection)],
+                             sse, kms_key_arn, kms_context, bucket_key_id, service_key_id, wrapped_key, ssec_salt, ssec_check, tags, object_lock)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    [
+      uploadId,
+      bucket,
+      key,
+      uid,
+      initiated,
+      JSON.stringify(headers),
+      alg ?? null,
+      type ?? null,
+      ...protectionParams(protection),
+      settings.tags?.length ? JSON.stringify(settings.tags) : null,
+      writesLock(settings.lock) ? JSON.stringify(settings.lock) : null,
+    ],
   );
   return xmlResponse({ InitiateMultipartUploadResult: { '@_xmlns': XMLNS, Bucket: bucket, Key: key, UploadId: uploadId } }, 200, {
+    ...abortHeaders(b, key, initiated, s3.lifecycleDayMs),
     ...sseEchoHeaders(protection, sse),
     ...(alg ? { 'x-amz-checksum-algorithm': alg, 'x-amz-checksum-type': type! } : {}),
   });
@@ -151,21 +203,26 @@ export async function uploadPartCopy(s3: S3Context, ctx: CallContext, r: S3Route
 async function storePart(s3: S3Context, ctx: CallContext, r: S3Route, req: RestRequest, copy: boolean): Promise<RestResponse> {
   const { bucket, key } = s3.requireKey(r);
   s3.touchObject(ctx, bucket, key);
-  await s3.bucketOf(bucket);
+  const b = await s3.bucketOf(bucket);
   const partText = req.query.get('partNumber');
   const partNumber = Number(partText);
   if (!partText || !/^\d+$/.test(partText) || partNumber < 1 || partNumber > MAX_PARTS) {
     throw new InvalidArgument('Part number must be an integer between 1 and 10000, inclusive', 'partNumber', partText ?? '');
   }
   const u = await uploadOf(s3, req.query.get('uploadId'), bucket, key);
+  // A part of an object that will be locked (its own settings, or the bucket's default retention) needs an integrity header, as on AWS.
+  if (!copy && writesLock(lockForNewVersion(b, settingsOf(u).lock, s3.now()))) requireIntegrity(req.headers, 'Put Part');
   const protection = protectionFromRow(u);
   const customer = parseCustomerKey(req.headers, '');
   s3.keys.checkCustomerKey(protection, customer, 'upload');
   const uploadAlg = (u.checksum_algorithm as ChecksumAlgorithm | null) ?? undefined;
   let body: Readable;
   let alg: ChecksumAlgorithm | undefined;
+  let sourceVersion: Record<string, string> = {};
   if (copy) {
-    const { src, customer: srcCustomer } = await copySourceObject(s3, ctx, req);
+    const source = await copySourceObject(s3, ctx, req);
+    const { src, customer: srcCustomer } = source;
+    sourceVersion = source.versionHeader;
     let start = 0;
     let end = src.size - 1;
     const range = req.headers['x-amz-copy-source-range'];
@@ -231,7 +288,7 @@ async function storePart(s3: S3Context, ctx: CallContext, r: S3Route, req: RestR
     return xmlResponse(
       { CopyPartResult: { '@_xmlns': XMLNS, ETag: `"${etag}"`, LastModified: isoDate(t), ...(alg && stored.checksum ? { [`Checksum${alg}`]: stored.checksum } : {}) } },
       200,
-      sseResponseHeaders(protection, customer),
+      { ...sseResponseHeaders(protection, customer), ...sourceVersion },
     );
   }
   return { status: 200, headers: { etag: `"${etag}"`, 'content-length': 0, ...sseResponseHeaders(protection, customer), ...checksumHeader } };
@@ -240,13 +297,13 @@ async function storePart(s3: S3Context, ctx: CallContext, r: S3Route, req: RestR
 export async function completeMultipartUpload(s3: S3Context, ctx: CallContext, r: S3Route, req: RestRequest): Promise<RestResponse> {
   const { bucket, key } = s3.requireKey(r);
   s3.touchObject(ctx, bucket, key);
-  await s3.bucketOf(bucket);
+  const b = await s3.bucketOf(bucket);
   const uploadId = req.query.get('uploadId');
   const u = uploadId ? await findUpload(s3, uploadId, bucket, key) : undefined;
   if (!u) {
-    // A retry of a completion whose answer was lost: the object it made is still there, so it is the answer.
-    const done = uploadId ? await findObject(s3.db, bucket, key) : undefined;
-    if (done && done.uploadId === uploadId) return completedUpload(done);
+    // A retry of a completion whose answer was lost: the object (version) it made is still there, so it is the answer.
+    const done = uploadId ? await getVersionFromUpload(s3.db, bucket, key, uploadId) : undefined;
+    if (done) return completedUpload(done, b, s3.lifecycleDayMs);
     throw new NoSuchUpload(uploadId ?? '');
   }
   const alg = u.checksum_algorithm as ChecksumAlgorithm | null;
@@ -318,13 +375,14 @@ export async function completeMultipartUpload(s3: S3Context, ctx: CallContext, r
     segments,
     partsCount: chosen.length,
     uploadId: u.upload_id,
+    ...versionFields(b, settingsOf(u), t),
   };
   const used = new Set(chosen.map((p) => p.blob_key));
   const orphans = await s3.db.transaction(async (tx) => {
     // The upload may have been completed (by this request's twin) or aborted meanwhile: only one of them wins.
     const still = await tx.get('SELECT 1 AS x FROM s3_uploads WHERE upload_id = ?', [u.upload_id]);
     if (!still) {
-      if ((await findObject(tx, bucket, key))?.uploadId === u.upload_id) return 'completed';
+      if (await getVersionFromUpload(tx, bucket, key, u.upload_id)) return 'completed';
       throw new NoSuchUpload(u.upload_id);
     }
     const current = await tx.all<{ blob_key: string }>('SELECT blob_key FROM s3_parts WHERE upload_id = ?', [u.upload_id]);
@@ -338,12 +396,12 @@ export async function completeMultipartUpload(s3: S3Context, ctx: CallContext, r
     return [...replaced, ...unused];
   });
   if (orphans === 'completed') {
-    const done = await findObject(s3.db, bucket, key);
-    if (done?.uploadId !== u.upload_id) throw new NoSuchUpload(u.upload_id);
-    return completedUpload(done);
+    const done = await getVersionFromUpload(s3.db, bucket, key, u.upload_id);
+    if (!done) throw new NoSuchUpload(u.upload_id);
+    return completedUpload(done, b, s3.lifecycleDayMs);
   }
   await s3.reap(orphans);
-  return completedUpload(record);
+  return completedUpload(record, b, s3.lifecycleDayMs);
 }
 
 export async function abortMultipartUpload(s3: S3Context, ctx: CallContext, r: S3Route, req: RestRequest): Promise<RestResponse> {

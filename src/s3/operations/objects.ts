@@ -5,9 +5,9 @@ import type { CallContext, RestRequest, RestResponse } from '../../server/servic
 import { checksumHeaderName, parseChecksumAlgorithm, type ChecksumAlgorithm } from '../../wire/checksums.ts';
 import type { XmlObject, XmlValue } from '../../wire/xml.ts';
 import { checkObjectWriteAcl } from '../acl.ts';
-import { getBucket } from '../buckets.ts';
+import { getBucket, type BucketRecord } from '../buckets.ts';
 import { s3ConditionKeys, type S3Context } from '../context.ts';
-import { InvalidArgument, InvalidPartNumber, InvalidRequest, MalformedXML, NoSuchKey, PreconditionFailed } from '../errors.ts';
+import { InvalidArgument, InvalidPartNumber, InvalidRequest, InvalidVersionId, MalformedXML, NoSuchKey, PreconditionFailed, VersionLocked } from '../errors.ts';
 import { requestedChecksum } from '../integrity.ts';
 import { asArray, boolText, child, empty, httpDate, isoDate, readXml, text, token, xmlResponse, XMLNS } from '../messages.ts';
 import {
@@ -15,17 +15,36 @@ import {
   copySourceObject,
   etagOf,
   newObjectKey,
+  newVersionSettings,
   plaintextStream,
   sseAudit,
   sseEchoHeaders,
   sseResponseHeaders,
   storedHeaders,
+  versionFields,
   writeBody,
+  type NewVersionSettings,
 } from '../object-data.ts';
-import { addOrphans, getObject as findObject, putObjectRow, type ObjectRecord, type Segment, type StoredHeaders } from '../objects.ts';
+import { expirationHeader, expiryOf } from '../lifecycle.ts';
+import { bypassRequested, lockResponseHeaders } from '../object-lock.ts';
+import {
+  getObject as findObject,
+  getVersion,
+  isVersionIdForm,
+  lockedNow,
+  newVersionId,
+  putDeleteMarker,
+  putObjectRow,
+  removeVersion,
+  versioningOf,
+  type ObjectRecord,
+  type Segment,
+  type StoredHeaders,
+} from '../objects.ts';
 import { checkConditions, matchesEtag, parseRange, writeConditions } from '../preconditions.ts';
 import type { S3Route } from '../routing.ts';
 import { objectArn, parseCustomerKey, parseSseHeaders, type KeyProtection, type SseRequest } from '../sse.ts';
+import { objectNamed, versionHeader } from '../versions.ts';
 
 /** Objects: PutObject, GetObject, HeadObject, DeleteObject, DeleteObjects, CopyObject. */
 
@@ -42,11 +61,12 @@ const SSE_WRITE_HEADERS = [
 export async function putObject(s3: S3Context, ctx: CallContext, r: S3Route, req: RestRequest): Promise<RestResponse> {
   const { bucket, key } = s3.requireKey(r);
   s3.touchObject(ctx, bucket, key);
-  await s3.bucketOf(bucket);
+  const b = await s3.bucketOf(bucket);
   checkSize(req.headers, MAX_OBJECT);
   checkObjectWriteAcl(req.headers, s3.owner);
   const sse = parseSseHeaders(req.headers);
   const alg = requestedChecksum(req.headers);
+  const settings = await newVersionSettings(s3, ctx, req, b, key, { body: 'Put Object' });
   const { record, protection } = await writeObject(s3, ctx, {
     bucket,
     key,
@@ -55,12 +75,15 @@ export async function putObject(s3: S3Context, ctx: CallContext, r: S3Route, req
     checksum: alg,
     body: req.body,
     conditions: writeConditions(req.headers, 'PutObject'),
+    settings,
   });
   return {
     status: 200,
     headers: {
       etag: `"${record.etag}"`,
       'content-length': 0,
+      ...versionHeader(b.versioning, record.versionId),
+      ...expirationHeader(expiryOf(b.lifecycle?.rules, key, record.size, record.tags, record.lastModified, s3.lifecycleDayMs)),
       ...sseEchoHeaders(protection, sse),
       ...(record.checksum ? { [checksumHeaderName(record.checksum.algorithm)]: record.checksum.value, 'x-amz-checksum-type': 'FULL_OBJECT' } : {}),
     },
@@ -83,11 +106,15 @@ export interface ObjectWrite {
   limit?: number;
   /** A last check of the stored body before it becomes the object (sizes and digests a form declared); throwing discards it. */
   accept?: (stored: { size: number; md5: Buffer; checksum: string | undefined }) => void;
+  /** The new version's tags and the Object Lock settings asked for (the bucket's default retention applies without). */
+  settings?: NewVersionSettings;
 }
 
 /**
  * Write a whole object: a new object key under the request's (or the bucket's) encryption, the body streamed into an
- * encrypted blob, then the row, replacing any object of that key. Every write of a whole object goes through here.
+ * encrypted blob, then the row: a new version of the key as the bucket's versioning says (objects.ts, putObjectRow),
+ * with its tags and Object Lock settings. Every write of a whole object goes through here; the record it answers has
+ * the version id.
  */
 export async function writeObject(s3: S3Context, ctx: CallContext, w: ObjectWrite): Promise<{ record: ObjectRecord; protection: KeyProtection }> {
   const { bucket, key } = w;
@@ -111,6 +138,7 @@ export async function writeObject(s3: S3Context, ctx: CallContext, w: ObjectWrit
       protection,
       segments: [stored.segment],
       partsCount: null,
+      ...versionFields(b, w.settings, t),
     };
     let orphans: string[];
     try {
@@ -180,17 +208,17 @@ function checksumHeaders(o: ObjectRecord, headers: Record<string, string | undef
 async function getOrHead(s3: S3Context, ctx: CallContext, r: S3Route, req: RestRequest, head: boolean): Promise<RestResponse> {
   const { bucket, key } = s3.requireKey(r);
   s3.touchObject(ctx, bucket, key);
-  await s3.bucketOf(bucket);
+  const b = await s3.bucketOf(bucket);
+  const versionId = s3.versionIdOf(req);
   const partNumber = partNumberOf(req);
   // An object's encryption is chosen when it is written: reads take only the SSE-C key (400 otherwise, as on AWS).
   for (const h of SSE_WRITE_HEADERS) {
     if (req.headers[h] !== undefined) throw new InvalidArgument(`${h} header is not supported for this operation.`, h, h === 'x-amz-server-side-encryption' ? req.headers[h] : '');
   }
-  const o = await findObject(s3.db, bucket, key);
-  if (!o) throw new NoSuchKey(key);
+  const o = await objectNamed(s3.db, bucket, key, versionId, head ? 'HEAD' : 'GET');
   const customer = parseCustomerKey(req.headers, '');
   s3.keys.checkCustomerKey(o.protection, customer);
-  const base = { ...objectHeaders(o), ...sseResponseHeaders(o.protection, customer) };
+  const base = { ...objectHeaders(o), ...sseResponseHeaders(o.protection, customer), ...(await versionFacts(s3, ctx, req, b, o, versionId)) };
   if (checkConditions(req.headers, o) === 'not-modified') {
     return empty(304, { etag: base['etag']!, 'last-modified': base['last-modified']! });
   }
@@ -222,6 +250,23 @@ async function getOrHead(s3: S3Context, ctx: CallContext, r: S3Route, req: RestR
   return { status, headers, body: await plaintextStream(s3, ctx, o, customer, start, end) };
 }
 
+/**
+ * What GET and HEAD say of a version besides its content: its id, its tag count, its Object Lock settings (to a caller
+ * allowed s3:GetObjectRetention / s3:GetObjectLegalHold, as AWS shows them) and, for the latest, when lifecycle
+ * rules will expire it.
+ */
+async function versionFacts(s3: S3Context, ctx: CallContext, req: RestRequest, b: BucketRecord, o: ObjectRecord, versionId: string | undefined): Promise<Record<string, string>> {
+  const h: Record<string, string> = { ...versionHeader(b.versioning, o.versionId) };
+  if (o.tags?.length) h['x-amz-tagging-count'] = String(o.tags.length);
+  if (o.retention || o.legalHold !== undefined) {
+    const showRetention = o.retention ? await s3.mayObject(ctx, req, 's3:GetObjectRetention', o.bucket, o.key) : false;
+    const showHold = o.legalHold !== undefined ? await s3.mayObject(ctx, req, 's3:GetObjectLegalHold', o.bucket, o.key) : false;
+    Object.assign(h, lockResponseHeaders(o, showRetention, showHold));
+  }
+  if (versionId === undefined) Object.assign(h, expirationHeader(expiryOf(b.lifecycle?.rules, o.key, o.size, o.tags, o.lastModified, s3.lifecycleDayMs)));
+  return h;
+}
+
 export async function getObject(s3: S3Context, ctx: CallContext, r: S3Route, req: RestRequest): Promise<RestResponse> {
   return getOrHead(s3, ctx, r, req, false);
 }
@@ -230,32 +275,72 @@ export async function headObject(s3: S3Context, ctx: CallContext, r: S3Route, re
   return getOrHead(s3, ctx, r, req, true);
 }
 
+/**
+ * DeleteObject. Without a version id: in a bucket never versioned the object goes; otherwise a delete marker becomes
+ * the key's latest version (the null version it replaces goes, while versioning is suspended). With one: that version
+ * goes for good, its blobs with it, unless Object Lock protects it (403, whoever asks; GOVERNANCE yields only to
+ * x-amz-bypass-governance-retention with s3:BypassGovernanceRetention).
+ */
 export async function deleteObject(s3: S3Context, ctx: CallContext, r: S3Route, req: RestRequest): Promise<RestResponse> {
   const { bucket, key } = s3.requireKey(r);
   s3.touchObject(ctx, bucket, key);
+  const b = await s3.bucketOf(bucket);
+  const versionId = s3.versionIdOf(req);
+  const bypass = bypassRequested(req.headers, b);
   // A conditional delete (If-Match: an ETag, or * for "if it exists"); naming an ETag also needs s3:GetObject.
   const ifMatch = req.headers['if-match'];
   if (ifMatch !== undefined && ifMatch.trim() !== '*') await s3.authorizeRead(ctx, req, bucket, key);
-  const orphans = await s3.db.transaction(async (tx) => {
+  if (versionId !== undefined && versionId !== 'null' && b.versioning === null) throw new InvalidVersionId(versionId);
+  const bypassAllowed = bypass && versionId !== undefined && (await bypassPermitted(s3, ctx, req, bucket, key, versionId));
+  const result = await s3.db.transaction(async (tx) => {
     await getBucket(tx, bucket);
-    const o = await findObject(tx, bucket, key);
-    if (ifMatch !== undefined) {
-      if (!o) throw new NoSuchKey(key);
-      if (!matchesEtag(ifMatch, o.etag)) throw new PreconditionFailed('If-Match');
+    const now = s3.now();
+    if (versionId !== undefined) {
+      const v = await getVersion(tx, bucket, key, versionId);
+      if (ifMatch !== undefined) {
+        if (!v || v.kind === 'marker') throw new NoSuchKey(key);
+        if (!matchesEtag(ifMatch, v.record.etag)) throw new PreconditionFailed('If-Match');
+      }
+      // Nothing to delete: success all the same, so that a retried delete succeeds.
+      if (!v) return { orphans: [] as string[], headers: {} };
+      const orphans = await removeVersion(tx, v, now, bypassAllowed);
+      return { orphans, headers: { 'x-amz-version-id': versionId, ...(v.kind === 'marker' ? { 'x-amz-delete-marker': 'true' } : {}) } };
     }
-    if (!o) return [];
-    await tx.run('DELETE FROM s3_objects WHERE bucket_name = ? AND object_key = ?', [bucket, key]);
-    const blobNames = o.segments.map((s) => s.blob);
-    await addOrphans(tx, blobNames, s3.now());
-    return blobNames;
+    const current = await findObject(tx, bucket, key);
+    if (ifMatch !== undefined) {
+      if (!current) throw new NoSuchKey(key);
+      if (!matchesEtag(ifMatch, current.etag)) throw new PreconditionFailed('If-Match');
+    }
+    const state = await versioningOf(tx, bucket);
+    if (state === null) {
+      if (!current) return { orphans: [] as string[], headers: {} };
+      return { orphans: await removeVersion(tx, { kind: 'object', record: current, isLatest: true, noncurrentSince: null }, now), headers: {} };
+    }
+    const markerId = state === 'Enabled' ? newVersionId() : 'null';
+    return { orphans: await putDeleteMarker(tx, bucket, key, markerId, now), headers: { 'x-amz-delete-marker': 'true', 'x-amz-version-id': markerId } };
   });
-  await s3.reap(orphans);
-  return empty(204);
+  await s3.reap(result.orphans);
+  return empty(204, result.headers);
 }
 
+/**
+ * Whether a delete asking to bypass GOVERNANCE retention may: the bypass needs s3:BypassGovernanceRetention, asked
+ * for only when the version is held by a GOVERNANCE retention alone (nothing else can be bypassed).
+ */
+async function bypassPermitted(s3: S3Context, ctx: CallContext, req: RestRequest, bucket: string, key: string, versionId: string): Promise<boolean> {
+  const v = await getVersion(s3.db, bucket, key, versionId);
+  const now = s3.now();
+  if (!v || v.kind !== 'object' || !lockedNow(v.record, now) || lockedNow(v.record, now, true)) return false;
+  await s3.authorizeObject(ctx, req, 's3:BypassGovernanceRetention', bucket, key);
+  return true;
+}
+
+/** DeleteObjects: DeleteObject for each key (and version) named, each answered on its own (Deleted or Error). */
 export async function deleteObjects(s3: S3Context, ctx: CallContext, r: S3Route, req: RestRequest): Promise<RestResponse> {
   s3.touchBucket(ctx, r.bucket!);
-  await s3.bucketOf(r.bucket!);
+  const bucket = r.bucket!;
+  const bucketRecord = await s3.bucketOf(bucket);
+  const bypass = bypassRequested(req.headers, bucketRecord);
   const doc = await readXml(req.body);
   const del = doc['Delete'];
   if (del === undefined) throw new MalformedXML();
@@ -263,19 +348,23 @@ export async function deleteObjects(s3: S3Context, ctx: CallContext, r: S3Route,
   if (objects.length === 0) throw new MalformedXML();
   if (objects.length > 1000) throw new MalformedXML('The Delete request may name at most 1000 objects.');
   const quiet = boolText(child(del, 'Quiet'), 'Quiet') ?? false;
-  // Each key needs s3:DeleteObject; checked before the transaction (checks read policies).
+  // Each key needs s3:DeleteObject (s3:DeleteObjectVersion for a version); checked before the transaction (checks read policies).
   const denied = new Map<string, string>();
-  const bucketRecord = await s3.bucketOf(r.bucket!);
+  const bypassAllowed = new Set<string>();
+  const entryId = (key: string, versionId: string | undefined) => `${versionId ?? ''}\u0000${key}`;
   for (const o of objects) {
     const key = text(child(o, 'Key'));
     if (!key) continue;
+    const versionId = token(child(o, 'VersionId'));
     const etag = token(child(o, 'ETag'));
     try {
-      await ctx.authorize({ action: 's3:DeleteObject', resource: objectArn(r.bucket!, key), resourcePolicy: bucketRecord.policy, mode: 'resource-or-identity', context: s3ConditionKeys(req) });
-      if (etag !== undefined && etag !== '*') await s3.authorizeRead(ctx, req, r.bucket!, key);
+      const action = versionId === undefined ? 's3:DeleteObject' : 's3:DeleteObjectVersion';
+      await ctx.authorize({ action, resource: objectArn(bucket, key), resourcePolicy: bucketRecord.policy, mode: 'resource-or-identity', context: s3ConditionKeys(req) });
+      if (etag !== undefined && etag !== '*') await s3.authorizeRead(ctx, req, bucket, key);
+      if (bypass && versionId !== undefined && isVersionIdForm(versionId) && (await bypassPermitted(s3, ctx, req, bucket, key, versionId))) bypassAllowed.add(entryId(key, versionId));
     } catch (err) {
       if (!(err instanceof AccessDeniedError)) throw err;
-      denied.set(key, err.message);
+      denied.set(entryId(key, versionId), err.message);
     }
   }
   const deleted: XmlObject[] = [];
@@ -284,40 +373,72 @@ export async function deleteObjects(s3: S3Context, ctx: CallContext, r: S3Route,
   await s3.db.transaction(async (tx) => {
     // Start clean: on PostgreSQL the body can run again after a serialization failure.
     deleted.length = errors.length = orphans.length = 0;
+    const now = s3.now();
+    const state = await versioningOf(tx, bucket);
     for (const o of objects) {
       const key = text(child(o, 'Key'));
       if (!key) {
         errors.push({ Key: '', Code: 'InvalidArgument', Message: 'A key is required.' });
         continue;
       }
-      if (token(child(o, 'VersionId')) !== undefined && token(child(o, 'VersionId')) !== 'null') {
-        errors.push({ Key: key, Code: 'NotImplemented', Message: 'Versioning is not supported.' });
+      const versionId = token(child(o, 'VersionId'));
+      const fail = (Code: string, Message: string) => errors.push({ Key: key, ...(versionId !== undefined ? { VersionId: versionId } : {}), Code, Message });
+      if (versionId !== undefined && !isVersionIdForm(versionId)) {
+        fail('InvalidArgument', 'Invalid version id specified');
         continue;
       }
-      if (denied.has(key)) {
-        errors.push({ Key: key, Code: 'AccessDenied', Message: denied.get(key)! });
+      if (denied.has(entryId(key, versionId))) {
+        fail('AccessDenied', denied.get(entryId(key, versionId))!);
         continue;
       }
-      const existing = await findObject(tx, r.bucket!, key);
-      // <ETag>: delete only if the object is the one named (or exists, for *), as If-Match does on DeleteObject.
+      // <ETag>: delete only if the object (version) is the one named (or exists, for *), as If-Match does on DeleteObject.
       const etag = token(child(o, 'ETag'));
+      if (versionId !== undefined) {
+        const v = await getVersion(tx, bucket, key, versionId);
+        if (!v) {
+          fail('NoSuchVersion', 'The specified version does not exist.');
+          continue;
+        }
+        if (etag !== undefined && (v.kind === 'marker' || !matchesEtag(etag, v.record.etag))) {
+          fail('PreconditionFailed', 'At least one of the pre-conditions you specified did not hold');
+          continue;
+        }
+        try {
+          orphans.push(...(await removeVersion(tx, v, now, bypassAllowed.has(entryId(key, versionId)))));
+        } catch (err) {
+          if (!(err instanceof VersionLocked)) throw err;
+          fail('AccessDenied', err.message);
+          continue;
+        }
+        if (!quiet) deleted.push({ Key: key, VersionId: versionId, ...(v.kind === 'marker' ? { DeleteMarker: true, DeleteMarkerVersionId: versionId } : {}) });
+        continue;
+      }
+      const existing = await findObject(tx, bucket, key);
       if (etag !== undefined) {
         if (!existing) {
-          errors.push({ Key: key, Code: 'NoSuchKey', Message: 'The specified key does not exist.' });
+          fail('NoSuchKey', 'The specified key does not exist.');
           continue;
         }
         if (!matchesEtag(etag, existing.etag)) {
-          errors.push({ Key: key, Code: 'PreconditionFailed', Message: 'At least one of the pre-conditions you specified did not hold' });
+          fail('PreconditionFailed', 'At least one of the pre-conditions you specified did not hold');
           continue;
         }
       }
-      if (existing) {
-        await tx.run('DELETE FROM s3_objects WHERE bucket_name = ? AND object_key = ?', [r.bucket!, key]);
-        orphans.push(...existing.segments.map((s) => s.blob));
+      if (state === null) {
+        if (existing) orphans.push(...(await removeVersion(tx, { kind: 'object', record: existing, isLatest: true, noncurrentSince: null }, now)));
+        if (!quiet) deleted.push({ Key: key });
+        continue;
       }
-      if (!quiet) deleted.push({ Key: key });
+      const markerId = state === 'Enabled' ? newVersionId() : 'null';
+      try {
+        orphans.push(...(await putDeleteMarker(tx, bucket, key, markerId, now)));
+      } catch (err) {
+        if (!(err instanceof VersionLocked)) throw err;
+        fail('AccessDenied', err.message);
+        continue;
+      }
+      if (!quiet) deleted.push({ Key: key, DeleteMarker: true, DeleteMarkerVersionId: markerId });
     }
-    await addOrphans(tx, orphans, s3.now());
   });
   await s3.reap(orphans);
   return xmlResponse({ DeleteResult: { '@_xmlns': XMLNS, Deleted: deleted, Error: errors } });
@@ -327,19 +448,30 @@ export async function copyObject(s3: S3Context, ctx: CallContext, r: S3Route, re
   const { bucket, key } = s3.requireKey(r);
   const b = await s3.bucketOf(bucket);
   checkObjectWriteAcl(req.headers, s3.owner);
-  const { src, customer: srcCustomer } = await copySourceObject(s3, ctx, req);
+  const { src, customer: srcCustomer, versionNamed, versionHeader: sourceVersionHeader } = await copySourceObject(s3, ctx, req);
   s3.touchObject(ctx, bucket, key);
   if (src.size > MAX_OBJECT) throw new InvalidRequest('The specified copy source is larger than the maximum allowable size for a copy source: 5368709120');
   const directive = (req.headers['x-amz-metadata-directive'] ?? 'COPY').toUpperCase();
   if (directive !== 'COPY' && directive !== 'REPLACE') throw new InvalidArgument('Unknown metadata directive.', 'x-amz-metadata-directive', directive);
   const sse = parseSseHeaders(req.headers);
   const changesEncryption = sse.algorithm !== undefined || sse.customer !== undefined || srcCustomer !== undefined;
-  if (src.bucket === bucket && src.key === key && directive === 'COPY' && !changesEncryption) {
+  // Copying a version named over its own key is how an older version is restored: it makes a new version.
+  if (src.bucket === bucket && src.key === key && directive === 'COPY' && !changesEncryption && !versionNamed) {
     throw new InvalidRequest(
       "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.",
     );
   }
   const headers = directive === 'REPLACE' ? storedHeaders(req.headers) : src.headers;
+  // Tags: the source's (COPY, the default) or the request's x-amz-tagging (REPLACE). Object Lock settings are never
+  // copied: the new version takes the request's, or the bucket's default retention.
+  const taggingDirective = (req.headers['x-amz-tagging-directive'] ?? 'COPY').toUpperCase();
+  if (taggingDirective !== 'COPY' && taggingDirective !== 'REPLACE') throw new InvalidArgument('Unknown tagging directive.', 'x-amz-tagging-directive', taggingDirective);
+  const settings = await newVersionSettings(s3, ctx, req, b, key, { takeTags: taggingDirective === 'REPLACE' });
+  if (taggingDirective === 'COPY' && src.tags?.length) {
+    await s3.authorizeObject(ctx, req, versionNamed ? 's3:GetObjectVersionTagging' : 's3:GetObjectTagging', src.bucket, src.key);
+    await s3.authorizeObject(ctx, req, 's3:PutObjectTagging', bucket, key);
+    settings.tags = src.tags;
+  }
   const declared = req.headers['x-amz-checksum-algorithm'];
   const alg = declared !== undefined ? parseChecksumAlgorithm(declared) : src.checksum?.type === 'FULL_OBJECT' ? src.checksum.algorithm : undefined;
   if (declared !== undefined && !alg) throw new InvalidRequest(`Checksum algorithm ${declared} is not supported.`);
@@ -362,6 +494,7 @@ export async function copyObject(s3: S3Context, ctx: CallContext, r: S3Route, re
       protection,
       segments: [stored.segment],
       partsCount: null,
+      ...versionFields(b, settings, t),
     };
     let orphans: string[];
     try {
@@ -384,7 +517,12 @@ export async function copyObject(s3: S3Context, ctx: CallContext, r: S3Route, re
         },
       },
       200,
-      sseEchoHeaders(protection, sse),
+      {
+        ...versionHeader(b.versioning, record.versionId),
+        ...sourceVersionHeader,
+        ...expirationHeader(expiryOf(b.lifecycle?.rules, key, record.size, record.tags, record.lastModified, s3.lifecycleDayMs)),
+        ...sseEchoHeaders(protection, sse),
+      },
     );
   } finally {
     objectKey.fill(0);
