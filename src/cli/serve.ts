@@ -16,6 +16,7 @@ import { KmsServiceClient } from '../kms/service-client.ts';
 import { Authorizer } from '../iam/authorizer.ts';
 import { iamService } from '../iam/api.ts';
 import { reapOrphans, s3Service } from '../s3/api.ts';
+import { LifecycleJob } from '../s3/lifecycle-job.ts';
 import { BENCH_PLAINTEXT } from '../s3/packages.ts';
 import { ObjectKeys } from '../s3/sse.ts';
 import { SystemObjects } from '../s3/system.ts';
@@ -320,6 +321,7 @@ async function serveNode(s: ServeSettings, mode: 'single' | 'worker'): Promise<n
     digestIntervalMs: Number(process.env['TRENT_TRAIL_DIGEST_SECONDS'] ?? 3600) * 1000,
   });
   delivery.start(Number(process.env['TRENT_TRAIL_DELIVERY_SECONDS'] ?? 300) * 1000);
+  const lifecycleDayMs = Number(process.env['TRENT_S3_LIFECYCLE_DAY_SECONDS'] ?? 86400) * 1000;
   const s3 = s3Service({
     db: instance.db,
     blobs: instance.blobs,
@@ -329,7 +331,12 @@ async function serveNode(s: ServeSettings, mode: 'single' | 'worker'): Promise<n
     virtualHosts: virtualHostNames(host, s.tls.sans),
     log,
     authorizer,
+    lifecycleDayMs,
   });
+  // S3 lifecycle rules, once per cluster under a lease. TRENT_S3_LIFECYCLE_DAY_SECONDS shortens the lifecycle day for tests only.
+  const lifecycleInterval = Number(process.env['TRENT_S3_LIFECYCLE_SECONDS'] ?? 3600) * 1000;
+  const lifecycleJob = new LifecycleJob({ db: instance.db, blobs: instance.blobs, log, lease: new Lease(instance.db, 's3-lifecycle', 3 * lifecycleInterval), dayMs: lifecycleDayMs });
+  lifecycleJob.start(lifecycleInterval);
 
   let endpoint = '';
   const secrets = secretsService({
@@ -407,6 +414,7 @@ async function serveNode(s: ServeSettings, mode: 'single' | 'worker'): Promise<n
   await secrets.idle();
   await secretsLease.release().catch(() => undefined);
   await jobs.stop();
+  await lifecycleJob.stop();
   await retention.stop();
   await trail.close();
   await instance.close();
