@@ -1,7 +1,7 @@
 import type * as K from '@aws-sdk/client-kms';
 import type { CallContext, JsonService } from '../server/service.ts';
 import type { JsonWire } from '../wire/aws-json.ts';
-import { blob, bool, int, oneOf, str, stringList } from '../wire/validate.ts';
+import { blob, bool, int, memberPath, oneOf, str, stringList } from './input.ts';
 import { randomBytes } from '../crypto/random.ts';
 import { UniqueViolation } from '../store/database.ts';
 import { AwsError } from '../wire/errors.ts';
@@ -81,7 +81,7 @@ const AUDITED_FIELDS = new Set([
   'Marker', 'DryRun', 'TagKeys', 'BypassPolicyLockoutSafetyCheck', 'MultiRegion', 'CustomerMasterKeySpec', 'GrantTokens',
   'SigningAlgorithm', 'MessageType', 'MacAlgorithm', 'KeyPairSpec', 'KeyAgreementAlgorithm',
   'WrappingAlgorithm', 'WrappingKeySpec', 'ValidTo', 'ExpirationModel', 'ImportType', 'GranteePrincipal', 'RetiringPrincipal', 'Operations',
-  'Constraints', 'Name', 'GrantId',
+  'Constraints', 'Name', 'GrantId', 'IncludeKeyMaterial', 'KeyMaterialId', 'KeyMaterialDescription',
 ]);
 /** Operations whose responses carry key material or data: their responseElements are null, as on AWS. */
 /** AWS's enum values: anything else is a ValidationException before any key is looked up. */
@@ -166,18 +166,23 @@ function readTags(input: In): Array<{ TagKey: string; TagValue: string }> {
   if (v === undefined || v === null) return [];
   if (!Array.isArray(v)) throw new ValidationException('Tags must be a list.');
   const seen = new Set<string>();
-  return v.map((t) => {
+  return v.map((t, i) => {
     const tag = (t ?? {}) as In;
-    const key = str(tag, 'TagKey', { required: true, min: 1, max: 128 });
-    const value = str(tag, 'TagValue', { required: true, min: 0, max: 256 });
-    if (key.startsWith('aws:')) throw new TagException("Tags beginning with 'aws:' are reserved.");
+    const key = str(tag, 'TagKey', { required: true, min: 1, max: 128, path: `Tags.${i + 1}.member.TagKey` });
+    const value = str(tag, 'TagValue', { required: true, min: 0, max: 256, path: `Tags.${i + 1}.member.TagValue` });
+    // AWS reserves the prefix in any letter case.
+    if (key.toLowerCase().startsWith('aws:')) throw new TagException('Tags beginning with aws: are reserved');
     if (seen.has(key)) throw new TagException(`Duplicate tag key ${key}.`);
     seen.add(key);
     return { TagKey: key, TagValue: value };
   });
 }
 
+/** A member the model requires, missing: AWS's wording. */
+const missing = (field: string) => new ValidationException(`1 validation error detected: Value null at '${memberPath(field)}' failed to satisfy constraint: Member must not be null`);
+
 function checkAliasName(name: string): void {
+  if (!name.startsWith('alias/')) throw new ValidationException('Alias must start with the prefix "alias/". Please see https://docs.aws.amazon.com/kms/latest/developerguide/kms-alias.html');
   if (!ALIAS_NAME.test(name) || name.length > 256) {
     throw new ValidationException(`1 validation error detected: Value '${name}' at 'aliasName' failed to satisfy constraint: Member must satisfy regular expression pattern: ^alias/[a-zA-Z0-9/_-]+$`);
   }
@@ -328,9 +333,9 @@ export function kmsService(deps: KmsDeps): JsonService {
   async function usableKey(id: string, ctx: CallContext, usage = 'ENCRYPT_DECRYPT', symmetricOnly = true, side?: 'Source' | 'Destination'): Promise<KeyRecord> {
     const key = await authorizedKey(ctx, await keys.resolve(id, { aliases: true }), side ? { side } : {});
     requireState(key, USABLE);
-    if (key.keyUsage !== usage) throw new InvalidKeyUsageException(`${key.arn} key usage is ${key.keyUsage} which is not valid for this operation.`);
+    if (key.keyUsage !== usage) throw new InvalidKeyUsageException(`${key.arn} key usage is ${key.keyUsage} which is not valid for ${ctx.operation}.`);
     if (symmetricOnly && usage === 'ENCRYPT_DECRYPT' && specOf(key).kind !== 'symmetric') {
-      throw new InvalidKeyUsageException(`${key.arn} key spec is ${key.keySpec}: this operation needs a symmetric encryption key.`);
+      throw new InvalidKeyUsageException(`${key.arn} key spec is ${key.keySpec} which is not valid for ${ctx.operation}.`);
     }
     return key;
   }
@@ -343,6 +348,15 @@ export function kmsService(deps: KmsDeps): JsonService {
 
   function noContext(ec: Record<string, string>, field = 'EncryptionContext'): void {
     if (Object.keys(ec).length > 0) throw new ValidationException(`${field} is not supported with asymmetric KMS keys.`);
+  }
+
+  /** The key a symmetric ciphertext blob names, or undefined for anything else (an RSA ciphertext, garbage). */
+  function namedKey(ciphertext: Buffer): string | undefined {
+    try {
+      return decodeBlob(ciphertext).keyId;
+    } catch {
+      return undefined;
+    }
   }
 
   /**
@@ -360,9 +374,14 @@ export function kmsService(deps: KmsDeps): JsonService {
     if (requestedKeyId !== undefined) {
       // An asymmetric ciphertext names no key: the KeyId says which RSA key to use.
       const candidate = await authorizedKey(ctx, await keys.resolve(requestedKeyId, { aliases: true }), ctx.operation === 'ReEncrypt' ? { side: 'Source' } : {});
-      if (specOf(candidate).kind === 'rsa') {
+      // As on AWS, a ciphertext that names another key is IncorrectKeyException before anything about the key named is checked.
+      const named = namedKey(ciphertext);
+      if (named !== undefined && named !== candidate.keyId) throw new IncorrectKeyException();
+      const kind = specOf(candidate).kind;
+      if (kind !== 'rsa' && kind !== 'symmetric') throw new InvalidKeyUsageException(`${candidate.arn} key usage is ${candidate.keyUsage} which is not valid for ${ctx.operation}.`);
+      if (kind === 'rsa') {
         requireState(candidate, USABLE);
-        if (candidate.keyUsage !== 'ENCRYPT_DECRYPT') throw new InvalidKeyUsageException(`${candidate.arn} key usage is ${candidate.keyUsage} which is not valid for this operation.`);
+        if (candidate.keyUsage !== 'ENCRYPT_DECRYPT') throw new InvalidKeyUsageException(`${candidate.arn} key usage is ${candidate.keyUsage} which is not valid for ${ctx.operation}.`);
         const alg = algorithmFor(candidate, algorithm, 'encryption', 'EncryptionAlgorithm');
         noContext(ec, contextField);
         try {
@@ -391,7 +410,7 @@ export function kmsService(deps: KmsDeps): JsonService {
       const alg = algorithmFor(key, algorithm, 'encryption', 'EncryptionAlgorithm');
       noContext(ec, contextField);
       const limit = maxRsaPlaintext(specOf(key).bits!, alg);
-      if (plaintext.length > limit) throw new ValidationException(`Plaintext is ${plaintext.length} bytes; ${key.keySpec} with ${alg} takes at most ${limit}.`);
+      if (plaintext.length > limit) throw new ValidationException(`Algorithm ${alg} and key spec ${key.keySpec} cannot encrypt data larger than ${limit} bytes.`);
       dryRun(input);
       return { blob: rsaEncrypt(await materialOf(key), alg, plaintext), algorithm: alg };
     }
@@ -402,8 +421,8 @@ export function kmsService(deps: KmsDeps): JsonService {
 
   function algorithmFor(key: KeyRecord, given: string | undefined, kind: 'encryption' | 'signing' | 'mac', field: string): string {
     const allowed = specOf(key)[kind];
-    if (given === undefined) throw new ValidationException(`${field} is required for ${key.keySpec} keys.`);
-    if (!allowed.includes(given)) throw new InvalidKeyUsageException(`${field} ${given} is not valid for ${key.arn} (${key.keySpec}); it supports ${allowed.join(', ')}.`);
+    if (given === undefined) throw field === 'EncryptionAlgorithm' ? new ValidationException(`EncryptionAlgorithm is required for ${key.keySpec} keys.`) : missing(field);
+    if (!allowed.includes(given)) throw new InvalidKeyUsageException(`Algorithm ${given} is incompatible with key spec ${key.keySpec}.`);
     return given;
   }
 
@@ -512,7 +531,7 @@ export function kmsService(deps: KmsDeps): JsonService {
   async function generateDataKeyPair(ctx: CallContext, input: In, withPlaintext: boolean) {
     const keyId = str(input, 'KeyId', { required: true, min: 1, max: 2048 });
     const pairSpec = oneOf(input, 'KeyPairSpec', ['RSA_2048', 'RSA_3072', 'RSA_4096', 'ECC_NIST_P256', 'ECC_NIST_P384', 'ECC_NIST_P521', 'ECC_SECG_P256K1', 'ECC_NIST_EDWARDS25519', 'SM2'] as const);
-    if (pairSpec === undefined) throw new ValidationException('KeyPairSpec is required.');
+    if (pairSpec === undefined) throw missing('KeyPairSpec');
     if (pairSpec === 'SM2') throw new UnsupportedOperationException('SM2 key pairs are offered only in China Regions.');
     const ec = readEncryptionContext(input['EncryptionContext']);
     stringList(input, 'GrantTokens', 10);
@@ -538,12 +557,14 @@ export function kmsService(deps: KmsDeps): JsonService {
   const operations: Record<string, (ctx: CallContext, input: In) => Promise<unknown>> = {
     async CreateKey(ctx, input): Promise<W<K.CreateKeyResponse>> {
       const description = str(input, 'Description', { min: 0, max: 8192 }) ?? '';
-      const keyUsage = oneOf(input, 'KeyUsage', ['ENCRYPT_DECRYPT', 'SIGN_VERIFY', 'GENERATE_VERIFY_MAC', 'KEY_AGREEMENT'] as const) ?? 'ENCRYPT_DECRYPT';
+      const usageIn = oneOf(input, 'KeyUsage', ['ENCRYPT_DECRYPT', 'SIGN_VERIFY', 'GENERATE_VERIFY_MAC', 'KEY_AGREEMENT'] as const);
+      const keyUsage = usageIn ?? 'ENCRYPT_DECRYPT';
       const KEY_SPEC_ENUM = [...Object.keys(KEY_SPECS), 'SM2', 'ML_DSA_44', 'ML_DSA_65', 'ML_DSA_87'] as const;
       const keySpec = oneOf(input, 'KeySpec', KEY_SPEC_ENUM) ?? oneOf(input, 'CustomerMasterKeySpec', KEY_SPEC_ENUM) ?? 'SYMMETRIC_DEFAULT';
       const origin = str(input, 'Origin') ?? 'AWS_KMS';
       const spec = KEY_SPECS[keySpec];
       if (!spec) throw new UnsupportedOperationException(`KeySpec ${keySpec} is not supported: Trent offers ${Object.keys(KEY_SPECS).join(', ')}.`);
+      if (usageIn === undefined && keySpec !== 'SYMMETRIC_DEFAULT') throw new ValidationException('You must specify a KeyUsage value for all KMS keys except for symmetric encryption keys.');
       if (!spec.usages.includes(keyUsage)) throw new ValidationException(`KeyUsage ${keyUsage} is not compatible with KeySpec ${keySpec}; use ${spec.usages.join(' or ')}.`);
       if (origin !== 'AWS_KMS' && origin !== 'EXTERNAL') throw new UnsupportedOperationException(`Origin ${origin} is not supported: Trent offers AWS_KMS and EXTERNAL.`);
       if (bool(input, 'MultiRegion')) throw new UnsupportedOperationException('Multi-Region keys are not supported: Trent serves a single Region.');
@@ -968,7 +989,7 @@ export function kmsService(deps: KmsDeps): JsonService {
 
     async UntagResource(ctx, input): Promise<void> {
       const tagKeys = stringList(input, 'TagKeys', MAX_TAGS);
-      if (!tagKeys) throw new ValidationException('TagKeys is required.');
+      if (!tagKeys) throw missing('TagKeys');
       await mutate(ctx, str(input, 'KeyId', { required: true, min: 1, max: 2048 }), MANAGEABLE, async (k, tx) => {
         for (const t of tagKeys) await tx.run('DELETE FROM kms_tags WHERE key_id = ? AND tag_key = ?', [k.keyId, t]);
       });
@@ -1074,7 +1095,7 @@ export function kmsService(deps: KmsDeps): JsonService {
     async DeriveSharedSecret(ctx, input): Promise<W<K.DeriveSharedSecretResponse>> {
       const keyId = str(input, 'KeyId', { required: true, min: 1, max: 2048 });
       const algorithm = oneOf(input, 'KeyAgreementAlgorithm', ['ECDH'] as const);
-      if (algorithm === undefined) throw new ValidationException('KeyAgreementAlgorithm is required.');
+      if (algorithm === undefined) throw missing('KeyAgreementAlgorithm');
       const peer = blob(input, 'PublicKey', { required: true, min: 1, max: 8192 });
       stringList(input, 'GrantTokens', 10);
       if (input['Recipient'] !== undefined) throw new UnsupportedOperationException('Recipient (Nitro Enclaves attestation) is not supported.');
@@ -1097,12 +1118,13 @@ export function kmsService(deps: KmsDeps): JsonService {
     async GetParametersForImport(ctx, input): Promise<W<K.GetParametersForImportResponse>> {
       const algorithm = oneOf(input, 'WrappingAlgorithm', [...WRAPPING_ALGORITHMS, 'RSAES_PKCS1_V1_5', 'SM2PKE'] as const);
       const wrappingSpec = oneOf(input, 'WrappingKeySpec', [...WRAPPING_KEY_SPECS, 'SM2'] as const);
-      if (algorithm === undefined || wrappingSpec === undefined) throw new ValidationException('WrappingAlgorithm and WrappingKeySpec are required.');
+      if (algorithm === undefined) throw missing('WrappingAlgorithm');
+      if (wrappingSpec === undefined) throw missing('WrappingKeySpec');
       if (algorithm === 'RSAES_PKCS1_V1_5' || algorithm === 'SM2PKE' || wrappingSpec === 'SM2') {
         throw new UnsupportedOperationException(`${algorithm} with ${wrappingSpec} is not offered: use RSAES_OAEP_SHA_1/256 or RSA_AES_KEY_WRAP_SHA_1/256 with an RSA wrapping key.`);
       }
       const key = await authorizedKey(ctx, await keys.resolve(str(input, 'KeyId', { required: true, min: 1, max: 2048 }), { aliases: false }));
-      if (key.origin !== 'EXTERNAL') throw new UnsupportedOperationException(`${key.arn} has origin ${key.origin}: only EXTERNAL keys take imported material.`);
+      if (key.origin !== 'EXTERNAL') throw new UnsupportedOperationException(`${key.arn} origin is ${key.origin} which is not valid for this operation.`);
       requireState(key, ['Enabled', 'Disabled', 'PendingImport']);
       const wrapping = await generateWrappingKey(wrappingSpec);
       const token = randomBytes(48);
@@ -1131,12 +1153,14 @@ export function kmsService(deps: KmsDeps): JsonService {
       const validToIn = input['ValidTo'];
       const validTo = validToIn === undefined || validToIn === null ? null : typeof validToIn === 'number' ? validToIn * 1000 : Date.parse(String(validToIn));
       if (importType === 'NEW_KEY_MATERIAL' && materialId !== undefined) throw new ValidationException('You cannot specify a KeyMaterialId when ImportType is NEW_KEY_MATERIAL.');
-      const expiration = model ?? (validTo !== null ? 'KEY_MATERIAL_EXPIRES' : 'KEY_MATERIAL_DOES_NOT_EXPIRE');
-      if (expiration === 'KEY_MATERIAL_EXPIRES' && (validTo === null || !Number.isFinite(validTo))) throw new ValidationException('ValidTo is required when ExpirationModel is KEY_MATERIAL_EXPIRES.');
+      // AWS's default ExpirationModel is KEY_MATERIAL_EXPIRES, so an import without ValidTo must say KEY_MATERIAL_DOES_NOT_EXPIRE.
+      const expiration = model ?? 'KEY_MATERIAL_EXPIRES';
+      if (expiration === 'KEY_MATERIAL_EXPIRES' && validTo === null) throw new ValidationException('A validTo date must be set if the ExpirationModel is KEY_MATERIAL_EXPIRES');
+      if (validTo !== null && !Number.isFinite(validTo)) throw new ValidationException('ValidTo is not a valid date.');
       if (expiration === 'KEY_MATERIAL_DOES_NOT_EXPIRE' && validTo !== null) throw new ValidationException('ValidTo must be omitted when ExpirationModel is KEY_MATERIAL_DOES_NOT_EXPIRE.');
       if (validTo !== null && (validTo <= now() || validTo > now() + 365 * DAY_MS)) throw new ValidationException('ValidTo must be in the future and within 365 days.');
       const key = await authorizedKey(ctx, await keys.resolve(str(input, 'KeyId', { required: true, min: 1, max: 2048 }), { aliases: false }));
-      if (key.origin !== 'EXTERNAL') throw new UnsupportedOperationException(`${key.arn} has origin ${key.origin}: only EXTERNAL keys take imported material.`);
+      if (key.origin !== 'EXTERNAL') throw new UnsupportedOperationException(`${key.arn} origin is ${key.origin} which is not valid for this operation.`);
       requireState(key, ['Enabled', 'Disabled', 'PendingImport']);
       const symmetric = specOf(key).kind === 'symmetric';
       // AWS: asymmetric and HMAC keys take one material for life; ImportType, KeyMaterialId and KeyMaterialDescription are for symmetric keys.

@@ -23,7 +23,7 @@ export class InvalidCiphertextException extends AwsError {
 }
 export class IncorrectKeyException extends AwsError {
   constructor() {
-    super('IncorrectKeyException', 400, 'The key ID in the request does not identify a KMS key that can perform this operation.');
+    super('IncorrectKeyException', 400, 'The key ID in the request does not identify a CMK that can perform this operation.');
   }
 }
 export class InvalidKeyUsageException extends AwsError {
@@ -73,7 +73,8 @@ export class UnsupportedOperationException extends AwsError {
 }
 export class DryRunOperationException extends AwsError {
   constructor() {
-    super('DryRunOperationException', 412, 'The request would have succeeded, but the DryRun option is set.');
+    // KMS's model gives this error no HTTP status of its own: a client error, 400 (412 is EC2's DryRunOperation).
+    super('DryRunOperationException', 400, 'The request would have succeeded, but the DryRun option is set.');
   }
 }
 export class KMSInternalException extends AwsError {

@@ -158,6 +158,8 @@ export function keyMaterialId(arn: string, material: Buffer): string {
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+/** Multi-Region key ids (which Trent does not make, but recognises as well-formed). */
+const MRK_ID = /^mrk-[0-9a-f]{32}$/;
 /** How long an unwrapped backing key may stay in memory, and how many. */
 const BACKING_KEY_TTL_MS = 5 * 60_000;
 const BACKING_KEY_CACHE_MAX = 10_000;
@@ -178,7 +180,7 @@ export function requireState(key: KeyRecord, allowed: readonly KeyState[]): void
   if (allowed.includes(key.keyState)) return;
   if (key.keyState === 'Disabled' && allowed.includes('Enabled')) throw new DisabledException(key.arn);
   if (key.keyState === 'PendingDeletion') throw new KMSInvalidStateException(`${key.arn} is pending deletion.`);
-  if (key.keyState === 'PendingImport') throw new KMSInvalidStateException(`${key.arn} is pending import: it has no key material.`);
+  if (key.keyState === 'PendingImport') throw new KMSInvalidStateException(`${key.arn} is pending import.`);
   if (allowed.length === 1 && allowed[0] === 'PendingDeletion') throw new KMSInvalidStateException(`${key.arn} is not pending deletion.`);
   throw new KMSInvalidStateException(`${key.arn} is ${key.keyState}.`);
 }
@@ -559,24 +561,30 @@ export class KeyStore {
    * or alias ARN. Unknown identifiers, other accounts or regions: NotFoundException.
    */
   async resolve(identifier: string, opts: { aliases: boolean }, q: Queryable = this.#db): Promise<KeyRecord> {
-    const notFound = () => new NotFoundException(`Key '${identifier.startsWith('arn:') || identifier.startsWith('alias/') ? identifier : this.keyArn(identifier)}' does not exist`);
+    const notFound = () => new NotFoundException(`Key '${identifier.startsWith('arn:') ? identifier : this.keyArn(identifier)}' does not exist`);
     let keyId: string | undefined;
     let alias: string | undefined;
     if (identifier.startsWith('arn:')) {
       const m = /^arn:aws:kms:([^:]+):(\d{12}):(key\/.+|alias\/.+)$/.exec(identifier);
       if (!m) throw new NotFoundException(`Invalid arn ${identifier}`);
-      if (m[1] !== this.region || m[2] !== this.accountId) throw notFound();
+      // AWS names the region of an ARN from another region.
+      if (m[1] !== this.region) throw new NotFoundException(`Invalid arn ${m[1]}`);
+      if (m[2] !== this.accountId) throw notFound();
       if (m[3]!.startsWith('key/')) keyId = m[3]!.slice(4);
       else alias = m[3];
     } else if (identifier.startsWith('alias/')) alias = identifier;
     else keyId = identifier;
     if (alias !== undefined) {
-      if (!opts.aliases) throw new NotFoundException(`Invalid keyId '${identifier}': use the key ID or key ARN.`);
+      if (!opts.aliases) throw new NotFoundException(`Invalid keyId '${identifier}'`);
       keyId = await this.#aliasTarget(alias, q);
       if (keyId === undefined) throw new NotFoundException(`Alias ${this.aliasArn(alias)} is not found.`);
     }
-    if (!keyId || !UUID.test(keyId)) throw notFound();
-    const key = await this.get(keyId, q);
+    // A key id that cannot be one (not a UUID, nor a multi-Region mrk- id) is named as invalid, as AWS names it.
+    if (!keyId || (!UUID.test(keyId) && !MRK_ID.test(keyId))) {
+      if (identifier.startsWith('arn:')) throw notFound();
+      throw new NotFoundException(`Invalid keyId '${identifier}'`);
+    }
+    const key = UUID.test(keyId) ? await this.get(keyId, q) : undefined;
     if (!key) throw notFound();
     return key;
   }

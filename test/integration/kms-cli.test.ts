@@ -137,7 +137,7 @@ test("Debian's AWS CLI v2 with --endpoint-url: the same flow", { skip: skipV2 },
   await cliFlow('v2');
 });
 
-test('boto3: the same operations, and error codes in e.response with HTTP 400 (412 for DryRun)', async () => {
+test('boto3: the same operations, and error codes in e.response with HTTP 400 (DryRun too)', async () => {
   const script = String.raw`
 import base64, json, os, sys, boto3, botocore
 kms = boto3.client('kms', endpoint_url=os.environ['EP'], verify=os.environ['CA'], region_name=os.environ['REGION'],
@@ -231,7 +231,7 @@ json.dump(out, sys.stdout)
     unknownKey: ['NotFoundException', 400],
     unknownAlias: ['NotFoundException', 400],
     tooBig: ['ValidationException', 400],
-    dryRun: ['DryRunOperationException', 412],
+    dryRun: ['DryRunOperationException', 400],
     duplicateAlias: ['AlreadyExistsException', 400],
     pendingDeletion: ['KMSInvalidStateException', 400],
   });

@@ -543,12 +543,12 @@ test('GenerateRandom: 1 and 1024 bytes; 0 and 1025 are ValidationException; two 
   await fails(kms.send(new GenerateRandomCommand({ NumberOfBytes: 0 })), 'ValidationException');
 });
 
-test('DryRun on Encrypt, Decrypt and GenerateDataKey is DryRunOperationException (HTTP 412)', async () => {
+test('DryRun on Encrypt, Decrypt and GenerateDataKey is DryRunOperationException (HTTP 400, as in the KMS service model)', async () => {
   const k = await newKey('dry run');
   const blob = await encrypt(k.KeyId!, Buffer.from('dry'));
-  await fails(kms.send(new EncryptCommand({ KeyId: k.KeyId, Plaintext: Buffer.from('x'), DryRun: true })), 'DryRunOperationException', 412);
-  await fails(kms.send(new DecryptCommand({ CiphertextBlob: blob, DryRun: true })), 'DryRunOperationException', 412);
-  await fails(kms.send(new GenerateDataKeyCommand({ KeyId: k.KeyId, KeySpec: 'AES_256', DryRun: true })), 'DryRunOperationException', 412);
+  await fails(kms.send(new EncryptCommand({ KeyId: k.KeyId, Plaintext: Buffer.from('x'), DryRun: true })), 'DryRunOperationException', 400);
+  await fails(kms.send(new DecryptCommand({ CiphertextBlob: blob, DryRun: true })), 'DryRunOperationException', 400);
+  await fails(kms.send(new GenerateDataKeyCommand({ KeyId: k.KeyId, KeySpec: 'AES_256', DryRun: true })), 'DryRunOperationException', 400);
   // A dry run still reports what would have failed.
   await kms.send(new DisableKeyCommand({ KeyId: k.KeyId }));
   await fails(kms.send(new EncryptCommand({ KeyId: k.KeyId, Plaintext: Buffer.from('x'), DryRun: true })), 'DisabledException');
