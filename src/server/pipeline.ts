@@ -302,7 +302,8 @@ export class Pipeline {
       if (ex.protocol === 'query') ex.operation = parseQueryParams(sreq.rawQuery, body, header(sreq, 'content-type')).get('Action') ?? ex.operation;
     }
     const parsed = parseSigV4(sreq);
-    if (!parsed && ex.service?.protocol === 'restxml' && ex.route && ex.service.unsigned?.(ex.route)) return this.#unsignedRestXml(ex);
+    // A preflight is never signed, even when it carries the query of a presigned URL (which signs the actual request).
+    if ((!parsed || sreq.method === 'OPTIONS') && ex.service?.protocol === 'restxml' && ex.route && ex.service.unsigned?.(ex.route)) return this.#unsignedRestXml(ex);
     if (!parsed) {
       if (isSigV2(sreq)) throw new AwsError('InvalidRequest', 400, 'The authorization mechanism you have provided is not supported. Please use AWS4-HMAC-SHA256.');
       throw new AuthFailure('missing', 'no authentication');

@@ -147,6 +147,11 @@ test('preflights: the first matching rule answers with its methods, the requeste
   assert.equal(ok.headers['vary'], 'Origin, Access-Control-Request-Headers, Access-Control-Request-Method');
   assert.ok(ok.headers['x-amz-request-id']);
 
+  // A preflight for a presigned URL carries its query; it is still answered unsigned (the query signs the PUT).
+  const presignedQuery = 'X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIAEXAMPLE%2F20260101%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Date=20260101T000000Z&X-Amz-Expires=300&X-Amz-SignedHeaders=host&X-Amz-Signature=' + '0'.repeat(64);
+  const forPresigned = await preflight(`/${bucket}/photos/cat.png?${presignedQuery}`, 'https://app.example', 'PUT', 'content-type');
+  assert.equal(forPresigned.status, 200, forPresigned.body);
+  assert.equal(forPresigned.headers['access-control-allow-origin'], 'https://app.example');
   const partner = await preflight(`/${bucket}/x`, 'https://shop.partner.example', 'GET');
   assert.equal(partner.status, 200, partner.body);
   assert.equal(partner.headers['access-control-allow-methods'], 'GET');
