@@ -72,13 +72,53 @@ function boxOut(b: { left: number; top: number; width: number; height: number })
   return { Width: b.width, Height: b.height, Left: b.left, Top: b.top };
 }
 
-function faceDetail(f: DetectedFace): W<R.FaceDetail> {
+/**
+ * The face attributes Rekognition defines beyond the default ones, and those Trent's model can estimate: eye and
+ * mouth openness, from the landmarks' geometry (docs/faces.md). The rest (age, gender, emotions, glasses, beard,
+ * smile, occlusion, gaze) would need models Trent does not have, so they are refused rather than made up.
+ */
+const ATTRIBUTES = ['DEFAULT', 'ALL', 'AGE_RANGE', 'BEARD', 'EMOTIONS', 'EYE_DIRECTION', 'EYEGLASSES', 'EYES_OPEN', 'GENDER', 'MOUTH_OPEN', 'MUSTACHE', 'FACE_OCCLUDED', 'SMILE', 'SUNGLASSES'];
+const ESTIMATED = ['EYES_OPEN', 'MOUTH_OPEN'] as const;
+type Estimated = (typeof ESTIMATED)[number];
+
+/**
+ * The attributes asked for (Attributes of DetectFaces, DetectionAttributes of IndexFaces): ALL means every one
+ * Trent estimates; an attribute it cannot estimate is refused, named alone or beside ALL; a value outside
+ * Rekognition's list fails validation as on AWS.
+ */
+function requestedAttributes(input: In, field: string): Set<Estimated> {
+  const v = input[field];
+  if (v === undefined || v === null) return new Set();
+  if (!Array.isArray(v) || v.some((a) => typeof a !== 'string')) throw new AwsError('ValidationException', 400, `1 validation error detected: Value at '${field.charAt(0).toLowerCase() + field.slice(1)}' failed to satisfy constraint: Member must be a list of strings`);
+  const bad = (v as string[]).filter((a) => !ATTRIBUTES.includes(a));
+  if (bad.length) {
+    throw new AwsError(
+      'ValidationException',
+      400,
+      `1 validation error detected: Value '[${(v as string[]).join(', ')}]' at '${field.charAt(0).toLowerCase() + field.slice(1)}' failed to satisfy constraint: Member must satisfy constraint: [Member must satisfy enum value set: [${ATTRIBUTES.join(', ')}]]`,
+    );
+  }
+  const unsupported = (v as string[]).filter((a) => a !== 'DEFAULT' && a !== 'ALL' && !(ESTIMATED as readonly string[]).includes(a));
+  if (unsupported.length) {
+    throw new AwsError('InvalidParameterException', 400, `Trent's face model cannot estimate ${unsupported.join(', ')}: it estimates ${ESTIMATED.join(' and ')} (also returned for ALL) beside the default attributes.`);
+  }
+  const out = new Set<Estimated>();
+  for (const a of v as string[]) {
+    if (a === 'ALL') for (const e of ESTIMATED) out.add(e);
+    else if ((ESTIMATED as readonly string[]).includes(a)) out.add(a as Estimated);
+  }
+  return out;
+}
+
+function faceDetail(f: DetectedFace, attributes: ReadonlySet<Estimated> = new Set()): W<R.FaceDetail> {
   return {
     BoundingBox: boxOut(f.box),
     Landmarks: f.landmarks.map((l) => ({ Type: l.type as R.LandmarkType, X: l.x, Y: l.y })),
     Pose: { Roll: f.pose.roll, Yaw: f.pose.yaw, Pitch: f.pose.pitch },
     Quality: { Brightness: f.quality.brightness, Sharpness: f.quality.sharpness },
     Confidence: f.confidence,
+    ...(attributes.has('EYES_OPEN') ? { EyesOpen: { Value: f.eyesOpen.value, Confidence: f.eyesOpen.confidence } } : {}),
+    ...(attributes.has('MOUTH_OPEN') ? { MouthOpen: { Value: f.mouthOpen.value, Confidence: f.mouthOpen.confidence } } : {}),
   };
 }
 
@@ -342,10 +382,9 @@ export function facesService(deps: FacesDeps): JsonService {
     operations: {
       async DetectFaces(ctx, input): Promise<W<R.DetectFacesResponse>> {
         await authorize(ctx);
-        const attrs = (input['Attributes'] as string[] | undefined) ?? ['DEFAULT'];
-        if (!Array.isArray(attrs) || attrs.some((a) => !['DEFAULT', 'ALL'].includes(a))) throw err.invalidParameter('Attributes may be DEFAULT or ALL (Trent\'s model reports no further attributes).');
+        const attributes = requestedAttributes(input, 'Attributes');
         const result = await detect(await imageOf(ctx, input, 'Image'), false);
-        return { FaceDetails: result.faces.slice(0, 100).map(faceDetail) };
+        return { FaceDetails: result.faces.slice(0, 100).map((f) => faceDetail(f, attributes)) };
       },
 
       async CompareFaces(ctx, input): Promise<W<R.CompareFacesResponse>> {
@@ -422,6 +461,7 @@ export function facesService(deps: FacesDeps): JsonService {
         if (external !== undefined && !/^[a-zA-Z0-9_.\-:]+$/.test(external)) throw err.invalidParameter('ExternalImageId may contain letters, digits, _ . - and : only.');
         const maxFaces = int(input, 'MaxFaces', { min: 1, max: 100 }) ?? 100;
         const filter = qualityFilter(input);
+        const attributes = requestedAttributes(input, 'DetectionAttributes');
         const key = await dataKey(ctx, c);
         const result = await detect(await imageOf(ctx, input, 'Image'), true);
         const imageId = randomUUID();
@@ -431,11 +471,11 @@ export function facesService(deps: FacesDeps): JsonService {
         const idx = indexes.get(c.id);
         for (const [i, f] of result.faces.entries()) {
           if (i >= maxFaces) {
-            unindexed.push({ Reasons: ['EXCEEDS_MAX_FACES'], FaceDetail: faceDetail(f) });
+            unindexed.push({ Reasons: ['EXCEEDS_MAX_FACES'], FaceDetail: faceDetail(f, attributes) });
             continue;
           }
           if (lowQuality(f, filter)) {
-            unindexed.push({ Reasons: ['LOW_CONFIDENCE'], FaceDetail: faceDetail(f) });
+            unindexed.push({ Reasons: ['LOW_CONFIDENCE'], FaceDetail: faceDetail(f, attributes) });
             continue;
           }
           const faceId = randomUUID();
@@ -456,7 +496,7 @@ export function facesService(deps: FacesDeps): JsonService {
           await changed(c, (faces) => {
             if (faces.size > 0) faces.set(faceId, { vector, row });
           });
-          records.push({ Face: faceOut(row), FaceDetail: faceDetail(f) });
+          records.push({ Face: faceOut(row), FaceDetail: faceDetail(f, attributes) });
         }
         return { FaceRecords: records, FaceModelVersion: FACE_MODEL_VERSION, UnindexedFaces: unindexed };
       },

@@ -1,13 +1,15 @@
-// The face engine: detection, landmarks, pose, quality and 128-D descriptors for Rekognition's face
-// operations. Inference runs in a pool of worker threads (src/faces/worker.ts), each with its own
-// TensorFlow.js WASM backend and face-api's models; the main thread only queues requests, moves the
-// image bytes to an idle worker and compares descriptors. Images live only in memory, only for the call.
+// The face engine: detection, landmarks, pose, quality, eye and mouth openness and 128-D descriptors for
+// Rekognition's face operations. Inference runs in a pool of worker threads (src/faces/worker.ts), each with its
+// own copy of face-api's networks (on onnxruntime-node, or TensorFlow.js WASM as the fallback: src/faces/nets.ts);
+// the main thread only queues requests, moves the image bytes to an idle worker and compares descriptors. Images
+// live only in memory, only for the call.
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 // sharp is loaded here, on the main thread, before any worker loads it: that keeps its native
 // libraries open for the life of the process, so replacing a worker never unloads them.
 import 'sharp';
 import { similarityFromDistance } from './calibration.ts';
+import type { Backend } from './nets.ts';
 
 /** A face's bounding box, as ratios of the image's width and height (0..1), as Rekognition reports them. */
 export interface FaceBox { left: number; top: number; width: number; height: number }
@@ -25,6 +27,10 @@ export interface DetectedFace {
   pose: { roll: number; yaw: number; pitch: number };
   /** 0..100, computed from the face region's pixels. */
   quality: { brightness: number; sharpness: number };
+  /** Whether the eyes are open, from the landmarks' geometry, with a confidence of 50..100. */
+  eyesOpen: { value: boolean; confidence: number };
+  /** Whether the mouth is open, from the landmarks' geometry, with a confidence of 50..100. */
+  mouthOpen: { value: boolean; confidence: number };
   /** The 128-D face descriptor, present when asked for. */
   descriptor?: Float32Array;
 }
@@ -53,6 +59,8 @@ export interface FaceEngine {
   /** The raw model distance (euclidean), for tests and calibration. */
   distance(a: Float32Array, b: Float32Array): number;
   readonly workers: number;
+  /** The network backend the workers run on. */
+  readonly backend: Backend;
   close(): Promise<void>;
 }
 
@@ -87,7 +95,7 @@ export interface DetectRequest {
 }
 /** Worker to pool. */
 export type WorkerMessage =
-  | { type: 'ready' }
+  | { type: 'ready'; backend: Backend; fellBack?: string }
   | { type: 'result'; id: number; result: DetectResult }
   | { type: 'failed'; id: number; invalidImage: boolean; message: string };
 
@@ -133,6 +141,9 @@ function workerEntry(): { file: URL | string; eval: boolean } {
 /** The worker-thread pool behind createFaceEngine. */
 export class FacePool implements FaceEngine {
   readonly workers: number;
+  backend: Backend = 'onnxruntime';
+  /** Why the workers run on the fallback backend, when they do. */
+  fellBack?: string;
   private readonly slots = new Set<Slot>();
   private readonly queue: Job[] = [];
   private nextId = 1;
@@ -246,6 +257,8 @@ export class FacePool implements FaceEngine {
   private onMessage(slot: Slot, m: WorkerMessage): void {
     if (m.type === 'ready') {
       slot.ready = true;
+      this.backend = m.backend;
+      if (m.fellBack) this.fellBack = m.fellBack;
       this.startFailures = 0;
       if (this.starting && --this.starting.pending === 0) this.starting.resolve();
       this.dispatch();
