@@ -31,6 +31,11 @@ function lockMode(v: string | undefined): LockMode | undefined {
   return v === 'GOVERNANCE' || v === 'COMPLIANCE' ? v : undefined;
 }
 
+/** S3 keeps retain-until dates to the second. */
+function wholeSeconds(ms: number): number {
+  return Math.floor(ms / 1000) * 1000;
+}
+
 /** A timestamp as S3 takes them (ISO 8601); undefined when it is none. */
 function isoTime(v: string): number | undefined {
   if (!/^\d{4}-\d{2}-\d{2}(T[\d:.]+(Z|[+-]\d{2}:?\d{2})?)?$/.test(v.trim())) return undefined;
@@ -67,7 +72,7 @@ export function lockHeaders(headers: Record<string, string | undefined>, now: nu
   const t = isoTime(until);
   if (t === undefined) throw new InvalidArgument('The retain until date must be provided in ISO 8601 format', 'x-amz-object-lock-retain-until-date', until);
   if (t <= now) throw new InvalidArgument('The retain until date must be in the future!', 'x-amz-object-lock-retain-until-date', until);
-  out.retention = { mode: m, until: t };
+  out.retention = { mode: m, until: wholeSeconds(t) };
   return out;
 }
 
@@ -84,7 +89,7 @@ export function lockForNewVersion(bucket: BucketRecord, asked: LockRequest, now:
   const explicit = asked.retention !== undefined || asked.legalHold !== undefined;
   if (explicit && !bucket.objectLock) throw new InvalidRequest('Bucket is missing ObjectLockConfiguration');
   const d = bucket.objectLock?.defaultRetention;
-  const retention = asked.retention ?? (d ? { mode: d.mode, until: now + (d.days ?? (d.years ?? 0) * 365) * DAY_MS } : undefined);
+  const retention = asked.retention ?? (d ? { mode: d.mode, until: wholeSeconds(now + (d.days ?? (d.years ?? 0) * 365) * DAY_MS) } : undefined);
   return { ...(retention ? { retention } : {}), ...(asked.legalHold !== undefined ? { legalHold: asked.legalHold } : {}) };
 }
 
@@ -186,7 +191,7 @@ export function parseRetention(doc: Record<string, XmlValue>, now: number): Rete
   const until = isoTime(dateText);
   if (until === undefined) throw new MalformedXML();
   if (until <= now) throw new InvalidArgument('The retain until date must be in the future!', 'RetainUntilDate', dateText);
-  return { mode, until };
+  return { mode, until: wholeSeconds(until) };
 }
 
 /** A <LegalHold> document (PutObjectLegalHold): ON or OFF. */
