@@ -3,10 +3,10 @@ import type { CallContext, RestRequest, RestResponse } from '../../server/servic
 import { parseXml, type XmlObject } from '../../wire/xml.ts';
 import { checkPutAcl, ownerAcl } from '../acl.ts';
 import type { S3Context } from '../context.ts';
-import { MalformedACLError, NoSuchKey, NotImplemented } from '../errors.ts';
+import { MalformedACLError } from '../errors.ts';
 import { empty, readSmallBody, xmlResponse, XMLNS } from '../messages.ts';
-import { getObject as findObject } from '../objects.ts';
 import type { S3Route } from '../routing.ts';
+import { objectNamed, versionHeader } from '../versions.ts';
 
 /**
  * ACL operations on a bucket whose ACLs are disabled (acl.ts): GetBucketAcl and GetObjectAcl answer the owner's
@@ -40,19 +40,18 @@ export async function putBucketAcl(s3: S3Context, ctx: CallContext, r: S3Route, 
 export async function getObjectAcl(s3: S3Context, ctx: CallContext, r: S3Route, req: RestRequest): Promise<RestResponse> {
   const { bucket, key } = s3.requireKey(r);
   s3.touchObject(ctx, bucket, key);
-  await s3.bucketOf(bucket);
-  if (req.query.has('versionId') && req.query.get('versionId') !== 'null') throw new NotImplemented('versionId (versioning)');
-  if (!(await findObject(s3.db, bucket, key))) throw new NoSuchKey(key);
-  return xmlResponse(ownerAcl(s3.owner, XMLNS));
+  const b = await s3.bucketOf(bucket);
+  const o = await objectNamed(s3.db, bucket, key, s3.versionIdOf(req), 'GET');
+  return xmlResponse(ownerAcl(s3.owner, XMLNS), 200, versionHeader(b.versioning, o.versionId));
 }
 
 export async function putObjectAcl(s3: S3Context, ctx: CallContext, r: S3Route, req: RestRequest): Promise<RestResponse> {
   const { bucket, key } = s3.requireKey(r);
   s3.touchObject(ctx, bucket, key);
-  await s3.bucketOf(bucket);
-  if (req.query.has('versionId') && req.query.get('versionId') !== 'null') throw new NotImplemented('versionId (versioning)');
+  const b = await s3.bucketOf(bucket);
+  const versionId = s3.versionIdOf(req);
   const body = await readAclBody(req.body);
-  if (!(await findObject(s3.db, bucket, key))) throw new NoSuchKey(key);
+  const o = await objectNamed(s3.db, bucket, key, versionId, 'PUT');
   checkPutAcl(req.headers, body, s3.owner);
-  return empty(200);
+  return empty(200, versionHeader(b.versioning, o.versionId));
 }
