@@ -9,4 +9,8 @@ if (!existsSync(entry)) {
   process.exit(1);
 }
 const { main } = await import(entry.href);
-process.exitCode = await main(process.argv.slice(2));
+const code = await main(process.argv.slice(2));
+process.exitCode = code;
+// A command has said what it had to say: whatever it left open (a database handle, a timer after a failed start)
+// must not keep the process alive. Output still being written gets a moment to drain.
+setTimeout(() => process.exit(code), 500).unref();

@@ -1,4 +1,3 @@
-import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { KeyFileRoot } from '../root/keyfile.ts';
@@ -6,6 +5,8 @@ import { Pkcs11Root } from '../root/pkcs11.ts';
 import { readSettings } from '../server/instance.ts';
 import { migrateRoot } from '../server/root-migration.ts';
 import { SqliteDatabase } from '../store/sqlite.ts';
+import { DataDirLock } from '../store/lock.ts';
+import { runningServer } from '../store/server-info.ts';
 import { DEFAULT_DATA_DIR, pkcs11Settings, ROOT_OPTIONS, rootPassphrase, setting } from './options.ts';
 
 export const ROOT_USAGE = `trent root migrate --data-dir DIR --to pkcs11 --pkcs11-module PATH --pkcs11-token LABEL --pkcs11-pin-file FILE [--pkcs11-key-label LABEL]
@@ -13,18 +14,6 @@ export const ROOT_USAGE = `trent root migrate --data-dir DIR --to pkcs11 --pkcs1
   non-extractable AES-256 key on the token and re-wraps every backing key and access key under it.
   Stop Trent first. Safe to interrupt: run it again to finish; the directory works meanwhile
   (serve it with the PKCS#11 settings).`;
-
-async function serverRunning(dataDir: string): Promise<number | undefined> {
-  const text = await readFile(join(dataDir, 'serve.pid'), 'utf8').catch(() => undefined);
-  const pid = text ? Number(text.trim()) : NaN;
-  if (!Number.isInteger(pid) || pid <= 0) return undefined;
-  try {
-    process.kill(pid, 0);
-    return pid;
-  } catch {
-    return undefined; // a stale file left by a killed server
-  }
-}
 
 export async function root(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
@@ -35,8 +24,12 @@ export async function root(argv: string[]): Promise<number> {
   const { values } = parseArgs({ args: rest, options: { 'data-dir': { type: 'string' }, to: { type: 'string' }, ...ROOT_OPTIONS }, strict: true });
   if (values.to !== 'pkcs11') throw new Error('--to pkcs11 is required (the only migration Trent offers: key file to HSM)');
   const dataDir = resolve(setting(values['data-dir'], 'TRENT_DATA_DIR', DEFAULT_DATA_DIR)!);
-  const pid = await serverRunning(dataDir);
-  if (pid) throw new Error(`Trent is serving ${dataDir} (pid ${pid}); stop it before migrating`);
+  // The migration holds the data directory's lock: no server runs while it does, and none can start.
+  const lock = DataDirLock.tryAcquire(dataDir);
+  if (!lock) {
+    const info = await runningServer(dataDir);
+    throw new Error(`Trent is serving ${dataDir}${info ? ` (pid ${info.pid}, ${info.endpoint})` : ''}; stop it before migrating (npx trent stop)`);
+  }
   const settings = pkcs11Settings(values, true)!;
   const db = SqliteDatabase.open(join(dataDir, 'trent.db'));
   try {
@@ -72,5 +65,6 @@ export async function root(argv: string[]): Promise<number> {
     }
   } finally {
     await db.close();
+    lock.release();
   }
 }

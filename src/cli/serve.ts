@@ -37,7 +37,11 @@ import { TrailStore } from '../trail/store.ts';
 import { ThreadTrailWriter } from '../trail/writer.ts';
 import { SqliteDatabase } from '../store/sqlite.ts';
 import { BACKENDS_FILE, storeSettings, DEFAULT_DATA_DIR, DEFAULT_HOST, DEFAULT_PORT, pkcs11Settings, ROOT_OPTIONS, rootPassphrase, setting } from './options.ts';
-import { rm } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { mkdir, rm } from 'node:fs/promises';
+import { createStream } from 'rotating-file-stream';
+import { DataDirLock } from '../store/lock.ts';
+import { removeServerInfo, runningServer, writeServerInfo } from '../store/server-info.ts';
 import { Lease, NODE_ID } from '../store/lease.ts';
 import { join, resolve } from 'node:path';
 import { VERSION } from './version.ts';
@@ -104,8 +108,11 @@ export async function serve(argv: string[]): Promise<number> {
     },
     strict: true,
   });
-  const log = createLogger(setting(values['log-level'], 'TRENT_LOG_LEVEL', 'info'));
   const dataDir = setting(values['data-dir'], 'TRENT_DATA_DIR', DEFAULT_DATA_DIR)!;
+  const level = setting(values['log-level'], 'TRENT_LOG_LEVEL', 'info');
+  // The serving process (or the primary of several) keeps the log file; workers' lines reach it through the primary.
+  const logFile = cluster.isWorker ? undefined : await openLogFile(resolve(dataDir));
+  const log = createLogger(level, logFile?.stream);
   const host = setting(values.host, 'TRENT_HOST', DEFAULT_HOST)!;
   const port = Number(setting(values.port, 'TRENT_PORT', DEFAULT_PORT));
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`invalid port: ${values.port}`);
@@ -135,8 +142,46 @@ export async function serve(argv: string[]): Promise<number> {
     },
   };
   if (cluster.isWorker) return serveNode(settings, 'worker');
-  if (workers > 1) return servePrimary(settings);
-  return serveNode(settings, 'single');
+  // One server per data directory: a second one is refused at once, naming the first.
+  const lock = DataDirLock.tryAcquire(resolve(dataDir));
+  if (!lock) {
+    const info = await runningServer(resolve(dataDir));
+    throw new Error(
+      info
+        ? `another Trent (pid ${info.pid}, ${info.endpoint}, since ${info.startedAt}) is serving ${resolve(dataDir)}; stop it first (npx trent stop${dataDir !== DEFAULT_DATA_DIR ? ` --data-dir ${dataDir}` : ''})`
+        : `another Trent is starting on ${resolve(dataDir)}`,
+    );
+  }
+  try {
+    return workers > 1 ? await servePrimary(settings, logFile!) : await serveNode(settings, 'single', logFile);
+  } catch (err) {
+    throw listenError(err, host, port);
+  } finally {
+    lock.release();
+  }
+}
+
+/** Listening failures in words: the port and what to do. */
+function listenError(err: unknown, host: string, port: number): unknown {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'EADDRINUSE') return new Error(`port ${port} on ${host} is already in use by another program; choose another with --port (0 picks a free one)`);
+  if (code === 'EACCES') return new Error(`not allowed to listen on port ${port} on ${host} (ports below 1024 need privileges); choose another with --port`);
+  if (code === 'EADDRNOTAVAIL') return new Error(`${host} is not an address of this machine; choose another with --host`);
+  return err;
+}
+
+interface LogFile {
+  path: string;
+  stream: NodeJS.WritableStream;
+}
+
+/** The data directory's log, rotated at 10 MB, five kept: `trent logs` follows it. */
+async function openLogFile(dataDir: string): Promise<LogFile> {
+  const dir = join(dataDir, 'logs');
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const stream = createStream((time, index) => (time ? `trent.log.${index}` : 'trent.log'), { path: dir, size: '10M', maxFiles: 5, mode: 0o600 });
+  stream.on('error', () => undefined);
+  return { path: join(dir, 'trent.log'), stream };
 }
 
 function openInstance(s: ServeSettings, beside: boolean): Promise<Instance> {
@@ -167,7 +212,7 @@ function endpointOf(host: string, port: number): string {
 }
 
 /** What a started server leaves in its data directory for `trent env` and the offline commands, and what it prints. */
-async function announce(s: ServeSettings, instance: Instance, tls: { caPath: string }, endpoint: string, unaudited: boolean, workers: number): Promise<string> {
+async function announce(s: ServeSettings, instance: Instance, tls: { caPath: string }, endpoint: string, unaudited: boolean, workers: number[], logFile: string | undefined): Promise<void> {
   await writeFileAtomic(
     instance.paths.endpointFile,
     JSON.stringify({ endpoint, region: instance.region, accountId: instance.accountId, caBundle: tls.caPath, credentials: instance.paths.credentials }, null, 2) + '\n',
@@ -177,9 +222,20 @@ async function announce(s: ServeSettings, instance: Instance, tls: { caPath: str
   const backendsFile = join(instance.paths.dataDir, BACKENDS_FILE);
   if (s.dbUrl || s.blobsUrl) await writeFileAtomic(backendsFile, JSON.stringify({ ...(s.dbUrl ? { db: s.dbUrl } : {}), ...(s.blobsUrl ? { blobs: s.blobsUrl } : {}) }, null, 2) + '\n', 0o600);
   else await rm(backendsFile, { force: true });
-  // Lets `trent root migrate` refuse to run under a live server.
-  const pidFile = join(instance.paths.dataDir, 'serve.pid');
-  await writeFileAtomic(pidFile, `${process.pid}\n`, 0o600);
+  // What `trent status` and `trent stop` read, and what a refused second server names.
+  await writeServerInfo(instance.paths.dataDir, {
+    pid: process.pid,
+    endpoint,
+    port: Number(new URL(endpoint).port),
+    startedAt: new Date().toISOString(),
+    version: VERSION,
+    dataDir: instance.paths.dataDir,
+    workers,
+    db: s.dbUrl ? describeStore(s.dbUrl) : instance.paths.database,
+    blobs: s.blobsUrl ? describeStore(s.blobsUrl) : instance.paths.blobs,
+    root: s.pkcs11 ? `PKCS#11 token ${s.pkcs11.token} (key ${s.pkcs11.keyLabel ?? 'trent-root'})` : `key file ${instance.paths.rootKey}`,
+    logFile: logFile ?? '',
+  });
   const out = process.stdout;
   const { dbUrl, pkcs11 } = s;
   out.write(`Trent ${VERSION}\n`);
@@ -190,19 +246,35 @@ async function announce(s: ServeSettings, instance: Instance, tls: { caPath: str
   out.write(`  audit trail     ${unaudited ? 'DISABLED (benchmark switch)' : `${isPostgresUrl(dbUrl) ? `${describeStore(dbUrl!)} schema trent_trail` : instance.paths.trailDatabase} (lookups kept ${s.retentionDays} days)`}\n`);
   if (isPostgresUrl(dbUrl)) out.write(`  metadata        ${describeStore(dbUrl!)} schema trent (node ${NODE_ID})\n`);
   if (isS3Url(s.blobsUrl)) out.write(`  blobs           ${describeStore(s.blobsUrl!)}\n`);
-  out.write(`  workers         ${workers === 1 ? 'one process' : `${workers} processes`}\n`);
+  out.write(`  workers         ${workers.length === 1 ? 'one process' : `${workers.length} processes`}\n`);
+  if (logFile) out.write(`  log             ${logFile} (npx trent logs)\n`);
   out.write(`  use it          eval "$(npx trent env${s.dataDir !== DEFAULT_DATA_DIR ? ` --data-dir ${s.dataDir}` : ''})"\n`);
   out.write(`Trent ready at ${endpoint}\n`);
-  return pidFile;
 }
 
+/** How long a stop may take, whatever is in flight (face workers, background jobs, half-open connections). */
+const STOP_DEADLINE_MS = 10_000;
+
+/**
+ * Resolves on SIGTERM or SIGINT (or `also`'s trigger). From then the process has STOP_DEADLINE_MS to finish;
+ * past it, or on a second signal, it exits at once.
+ */
 function untilSignal(log: Logger, also?: (stop: (why: string) => void) => void): Promise<void> {
   return new Promise<void>((resolve) => {
     let done = false;
     const stop = (why: string) => {
-      if (done) return;
+      if (done) {
+        log.warn({ signal: why }, 'second signal: stopping now');
+        log.flush();
+        process.exit(130);
+      }
       done = true;
       log.info({ signal: why }, 'stopping: finishing in-flight requests');
+      setTimeout(() => {
+        log.error(`stopping took more than ${STOP_DEADLINE_MS / 1000} s: exiting now`);
+        log.flush();
+        process.exit(1);
+      }, STOP_DEADLINE_MS).unref();
       resolve();
     };
     process.on('SIGTERM', () => stop('SIGTERM'));
@@ -215,7 +287,7 @@ function untilSignal(log: Logger, also?: (stop: (why: string) => void) => void):
  * The primary of several workers: it prepares the data directory once (schema, first-start material, TLS,
  * interrupted deletes, the audit intents of an earlier run), starts the workers, and then only supervises them.
  */
-async function servePrimary(s: ServeSettings): Promise<number> {
+async function servePrimary(s: ServeSettings, logFile: LogFile): Promise<number> {
   const { log } = s;
   const instance = await openInstance(s, false);
   let tls: Awaited<ReturnType<typeof tlsMaterial>>;
@@ -233,7 +305,18 @@ async function servePrimary(s: ServeSettings): Promise<number> {
   const unaudited = process.env['TRENT_BENCH_UNAUDITED'] === '1';
   // The workers bind the port together; it is checked (and, for port 0, chosen) here first.
   const port = await reservePort(s.host, s.port);
-  cluster.setupPrimary({ exec: process.argv[1]!, args: process.argv.slice(2), silent: false });
+  // Workers' output comes through here, to the terminal and to the log file.
+  cluster.setupPrimary({ exec: process.argv[1]!, args: process.argv.slice(2), silent: true });
+  cluster.on('fork', (w) => {
+    w.process.stdout?.on('data', (d: Buffer) => {
+      process.stdout.write(d);
+      logFile.stream.write(d);
+    });
+    w.process.stderr?.on('data', (d: Buffer) => {
+      process.stderr.write(d);
+      logFile.stream.write(d);
+    });
+  });
   process.env['TRENT_WORKER_PORT'] = String(port);
   const primary = new Primary({
     workers: s.workers,
@@ -255,23 +338,27 @@ async function servePrimary(s: ServeSettings): Promise<number> {
     throw err;
   }
   const again = await openInstance(s, true);
-  let pidFile: string;
+  const endpoint = endpointOf(s.host, port);
+  const info = async () => announce(s, again, tls, endpoint, unaudited, primary.pids, logFile.path);
   try {
-    pidFile = await announce(s, again, tls, endpointOf(s.host, port), unaudited, s.workers);
+    await info();
   } finally {
     await again.close();
   }
   log.info({ workers: primary.pids }, 'workers started');
+  // serve.json names the serving processes: kept current as workers are replaced.
+  primary.onChange = () =>
+    void writeServerInfo(resolve(s.dataDir), { ...JSON.parse(readFileSync(join(resolve(s.dataDir), 'serve.json'), 'utf8')), workers: primary.pids }).catch(() => undefined);
   await untilSignal(log);
-  await primary.stop();
-  await rm(pidFile, { force: true });
+  await primary.stop(STOP_DEADLINE_MS - 1000);
+  await removeServerInfo(resolve(s.dataDir));
   log.info('stopped');
   log.flush();
   return 0;
 }
 
 /** One serving process: the whole server (mode 'single'), or one of several workers under a primary. */
-async function serveNode(s: ServeSettings, mode: 'single' | 'worker'): Promise<number> {
+async function serveNode(s: ServeSettings, mode: 'single' | 'worker', logFile?: LogFile): Promise<number> {
   const { log, host, port, retentionDays } = s;
   const worker = mode === 'worker';
   const bus = new WorkerBus();
@@ -401,12 +488,13 @@ async function serveNode(s: ServeSettings, mode: 'single' | 'worker'): Promise<n
   endpoint = endpointOf(host, listener.port);
   // Deletions whose recovery window ended while Trent was down, and rotations that fell due, happen now.
   await secretsLease.run(() => secrets.sweep());
-  const pidFile = worker ? undefined : await announce(s, instance, tls, endpoint, unaudited, 1);
+  if (!worker) await announce(s, instance, tls, endpoint, unaudited, [process.pid], logFile?.path);
   bus.ready(listener.port, recorder.enabled ? recorder.owner : undefined);
 
   await untilSignal(log, (stop) => bus.onStop(() => stop('stop from the primary')));
   stopping = true;
-  await listener.close();
+  // In-flight requests get most of the stop deadline; the rest is for the stores and background work.
+  await listener.close(STOP_DEADLINE_MS - 2000);
   await recorder.stop();
   await delivery.stop();
   clearInterval(secretsTimer);
@@ -418,7 +506,7 @@ async function serveNode(s: ServeSettings, mode: 'single' | 'worker'): Promise<n
   await retention.stop();
   await trail.close();
   await instance.close();
-  if (pidFile) await rm(pidFile, { force: true });
+  if (!worker) await removeServerInfo(resolve(s.dataDir));
   log.info('stopped');
   log.flush();
   return 0;

@@ -5,6 +5,11 @@ import type { Logger } from 'pino';
 
 const TLS_HANDSHAKE = 0x16;
 const FIRST_BYTE_TIMEOUT_MS = 10_000;
+/** A TLS handshake must finish in this time (Node's default is two minutes). */
+const HANDSHAKE_TIMEOUT_MS = 10_000;
+const HEADERS_TIMEOUT_MS = Number(process.env['TRENT_HEADERS_TIMEOUT_SECONDS'] ?? 60) * 1000;
+/** How often Node checks for requests whose headers or body came too slowly (headersTimeout, requestTimeout). */
+const TIMEOUT_CHECK_MS = Math.min(5_000, HEADERS_TIMEOUT_MS);
 const REFUSAL_TEXT = 'Trent serves HTTPS only. Use https:// and trust the CA Trent printed.\n';
 const PLAIN_HTTP_REFUSAL = `HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nConnection: close\r\nContent-Length: ${Buffer.byteLength(REFUSAL_TEXT)}\r\n\r\n${REFUSAL_TEXT}`;
 
@@ -34,6 +39,8 @@ export class Listener {
   readonly #opts: ListenerOptions;
   /** Open TLS connections and how many requests each is serving. Node's own tracking only covers servers that listen() themselves. */
   readonly #connections = new Map<net.Socket, number>();
+  /** Every accepted socket, whatever stage it is at (first byte, handshake, plain-HTTP refusal, TLS): all closed on stop. */
+  readonly #raw = new Set<net.Socket>();
   #inFlight = 0;
   #stopping = false;
   #idle: (() => void) | undefined;
@@ -47,8 +54,12 @@ export class Listener {
         cert: opts.cert,
         minVersion: 'TLSv1.2',
         keepAliveTimeout: 65_000,
-        headersTimeout: 60_000,
-        requestTimeout: 300_000,
+        // A request's headers must arrive within this (TRENT_HEADERS_TIMEOUT_SECONDS, default 60): a client that
+        // drips them is answered 408 and cut off.
+        headersTimeout: HEADERS_TIMEOUT_MS,
+        requestTimeout: Math.max(300_000, HEADERS_TIMEOUT_MS),
+        handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
+        connectionsCheckingInterval: TIMEOUT_CHECK_MS,
       },
       (req, res) => {
         const socket = req.socket;
@@ -72,9 +83,18 @@ export class Listener {
       socket.once('close', () => this.#connections.delete(socket));
     });
     this.#https.on('tlsClientError', (err) => opts.log.debug({ err: err.message }, 'TLS handshake failed'));
+    // Connections reach this server by hand (see #accept), never through its own listen(): Node starts enforcing
+    // headersTimeout and requestTimeout (a client dripping its headers is answered 408 and cut) on 'listening'.
+    this.#https.emit('listening');
   }
 
   #accept = (socket: net.Socket): void => {
+    if (this.#stopping) {
+      socket.destroy();
+      return;
+    }
+    this.#raw.add(socket);
+    socket.once('close', () => this.#raw.delete(socket));
     socket.once('error', () => socket.destroy());
     // A connection that never sends a byte is dropped; after the hand-off, Node's header and request timeouts apply.
     socket.setTimeout(FIRST_BYTE_TIMEOUT_MS, () => socket.destroy());
@@ -83,7 +103,11 @@ export class Listener {
       socket.pause();
       socket.unshift(first);
       if (first[0] === TLS_HANDSHAKE) this.#https.emit('connection', socket);
-      else socket.end(PLAIN_HTTP_REFUSAL);
+      else {
+        // The refusal is sent and the connection closed, whether or not the client closes its side.
+        socket.end(PLAIN_HTTP_REFUSAL);
+        setTimeout(() => socket.destroy(), 1_000).unref();
+      }
     });
     socket.resume();
   };
@@ -125,6 +149,8 @@ export class Listener {
       });
     }
     for (const socket of this.#connections.keys()) socket.destroy();
+    // Connections still handshaking, refused as plain HTTP, or never sending a byte.
+    for (const socket of this.#raw) socket.destroy();
     await closed;
   }
 }

@@ -6,8 +6,8 @@ export type { Logger };
  * Structured JSON logs. Nothing secret is ever passed to the logger; the redaction list is a
  * second line of defence in case a future change logs a whole request or key object.
  */
-export function createLogger(level: string = process.env['TRENT_LOG_LEVEL'] ?? 'info'): Logger {
-  return pino({
+export function createLogger(level: string = process.env['TRENT_LOG_LEVEL'] ?? 'info', file?: NodeJS.WritableStream): Logger {
+  const options = {
     level,
     base: { app: 'trent' },
     redact: {
@@ -26,5 +26,7 @@ export function createLogger(level: string = process.env['TRENT_LOG_LEVEL'] ?? '
       censor: '[redacted]',
     },
     timestamp: pino.stdTimeFunctions.isoTime,
-  });
+  };
+  // A log file too (the serving process's, see `trent logs`): every line goes to standard output and to the file.
+  return file ? pino(options, pino.multistream([{ level: 'trace', stream: process.stdout }, { level: 'trace', stream: file }])) : pino(options);
 }

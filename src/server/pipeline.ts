@@ -559,7 +559,11 @@ export class Pipeline {
       this.#opts.log.error({ err: err.message, requestId: ex.requestId }, 'root of trust unavailable');
       awsErr = new AwsError('ServiceUnavailable', 503, `The root of trust is unavailable: ${err.message}`);
     } else if (err instanceof BodyTooLarge) awsErr = new AwsError(ex.protocol === 'json' ? 'RequestEntityTooLargeException' : 'RequestEntityTooLarge', 413, err.message);
-    else {
+    else if (clientGone(err, ex)) {
+      // The client closed the connection before its body arrived: nobody is left to answer; not a server failure.
+      this.#opts.log.info({ requestId: ex.requestId }, 'the client closed the connection before its request was complete');
+      awsErr = new AwsError(ex.protocol === 'restxml' ? 'IncompleteBody' : 'IncompleteSignatureException', 400, 'The client closed the connection before the request was complete.');
+    } else {
       this.#opts.log.error({ err, requestId: ex.requestId }, 'unhandled failure');
       awsErr = new InternalFailure(ex.protocol === 'restxml' ? 'InternalError' : 'InternalFailure');
     }
@@ -595,6 +599,12 @@ export class Pipeline {
 }
 
 class BodyTooLarge extends Error {}
+
+/** An error that means the client went away mid-request (the request stream aborted or the socket reset). */
+function clientGone(err: unknown, ex: Exchange): boolean {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  return (ex.req.destroyed || ex.req.socket.destroyed) && (code === 'ECONNRESET' || code === 'ERR_STREAM_PREMATURE_CLOSE' || (err as Error | undefined)?.message === 'aborted');
+}
 
 /** The most of an unread request body read and discarded after an early answer; beyond it the connection is closed. */
 const DRAIN_LIMIT = 64 * 1024 * 1024;

@@ -95,6 +95,8 @@ export class Primary {
   readonly #ports = new Map<Worker, number>();
   #stopping = false;
   #restarts: number[] = [];
+  /** Called when the set of serving workers changes (one replaced). */
+  onChange: (() => void) | undefined;
 
   constructor(opts: PrimaryOptions) {
     this.#opts = opts;
@@ -135,6 +137,7 @@ export class Primary {
       this.#ports.set(w, m.port);
       if (m.recorder) this.#recorders.set(w, m.recorder);
       this.#opts.log.info({ pid: w.process.pid }, 'worker serving');
+      this.onChange?.();
     } else if (m.trent === 'changed') {
       const others = Object.values(cluster.workers ?? {}).filter((o): o is Worker => !!o && o !== w && o.isConnected());
       if (others.length === 0) {
