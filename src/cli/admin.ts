@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { resolve } from 'node:path';
 import { Instance } from '../server/instance.ts';
 import { createLogger } from '../server/log.ts';
@@ -10,9 +11,13 @@ import { Recorder } from '../trail/recorder.ts';
 import { TrailStore } from '../trail/store.ts';
 import { eventTime, userIdentity } from '../trail/event.ts';
 import { AwsError } from '../wire/errors.ts';
+import type { XmlObject } from '../wire/xml.ts';
+import { NormalizedSchema } from '@smithy/core/schema';
+import type { StaticOperationSchema } from '@smithy/types';
 import { DEFAULT_DATA_DIR, pkcs11Settings, rootPassphrase, setting, storeSettings } from './options.ts';
 
-const OPERATIONS: Record<string, string> = {
+/** trent admin's commands, in the AWS CLI's spelling, and the IAM operations they call. */
+export const OPERATIONS: Record<string, string> = {
   'create-user': 'CreateUser',
   'get-user': 'GetUser',
   'list-users': 'ListUsers',
@@ -163,66 +168,139 @@ export async function admin(argv: string[]): Promise<number> {
     const service = iamService({ db: instance.db, identities: instance.identities, authorizer, accountId: instance.accountId });
     const admin = await instance.identities.resolveAccessKey(instance.adminAccessKeyId);
     if (!admin) throw new Error('the admin access key is missing or inactive');
-    const receivedAt = new Date();
-    const ctx: CallContext = {
-      requestId: randomUUID(),
-      principal: admin.principal,
-      region: instance.region,
-      signingRegion: instance.region,
-      sourceIp: '127.0.0.1',
-      userAgent: 'trent-admin',
-      receivedAt,
-      resources: [],
-      operation,
-      authorize(check) {
-        return authorizer.check({ principal: this.principal, sourceIp: this.sourceIp, receivedAt: this.receivedAt, region: this.region }, check);
-      },
+    /** One IAM call, recorded in the trail as an API call would be. */
+    const call = async (input: Map<string, string>): Promise<{ result?: XmlObject; error?: AwsError }> => {
+      const receivedAt = new Date();
+      const ctx: CallContext = {
+        requestId: randomUUID(),
+        principal: admin.principal,
+        region: instance.region,
+        signingRegion: instance.region,
+        sourceIp: '127.0.0.1',
+        userAgent: 'trent-admin',
+        receivedAt,
+        resources: [],
+        operation,
+        authorize(check) {
+          return authorizer.check({ principal: this.principal, sourceIp: this.sourceIp, receivedAt: this.receivedAt, region: this.region }, check);
+        },
+      };
+      let result: XmlObject | undefined;
+      let error: AwsError | undefined;
+      try {
+        result = (await service.operations[operation]!(ctx, input)) as XmlObject | undefined;
+      } catch (err) {
+        if (err instanceof AccessDeniedError) error = new AwsError('AccessDenied', 403, err.message);
+        else if (err instanceof AwsError) error = err;
+        else throw err;
+      }
+      await recorder.record({
+        eventVersion: '1.11',
+        userIdentity: userIdentity(admin.principal, admin.principal.accessKeyId),
+        eventTime: eventTime(receivedAt),
+        eventSource: service.eventSource,
+        eventName: operation,
+        awsRegion: instance.region,
+        sourceIPAddress: '127.0.0.1',
+        userAgent: 'trent-admin',
+        ...(error ? { errorCode: error.code, errorMessage: error.message } : {}),
+        requestParameters: service.audit?.requestParameters?.(operation, input) ?? null,
+        responseElements: error ? null : (service.audit?.responseElements?.(operation, result) ?? null),
+        requestID: ctx.requestId,
+        eventID: randomUUID(),
+        readOnly: /^(Get|List)/.test(operation),
+        ...(ctx.resources.length ? { resources: ctx.resources } : {}),
+        eventType: 'AwsApiCall',
+        managementEvent: true,
+        recipientAccountId: instance.accountId,
+        eventCategory: 'Management',
+      });
+      return { ...(result ? { result } : {}), ...(error ? { error } : {}) };
     };
-    let result: unknown;
-    let error: AwsError | undefined;
-    try {
-      result = await service.operations[operation]!(ctx, params);
-    } catch (err) {
-      if (err instanceof AccessDeniedError) error = new AwsError('AccessDenied', 403, err.message);
-      else if (err instanceof AwsError) error = err;
-      else throw err;
+
+    const schema = outputSchema(operation);
+    // The AWS CLI follows a truncated list to its end and prints one list without IsTruncated and Marker;
+    // --marker or --max-items ask for one page, which is printed as IAM answers it.
+    const paginate = schema?.getMemberSchemas()['IsTruncated'] !== undefined && !params.has('Marker') && !params.has('MaxItems');
+    let output: Record<string, unknown> = {};
+    for (let marker: string | undefined, first = true; first || marker !== undefined; first = false) {
+      const page = await call(marker === undefined ? params : new Map([...params, ['Marker', marker]]));
+      if (page.error) {
+        await recorder.drained();
+        process.stderr.write(`trent admin ${command}: ${page.error.code}: ${page.error.message}\n`);
+        return 1;
+      }
+      const shaped = (schema ? cliShape(page.result ?? {}, schema) : (page.result ?? {})) as Record<string, unknown>;
+      marker = paginate && shaped['IsTruncated'] === true && typeof shaped['Marker'] === 'string' ? shaped['Marker'] : undefined;
+      if (paginate) {
+        delete shaped['IsTruncated'];
+        delete shaped['Marker'];
+      }
+      output = first ? shaped : mergePages(output, shaped);
     }
-    await recorder.record({
-      eventVersion: '1.11',
-      userIdentity: userIdentity(admin.principal, admin.principal.accessKeyId),
-      eventTime: eventTime(receivedAt),
-      eventSource: service.eventSource,
-      eventName: operation,
-      awsRegion: instance.region,
-      sourceIPAddress: '127.0.0.1',
-      userAgent: 'trent-admin',
-      ...(error ? { errorCode: error.code, errorMessage: error.message } : {}),
-      requestParameters: service.audit?.requestParameters?.(operation, params) ?? null,
-      responseElements: error ? null : (service.audit?.responseElements?.(operation, result) ?? null),
-      requestID: ctx.requestId,
-      eventID: randomUUID(),
-      readOnly: /^(Get|List)/.test(operation),
-      ...(ctx.resources.length ? { resources: ctx.resources } : {}),
-      eventType: 'AwsApiCall',
-      managementEvent: true,
-      recipientAccountId: instance.accountId,
-      eventCategory: 'Management',
-    });
     await recorder.drained();
-    if (error) {
-      process.stderr.write(`trent admin ${command}: ${error.code}: ${error.message}\n`);
-      return 1;
-    }
-    process.stdout.write(JSON.stringify(result ?? {}, decodePolicies, 2) + '\n');
+    // As the AWS CLI: nothing at all for an operation that returns nothing.
+    if (Object.keys(output).length) process.stdout.write(JSON.stringify(output, decodePolicies, 4) + '\n');
     return 0;
   } finally {
     await instance.close();
   }
 }
 
-/** IAM returns policy documents URL-encoded; print them readable. */
+/** IAM's output shape for `operation`, from AWS's service model as the AWS SDK for JavaScript ships it. */
+export function outputSchema(operation: string): NormalizedSchema | undefined {
+  const model = createRequire(import.meta.url)('@aws-sdk/client-iam') as Record<string, unknown>;
+  const op = model[`${operation}$`] as StaticOperationSchema | undefined;
+  return Array.isArray(op) && op[0] === 9 ? NormalizedSchema.of(op[5]) : undefined;
+}
+
+/**
+ * A result as IAM's awsQuery XML carries it (lists as {member: [...]}, maps as {entry: [{key, value}]}, numbers and
+ * booleans possibly as text) in the shape the AWS CLI prints: lists as arrays, maps as objects, typed scalars.
+ * Timestamps stay as IAM sends them, as AWS CLI v1 prints them.
+ */
+export function cliShape(value: unknown, schema: NormalizedSchema): unknown {
+  if (value === undefined || value === null) return undefined;
+  if (schema.isListSchema()) {
+    const items = Array.isArray(value) ? value : typeof value === 'object' ? (value as { member?: unknown }).member : value;
+    const list = items === undefined || items === null || items === '' ? [] : Array.isArray(items) ? items : [items];
+    const member = schema.getValueSchema();
+    return list.map((v) => cliShape(v, member));
+  }
+  if (schema.isMapSchema()) {
+    const valueSchema = schema.getValueSchema();
+    const out: Record<string, unknown> = {};
+    const entries = typeof value === 'object' ? (value as { entry?: unknown }).entry : undefined;
+    if (entries !== undefined) {
+      for (const e of Array.isArray(entries) ? entries : [entries]) out[String((e as { key: unknown }).key)] = cliShape((e as { value: unknown }).value, valueSchema);
+    } else for (const [k, v] of Object.entries(value as object)) out[k] = cliShape(v, valueSchema);
+    return out;
+  }
+  if (schema.isStructSchema()) {
+    const members = schema.getMemberSchemas();
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value as object)) {
+      if (k.startsWith('@_')) continue;
+      const shaped = members[k] ? cliShape(v, members[k]) : v;
+      if (shaped !== undefined) out[k] = shaped;
+    }
+    return out;
+  }
+  if (schema.isBooleanSchema()) return value === true || value === 'true';
+  if (schema.isNumericSchema()) return typeof value === 'number' ? value : Number(value);
+  if (schema.isTimestampSchema()) return value instanceof Date ? value.toISOString() : value;
+  return value;
+}
+
+/** Two pages of a list operation as one: their lists joined, the rest from the later page. */
+function mergePages(before: Record<string, unknown>, page: Record<string, unknown>): Record<string, unknown> {
+  const out = { ...before };
+  for (const [k, v] of Object.entries(page)) out[k] = Array.isArray(v) && Array.isArray(out[k]) ? [...(out[k] as unknown[]), ...v] : v;
+  return out;
+}
+
+/** IAM returns policy documents URL-encoded; the AWS CLI prints them as JSON, and so does this. */
 function decodePolicies(key: string, value: unknown): unknown {
   if ((key === 'PolicyDocument' || key === 'AssumeRolePolicyDocument' || key === 'Document') && typeof value === 'string') return JSON.parse(decodeURIComponent(value));
-  if (key === 'member' && Array.isArray(value)) return value;
   return value;
 }

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { instancePaths, readCredentialsFile } from '../server/instance.ts';
+import { instancePaths, readCredentialsFile } from '../server/instance-paths.ts';
 import { DEFAULT_DATA_DIR, setting } from './options.ts';
 
 export const ENV_USAGE = `trent env [--data-dir DIR] [--endpoint URL]

@@ -15,7 +15,9 @@ const ADMIN_USAGE = `trent admin COMMAND [--data-dir DIR] [--option value ...]
 const SECRETS_USAGE = `trent secrets register-rotation-function --name NAME (--command PATH [--role ROLE_ARN] | --url URL)
   registers a rotation function (no Lambda) for Secrets Manager's RotateSecret`;
 const ENV_USAGE = `trent env [--data-dir DIR] [--endpoint URL]
-  prints export lines for the AWS CLI, boto3 and the JS SDK: eval "$(npx trent env)"`;
+  prints export lines for the AWS CLI, boto3 and the JS SDK: eval "$(npx trent env)"
+trent aws [--data-dir DIR] COMMAND ...
+  runs the installed AWS CLI with the endpoint, CA bundle and credentials filled in: npx trent aws kms list-keys`;
 
 const USAGE = `Trent ${VERSION}: a self-hosted, AWS-compatible trust service
 
@@ -41,6 +43,8 @@ export async function main(argv: string[]): Promise<number> {
         return await (await import('./serve.ts')).serve(rest);
       case 'env':
         return await (await import('./env.ts')).env(rest);
+      case 'aws':
+        return await (await import('./aws.ts')).aws(rest);
       case 'root':
         return await (await import('./root.ts')).root(rest);
       case 'secrets':

@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { isPostgresUrl, sqliteFiles } from '../server/instance.ts';
+import { isPostgresUrl, sqliteFiles } from '../server/instance-paths.ts';
 
 /** A setting from the command line, else the environment, else a default. */
 export function setting(cli: string | undefined, envName: string, fallback?: string): string | undefined {

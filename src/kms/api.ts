@@ -32,6 +32,7 @@ import { allowsPutKeyPolicy } from '../iam/policy.ts';
 import { checkPrincipalArn, CONTEXT_OPERATIONS, GRANT_OPERATIONS, GrantStore, grantWithin, principalMatches, readConstraints, type GrantRecord } from './grants.ts';
 import { InvalidArnException, InvalidGrantIdException, InvalidGrantTokenException, MalformedPolicyDocumentException } from './errors.ts';
 import { KEY_SPECS, maxRsaPlaintext, type KeySpecInfo } from './key-specs.ts';
+import { MU_BYTES } from './ml-dsa.ts';
 import { checkImportedMaterial, generateWrappingKey, tokenHash, unwrapImportedMaterial, WRAPPING_ALGORITHMS, WRAPPING_KEY_SPECS } from './import.ts';
 import {
   dataKeyPair,
@@ -40,7 +41,7 @@ import {
   generateMaterialAsync,
   mac,
   macEquals,
-  publicKeyDer,
+  publicKeyFor,
   rsaDecrypt,
   rsaEncrypt,
   signMessage,
@@ -505,10 +506,19 @@ export function kmsService(deps: KmsDeps): JsonService {
     }
   }
 
-  /** RAW messages are hashed by the algorithm; DIGEST messages must already be a digest of its length (AWS's wording). */
+  /**
+   * RAW messages are hashed by the algorithm; DIGEST messages must already be a digest of its length (AWS's
+   * wording); EXTERNAL_MU is ML-DSA's 64-byte message representative mu. True when the message is not RAW.
+   */
   function checkMessageType(type: string, algorithm: string, message: Buffer): boolean {
-    if (type === 'EXTERNAL_MU') throw new UnsupportedOperationException('MessageType EXTERNAL_MU applies to ML-DSA keys, which Trent does not offer.');
+    const mlDsa = algorithm === 'ML_DSA_SHAKE_256';
+    if (type === 'EXTERNAL_MU') {
+      if (!mlDsa) throw new ValidationException(`MessageType EXTERNAL_MU is only valid with ML_DSA_SHAKE_256, not ${algorithm}.`);
+      if (message.length !== MU_BYTES) throw new ValidationException(`Digest is invalid length for algorithm ${algorithm}.`);
+      return true;
+    }
     if (type !== 'DIGEST') return false;
+    if (mlDsa) throw new ValidationException('MessageType DIGEST is not valid with ML_DSA_SHAKE_256: send RAW, or the 64-byte mu as EXTERNAL_MU.');
     if (algorithm.startsWith('ED25519')) throw new ValidationException('ED25519_SHA_512 signs RAW messages only.');
     if (message.length !== digestLength(algorithm)) throw new ValidationException(`Digest is invalid length for algorithm ${algorithm}.`);
     return true;
@@ -559,7 +569,7 @@ export function kmsService(deps: KmsDeps): JsonService {
       const description = str(input, 'Description', { min: 0, max: 8192 }) ?? '';
       const usageIn = oneOf(input, 'KeyUsage', ['ENCRYPT_DECRYPT', 'SIGN_VERIFY', 'GENERATE_VERIFY_MAC', 'KEY_AGREEMENT'] as const);
       const keyUsage = usageIn ?? 'ENCRYPT_DECRYPT';
-      const KEY_SPEC_ENUM = [...Object.keys(KEY_SPECS), 'SM2', 'ML_DSA_44', 'ML_DSA_65', 'ML_DSA_87'] as const;
+      const KEY_SPEC_ENUM = [...new Set([...Object.keys(KEY_SPECS), 'SM2'])];
       const keySpec = oneOf(input, 'KeySpec', KEY_SPEC_ENUM) ?? oneOf(input, 'CustomerMasterKeySpec', KEY_SPEC_ENUM) ?? 'SYMMETRIC_DEFAULT';
       const origin = str(input, 'Origin') ?? 'AWS_KMS';
       const spec = KEY_SPECS[keySpec];
@@ -580,6 +590,7 @@ export function kmsService(deps: KmsDeps): JsonService {
       // AWS's lockout safety check applies to the policy a key is created with, too.
       if (input['Policy'] !== undefined && !bool(input, 'BypassPolicyLockoutSafetyCheck')) await lockoutCheck(ctx, policy, `arn:aws:kms:${keys.region}:${keys.accountId}:key/*`);
       const external = origin === 'EXTERNAL';
+      if (external && spec.kind === 'mldsa') throw new UnsupportedOperationException(`Importing ${keySpec} key material is not supported: Trent generates ML-DSA keys itself.`);
       const material = external ? Buffer.alloc(0) : await generateMaterialAsync(spec);
       const key = await db.transaction(async (tx) => {
         const k = await keys.create(tx, { description, keyUsage, keySpec, origin, keyManager: 'CUSTOMER', policy, now: now(), material, external });
@@ -1040,7 +1051,7 @@ export function kmsService(deps: KmsDeps): JsonService {
       if (spec.kind === 'symmetric' || spec.kind === 'hmac') throw new UnsupportedOperationException(`${key.arn} is a ${key.keySpec} key: only asymmetric keys have a public key.`);
       return {
         KeyId: key.arn,
-        PublicKey: publicKeyDer(await materialOf(key)).toString('base64'),
+        PublicKey: publicKeyFor(key.keySpec, spec, await materialOf(key)).toString('base64'),
         CustomerMasterKeySpec: key.keySpec as K.CustomerMasterKeySpec,
         KeySpec: key.keySpec as K.KeySpec,
         KeyUsage: key.keyUsage as K.KeyUsageType,
@@ -1050,13 +1061,13 @@ export function kmsService(deps: KmsDeps): JsonService {
 
     async Sign(ctx, input): Promise<W<K.SignResponse>> {
       const { key, message, algorithm, digest } = await signingInput(ctx, input);
-      return { KeyId: key.arn, Signature: signMessage(specOf(key), await materialOf(key), algorithm, message, digest).toString('base64'), SigningAlgorithm: algorithm as K.SigningAlgorithmSpec };
+      return { KeyId: key.arn, Signature: signMessage(specOf(key), await materialOf(key), algorithm, message, digest, key.keySpec).toString('base64'), SigningAlgorithm: algorithm as K.SigningAlgorithmSpec };
     },
 
     async Verify(ctx, input): Promise<W<K.VerifyResponse>> {
       const signature = blob(input, 'Signature', { required: true, min: 1, max: 6144 });
       const { key, message, algorithm, digest } = await signingInput(ctx, input);
-      if (!verifyMessage(specOf(key), await materialOf(key), algorithm, message, digest, signature)) throw new KMSInvalidSignatureException();
+      if (!verifyMessage(specOf(key), await materialOf(key), algorithm, message, digest, signature, key.keySpec)) throw new KMSInvalidSignatureException();
       return { KeyId: key.arn, SignatureValid: true, SigningAlgorithm: algorithm as K.SigningAlgorithmSpec };
     },
 

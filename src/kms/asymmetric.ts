@@ -17,6 +17,7 @@ import {
 import { randomBytes } from '../crypto/random.ts';
 import { hashOf, KEY_SPECS, type KeySpecInfo } from './key-specs.ts';
 import { signDigest, verifyDigest } from './prehashed.ts';
+import { mlDsaSign, mlDsaSpki, mlDsaVerify } from './ml-dsa.ts';
 
 /**
  * Asymmetric and HMAC key material and its operations, all through node:crypto (OpenSSL). Private keys
@@ -44,6 +45,9 @@ export function generateMaterial(spec: KeySpecInfo): Buffer {
       return generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'der' });
     case 'hmac':
       return randomBytes(spec.macBytes!);
+    case 'mldsa':
+      // The 32-byte seed FIPS 204's key generation starts from.
+      return randomBytes(32);
     case 'symmetric':
       return randomBytes(32);
   }
@@ -66,6 +70,11 @@ export function publicKeyDer(material: Buffer): Buffer {
   return keyPair(material).publicKey.export({ type: 'spki', format: 'der' });
 }
 
+/** GetPublicKey's SubjectPublicKeyInfo for a key of this spec. */
+export function publicKeyFor(keySpec: string, spec: KeySpecInfo, material: Buffer): Buffer {
+  return spec.kind === 'mldsa' ? mlDsaSpki(keySpec, material) : publicKeyDer(material);
+}
+
 function signOptions(spec: KeySpecInfo, algorithm: string, key: KeyObject): Parameters<typeof sign>[2] {
   if (spec.kind === 'rsa') {
     const pss = algorithm.startsWith('RSASSA_PSS');
@@ -75,8 +84,12 @@ function signOptions(spec: KeySpecInfo, algorithm: string, key: KeyObject): Para
   return { key, dsaEncoding: 'der' };
 }
 
-/** Sign a RAW message (hashed here, by OpenSSL) or a DIGEST (signed as given: prehashed.ts). */
-export function signMessage(spec: KeySpecInfo, material: Buffer, algorithm: string, message: Buffer, digest: boolean): Buffer {
+/**
+ * Sign a RAW message (hashed here, by OpenSSL) or a DIGEST (signed as given: prehashed.ts). For ML-DSA keys
+ * (`keySpec` names the parameter set) `digest` means EXTERNAL_MU: the message is the 64-byte mu.
+ */
+export function signMessage(spec: KeySpecInfo, material: Buffer, algorithm: string, message: Buffer, digest: boolean, keySpec = ''): Buffer {
+  if (spec.kind === 'mldsa') return mlDsaSign(keySpec, material, message, digest);
   const { privateKey } = keyPair(material);
   if (spec.kind === 'ed25519') return sign(null, message, privateKey);
   const hash = hashOf(algorithm) as 'sha256' | 'sha384' | 'sha512';
@@ -84,7 +97,8 @@ export function signMessage(spec: KeySpecInfo, material: Buffer, algorithm: stri
   return signDigest(spec, privateKey, algorithm, hash, message);
 }
 
-export function verifyMessage(spec: KeySpecInfo, material: Buffer, algorithm: string, message: Buffer, digest: boolean, signature: Buffer): boolean {
+export function verifyMessage(spec: KeySpecInfo, material: Buffer, algorithm: string, message: Buffer, digest: boolean, signature: Buffer, keySpec = ''): boolean {
+  if (spec.kind === 'mldsa') return mlDsaVerify(keySpec, material, message, digest, signature);
   const { publicKey } = keyPair(material);
   const hash = hashOf(algorithm) as 'sha256' | 'sha384' | 'sha512';
   if (digest && spec.kind !== 'ed25519') return verifyDigest(spec, publicKey, algorithm, hash, message, signature);

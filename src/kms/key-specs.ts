@@ -5,7 +5,7 @@
 export type KeyUsage = 'ENCRYPT_DECRYPT' | 'SIGN_VERIFY' | 'GENERATE_VERIFY_MAC' | 'KEY_AGREEMENT';
 
 export interface KeySpecInfo {
-  kind: 'symmetric' | 'rsa' | 'ec' | 'ed25519' | 'hmac';
+  kind: 'symmetric' | 'rsa' | 'ec' | 'ed25519' | 'hmac' | 'mldsa';
   usages: readonly KeyUsage[];
   /** RSA modulus bits. */
   bits?: number;
@@ -32,6 +32,7 @@ const ec = (curve: string, algorithm: string, agreement: boolean): KeySpecInfo =
   mac: [],
   keyAgreement: agreement ? ['ECDH'] : [],
 });
+const mldsa = (): KeySpecInfo => ({ kind: 'mldsa', usages: ['SIGN_VERIFY'], signing: ['ML_DSA_SHAKE_256'], encryption: [], mac: [], keyAgreement: [] });
 const hmac = (bits: number): KeySpecInfo => ({ kind: 'hmac', macBytes: bits / 8, usages: ['GENERATE_VERIFY_MAC'], signing: [], encryption: [], mac: [`HMAC_SHA_${bits}`], keyAgreement: [] });
 
 export const KEY_SPECS: Readonly<Record<string, KeySpecInfo>> = {
@@ -44,6 +45,10 @@ export const KEY_SPECS: Readonly<Record<string, KeySpecInfo>> = {
   ECC_NIST_P521: ec('secp521r1', 'ECDSA_SHA_512', true),
   ECC_SECG_P256K1: ec('secp256k1', 'ECDSA_SHA_256', false),
   ECC_NIST_EDWARDS25519: { kind: 'ed25519', usages: ['SIGN_VERIFY'], signing: ['ED25519_SHA_512'], encryption: [], mac: [], keyAgreement: [] },
+  // ML-DSA (FIPS 204): sign and verify only, with ML_DSA_SHAKE_256.
+  ML_DSA_44: mldsa(),
+  ML_DSA_65: mldsa(),
+  ML_DSA_87: mldsa(),
   HMAC_224: hmac(224),
   HMAC_256: hmac(256),
   HMAC_384: hmac(384),

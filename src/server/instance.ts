@@ -1,5 +1,5 @@
 import { mkdir, stat, chmod, readFile } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { accountId as newAccountId } from '../crypto/random.ts';
 import { ADMINISTRATOR_ACCESS, IdentityStore } from '../iam/identities.ts';
 import { KeyFileRoot } from '../root/keyfile.ts';
@@ -15,6 +15,10 @@ import { trailMigrations } from '../trail/store.ts';
 import { SqliteDatabase } from '../store/sqlite.ts';
 import { PostgresDatabase } from '../store/postgres.ts';
 import { S3BlobStore } from '../store/s3-blob-store.ts';
+import { instancePaths, isPostgresUrl, isS3Url, sqliteFiles, type InstancePaths } from './instance-paths.ts';
+
+// The data directory's paths and plain files live in a module of their own, light enough for commands that must start fast.
+export { instancePaths, isPostgresUrl, isS3Url, readCredentialsFile, sqliteFiles, type InstancePaths } from './instance-paths.ts';
 
 export interface InstanceOptions {
   dataDir: string;
@@ -36,27 +40,6 @@ export interface InstanceOptions {
   blobs?: string;
 }
 
-export function isPostgresUrl(url: string | undefined): boolean {
-  return url !== undefined && /^postgres(ql)?:\/\//.test(url);
-}
-
-export function isS3Url(url: string | undefined): boolean {
-  return url !== undefined && url.startsWith('s3://');
-}
-
-/**
- * The SQLite files of the embedded backend: the file `db` names (a path, or `sqlite:PATH`) with trail.db beside
- * it, or the data directory's trent.db and trail.db.
- */
-export function sqliteFiles(dataDir: string, db?: string): { database: string; trailDatabase: string } {
-  if (db === undefined) {
-    const paths = instancePaths(dataDir);
-    return { database: paths.database, trailDatabase: paths.trailDatabase };
-  }
-  const database = resolve(db.replace(/^sqlite:/, ''));
-  return { database, trailDatabase: join(dirname(database), 'trail.db') };
-}
-
 /** A data directory's metadata or audit database, on PostgreSQL (`db` a postgres:// URL) or SQLite. */
 export async function openDatabase(store: 'metadata' | 'trail', dataDir: string, db?: string): Promise<Database> {
   if (isPostgresUrl(db)) {
@@ -76,31 +59,6 @@ export function describeStore(url: string): string {
   } catch {
     return url;
   }
-}
-
-export interface InstancePaths {
-  dataDir: string;
-  rootKey: string;
-  database: string;
-  /** The audit trail's own database. */
-  trailDatabase: string;
-  blobs: string;
-  credentials: string;
-  /** Non-secret facts for `trent env`: endpoint, region, account, CA path. */
-  endpointFile: string;
-}
-
-export function instancePaths(dataDir: string): InstancePaths {
-  const d = resolve(dataDir);
-  return {
-    dataDir: d,
-    rootKey: join(d, 'root.key'),
-    database: join(d, 'trent.db'),
-    trailDatabase: join(d, 'trail.db'),
-    blobs: join(d, 'blobs'),
-    credentials: join(d, 'credentials'),
-    endpointFile: join(d, 'endpoint.json'),
-  };
 }
 
 const ADMIN_USER = 'admin';
@@ -270,14 +228,4 @@ async function openRoot(paths: InstancePaths, settings: Map<string, string>, opt
   check(old, settings.get('root_key_check'), `the root key in ${paths.rootKey}`);
   check(hsm, settings.get('root_migration_key_check'), `the key '${opts.pkcs11.keyLabel ?? 'trent-root'}' on token '${opts.pkcs11.token}'`);
   return new MigratingRoot(old, hsm);
-}
-
-/** Reads the credentials file without opening the database: used by `trent env`. */
-export async function readCredentialsFile(path: string): Promise<{ accessKeyId: string; secretAccessKey: string; region: string }> {
-  const text = await readFile(path, 'utf8');
-  const get = (k: string) => new RegExp(`^${k}\\s*=\\s*(\\S+)\\s*$`, 'm').exec(text)?.[1];
-  const accessKeyId = get('aws_access_key_id');
-  const secretAccessKey = get('aws_secret_access_key');
-  if (!accessKeyId || !secretAccessKey) throw new Error(`${path} does not hold an access key`);
-  return { accessKeyId, secretAccessKey, region: get('region') ?? 'us-east-1' };
 }
