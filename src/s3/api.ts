@@ -81,7 +81,7 @@ const OPERATIONS: Record<string, Operation> = {
   // HTML form uploads, authenticated by the form's signed policy (checks s3:PutObject itself, for the signer): operations/post-object.ts
   PostObject: { data: true, handler: postObject.postObject },
   // Attributes: operations/attributes.ts (s3:GetObject is checked too, as AWS asks for both)
-  GetObjectAttributes: { action: 's3:GetObjectAttributes', data: true, handler: attributes.getObjectAttributes },
+  GetObjectAttributes: { action: 's3:GetObjectAttributes', versionAction: 's3:GetObjectVersionAttributes', data: true, handler: attributes.getObjectAttributes },
   // Multipart uploads: operations/multipart.ts
   CreateMultipartUpload: { action: 's3:PutObject', data: true, handler: multipart.createMultipartUpload },
   UploadPart: { action: 's3:PutObject', data: true, handler: multipart.uploadPart },

@@ -13,6 +13,7 @@ import {
   DeleteObjectCommand,
   DeleteObjectsCommand,
   GetBucketVersioningCommand,
+  GetObjectAttributesCommand,
   GetObjectCommand,
   HeadObjectCommand,
   ListObjectVersionsCommand,
@@ -78,6 +79,9 @@ test('a bucket is unversioned until enabled; then every write is a new version w
   const head = await s3.send(new HeadObjectCommand({ Bucket: b, Key: 'doc', VersionId: ids[1] }));
   assert.equal(head.VersionId, ids[1]);
   assert.equal(head.ContentLength, 2);
+  const attrs = await s3.send(new GetObjectAttributesCommand({ Bucket: b, Key: 'doc', VersionId: 'null', ObjectAttributes: ['ETag', 'ObjectSize'] }));
+  assert.equal(attrs.VersionId, 'null');
+  assert.equal(attrs.ETag, createHash('md5').update('v0').digest('hex'), 'the attributes of the version named');
   // Each version has its own object key (its own unique id and wrapped key).
   const rows = await Promise.all(ids.map((id) => versionRow(t, b, 'doc', id)));
   assert.equal(new Set(rows.map((r) => r!.uid)).size, 3);
@@ -345,4 +349,18 @@ test('AWS CLI v1: put-bucket-versioning, list-object-versions, get-object --vers
   assert.equal(await readFile(out, 'utf8'), 'one');
   const status = await aws(t, 'v1', ['s3api', 'get-bucket-versioning', '--bucket', b, '--output', 'json']);
   assert.equal((JSON.parse(status.stdout) as { Status: string }).Status, 'Enabled');
+});
+
+test('concurrent writes of one key each become a version, exactly one of them the latest (JS SDK)', async () => {
+  const b = 'ver-race';
+  await versionedBucket(b);
+  const bodies = Array.from({ length: 16 }, (_, i) => `body-${i}`);
+  const ids = await Promise.all(bodies.map(async (Body) => (await s3.send(new PutObjectCommand({ Bucket: b, Key: 'hot', Body }))).VersionId!));
+  assert.equal(new Set(ids).size, bodies.length);
+  const list = await s3.send(new ListObjectVersionsCommand({ Bucket: b }));
+  assert.equal(list.Versions!.length, bodies.length);
+  assert.equal(list.Versions!.filter((v) => v.IsLatest).length, 1);
+  const latest = list.Versions!.find((v) => v.IsLatest)!.VersionId;
+  assert.equal(latest, list.Versions![0]!.VersionId, 'the latest is the newest');
+  assert.equal((await s3.send(new HeadObjectCommand({ Bucket: b, Key: 'hot' }))).VersionId, latest);
 });

@@ -1,12 +1,13 @@
 import type { CallContext, RestRequest, RestResponse } from '../../server/service.ts';
 import type { XmlObject } from '../../wire/xml.ts';
 import type { S3Context } from '../context.ts';
-import { InvalidArgument, NoSuchKey } from '../errors.ts';
+import { InvalidArgument } from '../errors.ts';
 import { httpDate, xmlResponse, XMLNS } from '../messages.ts';
-import { getObject as findObject, type ObjectRecord } from '../objects.ts';
+import type { ObjectRecord } from '../objects.ts';
 import { checkConditions } from '../preconditions.ts';
 import type { S3Route } from '../routing.ts';
 import { parseCustomerKey } from '../sse.ts';
+import { objectNamed, versionHeader } from '../versions.ts';
 
 /**
  * GetObjectAttributes (GET /key?attributes): what HeadObject and ListParts tell of an object, in one XML document, only
@@ -64,11 +65,12 @@ function objectParts(o: ObjectRecord, req: RestRequest): XmlObject | undefined {
 export async function getObjectAttributes(s3: S3Context, ctx: CallContext, r: S3Route, req: RestRequest): Promise<RestResponse> {
   const { bucket, key } = s3.requireKey(r);
   s3.touchObject(ctx, bucket, key);
-  await s3.bucketOf(bucket);
-  await s3.authorizeRead(ctx, req, bucket, key);
+  const b = await s3.bucketOf(bucket);
+  const versionId = s3.versionIdOf(req);
+  await s3.authorizeObject(ctx, req, versionId === undefined ? 's3:GetObject' : 's3:GetObjectVersion', bucket, key);
   const wanted = attributesOf(req.headers['x-amz-object-attributes']);
-  const o = await findObject(s3.db, bucket, key);
-  if (!o) throw new NoSuchKey(key);
+  // The version named (or the latest): a delete marker is refused as GetObject refuses it.
+  const o = await objectNamed(s3.db, bucket, key, versionId, 'GET');
   const customer = parseCustomerKey(req.headers, '');
   try {
     s3.keys.checkCustomerKey(o.protection, customer);
@@ -89,5 +91,5 @@ export async function getObjectAttributes(s3: S3Context, ctx: CallContext, r: S3
   }
   if (wanted.has('StorageClass')) doc['StorageClass'] = 'STANDARD';
   if (wanted.has('ObjectSize')) doc['ObjectSize'] = o.size;
-  return xmlResponse({ GetObjectAttributesResponse: doc }, 200, { 'last-modified': httpDate(o.lastModified) });
+  return xmlResponse({ GetObjectAttributesResponse: doc }, 200, { 'last-modified': httpDate(o.lastModified), ...versionHeader(b.versioning, o.versionId) });
 }
