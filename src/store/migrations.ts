@@ -608,4 +608,11 @@ export const migrations: Migration[] = [
       ALTER TABLE s3_uploads ADD COLUMN object_lock TEXT;
     `,
   },
+  {
+    id: 18,
+    name: "s3: a key's versions in their order (a new version's place, ListObjectVersions, the lifecycle job) without a scan of every version",
+    sql: `
+      CREATE INDEX s3_objects_by_version ON s3_objects(bucket_name, object_key, version_seq);
+    `,
+  },
 ];

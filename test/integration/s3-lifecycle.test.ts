@@ -15,6 +15,7 @@ import {
   ListMultipartUploadsCommand,
   ListObjectVersionsCommand,
   ListObjectsV2Command,
+  ListPartsCommand,
   PutBucketLifecycleConfigurationCommand,
   PutBucketVersioningCommand,
   PutObjectCommand,
@@ -140,6 +141,8 @@ test('AbortIncompleteMultipartUpload aborts uploads after their days; CreateMult
   assert.equal(up.AbortRuleId, 'abort');
   assert.ok(up.AbortDate && up.AbortDate.getTime() % (DAY_S * 1000) === 0);
   await s3.send(new UploadPartCommand({ Bucket: b, Key: 'up/big', UploadId: up.UploadId, PartNumber: 1, Body: 'part' }));
+  const parts = await s3.send(new ListPartsCommand({ Bucket: b, Key: 'up/big', UploadId: up.UploadId }));
+  assert.deepEqual([parts.AbortRuleId, parts.AbortDate?.getTime()], ['abort', up.AbortDate.getTime()]);
   const other = await s3.send(new CreateMultipartUploadCommand({ Bucket: b, Key: 'other/big' }));
   assert.equal(other.AbortRuleId, undefined);
   await eventually('the upload under up/ is aborted', async () => {

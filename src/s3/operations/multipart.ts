@@ -425,7 +425,7 @@ export async function abortMultipartUpload(s3: S3Context, ctx: CallContext, r: S
 export async function listParts(s3: S3Context, ctx: CallContext, r: S3Route, req: RestRequest): Promise<RestResponse> {
   const { bucket, key } = s3.requireKey(r);
   s3.touchObject(ctx, bucket, key);
-  await s3.bucketOf(bucket);
+  const b = await s3.bucketOf(bucket);
   const u = await uploadOf(s3, req.query.get('uploadId'), bucket, key);
   const marker = Number(req.query.get('part-number-marker') ?? '0');
   if (!Number.isInteger(marker) || marker < 0) throw new InvalidArgument('Provided part-number-marker not an integer or within integer range', 'part-number-marker', String(req.query.get('part-number-marker')));
@@ -457,7 +457,7 @@ export async function listParts(s3: S3Context, ctx: CallContext, r: S3Route, req
         ...(alg && p.checksum_value ? { [`Checksum${alg}`]: p.checksum_value } : {}),
       })),
     },
-  });
+  }, 200, abortHeaders(b, key, Number(u.initiated_at), s3.lifecycleDayMs));
 }
 
 export async function listMultipartUploads(s3: S3Context, ctx: CallContext, r: S3Route, req: RestRequest): Promise<RestResponse> {
