@@ -2,6 +2,7 @@ import { awsId } from '../crypto/random.ts';
 import type { CallContext, QueryService } from '../server/service.ts';
 import { UniqueViolation, type Database } from '../store/database.ts';
 import { forgetSigningKeys } from '../wire/sigv4.ts';
+import { AuthFailure } from '../wire/auth-errors.ts';
 import type { XmlObject } from '../wire/xml.ts';
 import type { Authorizer } from './authorizer.ts';
 import type { IdentityStore } from './identities.ts';
@@ -127,13 +128,29 @@ export function iamService(deps: IamDeps): QueryService {
         return null;
       },
     },
-    operations: {
+    operations: refuseUserSessions({
       ...userOperations(iam, { targetUser, allowedOn, boundaryParam }),
       ...roleOperations(iam, { shown, allowedOn, boundaryParam }),
       ...groupOperations(iam),
       ...policyOperations(iam),
-    },
+    }),
   };
+}
+
+/**
+ * Credentials from STS GetSessionToken call no IAM operation unless the session was authenticated with MFA (which
+ * Trent has not), as on AWS: the caller is told its token is invalid (InvalidClientTokenId). A stolen session
+ * therefore cannot make itself new long-term keys.
+ */
+function refuseUserSessions(ops: Operations): Operations {
+  const out: Operations = {};
+  for (const [name, handler] of Object.entries(ops)) {
+    out[name] = async (ctx, p) => {
+      if (ctx.principal.type === 'IAMUser' && ctx.principal.tokenIssuedAt !== undefined) throw new AuthFailure('unknown-key', 'GetSessionToken credentials without MFA cannot call IAM');
+      return handler(ctx, p);
+    };
+  }
+  return out;
 }
 
 interface UserHelpers {

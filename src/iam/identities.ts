@@ -135,40 +135,72 @@ export class IdentityStore {
   }
 
   /**
-   * Temporary credentials from STS AssumeRole: the access key (ASIA...) and its session token must
-   * match (the token is kept only as a SHA-256, compared in constant time), and the session must not
-   * have expired. 'expired' lets the caller answer ExpiredToken rather than an unknown key.
+   * Temporary credentials from STS (AssumeRole, GetSessionToken): the access key (ASIA...) and its session token must
+   * match (the token is kept only as a SHA-256, compared in constant time), and the session must not have expired.
+   * A GetSessionToken session is its user's (an IAMUser with a token issue time), for as long as the user exists.
+   * 'expired' lets the caller answer ExpiredToken rather than an unknown key.
    */
   async resolveSession(accessKeyId: string, sessionToken: string, now = Date.now()): Promise<ResolvedKey | 'expired' | undefined> {
-    const row = await this.#db.get<{ secret_wrapped: Buffer; token_hash: string; role_id: string; session_name: string; arn: string; account_id: string; expires_at: number; created_at: number; role_arn: string | null }>(
-      `SELECT s.secret_wrapped, s.token_hash, s.role_id, s.session_name, s.arn, s.account_id, s.expires_at, s.created_at, r.arn AS role_arn
-         FROM sts_sessions s LEFT JOIN iam_roles r ON r.role_id = s.role_id WHERE s.access_key_id = ?`,
+    const row = await this.#db.get<{
+      secret_wrapped: Buffer;
+      token_hash: string;
+      role_id: string;
+      session_name: string;
+      arn: string;
+      account_id: string;
+      expires_at: number;
+      created_at: number;
+      role_arn: string | null;
+      user_arn: string | null;
+      user_name: string | null;
+    }>(
+      `SELECT s.secret_wrapped, s.token_hash, s.role_id, s.session_name, s.arn, s.account_id, s.expires_at, s.created_at, r.arn AS role_arn,
+              u.arn AS user_arn, u.user_name
+         FROM sts_sessions s LEFT JOIN iam_roles r ON r.role_id = s.role_id LEFT JOIN iam_users u ON u.user_id = s.role_id
+        WHERE s.access_key_id = ?`,
       [accessKeyId],
     );
-    if (!row || row.role_arn === null) return undefined;
+    if (!row || (row.role_arn === null && row.user_arn === null)) return undefined;
     const expected = Buffer.from(row.token_hash, 'hex');
     const given = tokenHash(sessionToken);
     if (expected.length !== given.length || !timingSafeEqual(expected, given)) return undefined;
     if (Number(row.expires_at) <= now) return 'expired';
     const secret = await this.#root.unwrap(row.secret_wrapped, sessionAad(accessKeyId));
     try {
-      return {
-        secretAccessKey: secret.toString('utf8'),
-        principal: {
-          type: 'AssumedRole',
-          accountId: row.account_id,
-          arn: row.arn,
-          principalId: `${row.role_id}:${row.session_name}`,
-          accessKeyId,
-          roleArn: row.role_arn,
-          roleId: row.role_id,
-          sessionName: row.session_name,
-          tokenIssuedAt: Number(row.created_at),
-        },
-      };
+      const principal: Principal =
+        row.user_arn !== null
+          ? {
+              type: 'IAMUser',
+              accountId: row.account_id,
+              arn: row.user_arn,
+              principalId: row.role_id,
+              userName: row.user_name!,
+              accessKeyId,
+              tokenIssuedAt: Number(row.created_at),
+            }
+          : {
+              type: 'AssumedRole',
+              accountId: row.account_id,
+              arn: row.arn,
+              principalId: `${row.role_id}:${row.session_name}`,
+              accessKeyId,
+              roleArn: row.role_arn!,
+              roleId: row.role_id,
+              sessionName: row.session_name,
+              tokenIssuedAt: Number(row.created_at),
+            };
+      return { secretAccessKey: secret.toString('utf8'), principal };
     } finally {
       secret.fill(0);
     }
+  }
+
+  /**
+   * New temporary credentials for an IAM user (STS GetSessionToken): the session acts as the user, with the user's
+   * policies. Kept beside role sessions; its row names the user's id where a role session's names the role's.
+   */
+  async createUserSession(user: { userId: string; userName: string; arn: string; accountId: string }, expiresAt: number): Promise<{ accessKeyId: string; secretAccessKey: string; sessionToken: string }> {
+    return this.#insertSession(user.userId, user.userName, user.arn, user.accountId, expiresAt, {});
   }
 
   /** New temporary credentials for a role session. */
@@ -178,10 +210,21 @@ export class IdentityStore {
     expiresAt: number,
     sessionPolicies: { policy?: string; policyArns?: string[] } = {},
   ): Promise<{ accessKeyId: string; secretAccessKey: string; sessionToken: string; arn: string }> {
+    const arn = `arn:aws:sts::${role.accountId}:assumed-role/${role.roleName}/${sessionName}`;
+    return { ...(await this.#insertSession(role.roleId, sessionName, arn, role.accountId, expiresAt, sessionPolicies)), arn };
+  }
+
+  async #insertSession(
+    ownerId: string,
+    sessionName: string,
+    arn: string,
+    accountId: string,
+    expiresAt: number,
+    sessionPolicies: { policy?: string; policyArns?: string[] },
+  ): Promise<{ accessKeyId: string; secretAccessKey: string; sessionToken: string }> {
     const accessKeyId = awsId('ASIA', 16);
     const secretAccessKey = newSecretAccessKey();
     const sessionToken = randomBytes(96).toString('base64');
-    const arn = `arn:aws:sts::${role.accountId}:assumed-role/${role.roleName}/${sessionName}`;
     const wrapped = await this.#root.wrap(Buffer.from(secretAccessKey, 'utf8'), sessionAad(accessKeyId));
     const now = Date.now();
     await this.#db.run(
@@ -190,10 +233,10 @@ export class IdentityStore {
         accessKeyId,
         wrapped,
         tokenHash(sessionToken).toString('hex'),
-        role.roleId,
+        ownerId,
         sessionName,
         arn,
-        role.accountId,
+        accountId,
         expiresAt,
         now,
         sessionPolicies.policy ?? null,
@@ -202,7 +245,7 @@ export class IdentityStore {
     );
     // Sessions that ended more than a day ago are of no further use.
     await this.#db.run('DELETE FROM sts_sessions WHERE expires_at < ?', [now - 24 * 3600 * 1000]);
-    return { accessKeyId, secretAccessKey, sessionToken, arn };
+    return { accessKeyId, secretAccessKey, sessionToken };
   }
 
   /**

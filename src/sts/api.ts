@@ -5,6 +5,7 @@ import type { IdentityStore } from '../iam/identities.ts';
 import { parsePolicy } from '../iam/policy.ts';
 import { AwsError } from '../wire/errors.ts';
 import { ServiceShapes } from '../wire/shapes.ts';
+import type { Principal } from '../iam/principal.ts';
 
 async function getCallerIdentity(ctx: CallContext): Promise<Required<Pick<GetCallerIdentityResponse, 'Arn' | 'UserId' | 'Account'>>> {
   const p = ctx.principal;
@@ -50,7 +51,37 @@ function readSessionPolicies(p: Map<string, string>): { policy?: string; policyA
 
 const SESSION_NAME = /^[\w+=,.@-]{2,64}$/;
 
-/** AWS STS (awsQuery): GetCallerIdentity, and AssumeRole issuing temporary credentials that SigV4 verification honours until they expire. */
+/** GetSessionToken's bounds for an IAM user's session (an account's root: 900 to 3600, default 3600), in seconds. */
+const USER_SESSION = { min: 900, max: 129_600, default: 43_200 };
+const ROOT_SESSION = { min: 900, max: 3600, default: 3600 };
+
+/** AWS's words when a caller names an MFA device that is not its user's: Trent has no MFA devices, so every one. */
+const MFA_FAILED = 'MultiFactorAuthentication failed, unable to validate MFA code.  Please verify your MFA serial number is valid and associated with this user.';
+
+function sessionDuration(p: Map<string, string>, bounds: { min: number; max: number; default: number }): number {
+  const raw = p.get('DurationSeconds');
+  if (raw === undefined) return bounds.default;
+  const n = Number(raw);
+  if (!/^-?\d+$/.test(raw) || !Number.isSafeInteger(n)) {
+    throw new AwsError('ValidationError', 400, `1 validation error detected: Value '${raw.slice(0, 32)}' at 'durationSeconds' failed to satisfy constraint: Member must be an integer`);
+  }
+  if (n < 900) throw new AwsError('ValidationError', 400, `1 validation error detected: Value '${n}' at 'durationSeconds' failed to satisfy constraint: Member must have value greater than or equal to 900`);
+  if (n > 129_600) throw new AwsError('ValidationError', 400, `1 validation error detected: Value '${n}' at 'durationSeconds' failed to satisfy constraint: Member must have value less than or equal to 129600`);
+  // An account's root sessions are cut to an hour rather than refused, as AWS documents.
+  return Math.min(n, bounds.max);
+}
+
+/** Temporary credentials (AssumeRole or GetSessionToken), as opposed to an IAM user's access key. */
+export function isTemporary(principal: Principal): boolean {
+  return principal.tokenIssuedAt !== undefined || principal.type === 'AssumedRole';
+}
+
+const isoNoMillis = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+
+/**
+ * AWS STS (awsQuery): GetCallerIdentity; AssumeRole and GetSessionToken, issuing temporary credentials that SigV4
+ * verification honours until they expire.
+ */
 export function stsService(deps: StsDeps): QueryService {
   return {
     protocol: 'query',
@@ -66,16 +97,29 @@ export function stsService(deps: StsDeps): QueryService {
         for (const [k, v] of input as Map<string, string>) out[k.charAt(0).toLowerCase() + k.slice(1)] = v;
         return Object.keys(out).length ? out : null;
       },
-      // As CloudTrail shows AssumeRole: the new access key id and expiry, never the secret or the session token.
+      // As CloudTrail shows AssumeRole and GetSessionToken: the new access key id and expiry, never the secret or the session token.
       responseElements: (op, output) => {
-        if (op !== 'AssumeRole' || !output) return null;
-        const o = output as { Credentials: { AccessKeyId: string; Expiration: string }; AssumedRoleUser: Record<string, string> };
-        return { credentials: { accessKeyId: o.Credentials.AccessKeyId, expiration: o.Credentials.Expiration }, assumedRoleUser: { assumedRoleId: o.AssumedRoleUser['AssumedRoleId'], arn: o.AssumedRoleUser['Arn'] } };
+        if ((op !== 'AssumeRole' && op !== 'GetSessionToken') || !output) return null;
+        const o = output as { Credentials: { AccessKeyId: string; Expiration: string }; AssumedRoleUser?: Record<string, string> };
+        const credentials = { accessKeyId: o.Credentials.AccessKeyId, expiration: o.Credentials.Expiration };
+        if (!o.AssumedRoleUser) return { credentials };
+        return { credentials, assumedRoleUser: { assumedRoleId: o.AssumedRoleUser['AssumedRoleId'], arn: o.AssumedRoleUser['Arn'] } };
       },
     },
     operations: {
       // GetCallerIdentity needs no permission, as on AWS.
       GetCallerIdentity: async (ctx) => getCallerIdentity(ctx),
+
+      // No permission is needed, and no policy can deny it (AWS: it authenticates the user). Long-term credentials only.
+      async GetSessionToken(ctx, p) {
+        const caller = ctx.principal;
+        const duration = sessionDuration(p, caller.type === 'Root' ? ROOT_SESSION : USER_SESSION);
+        if (isTemporary(caller)) throw new AwsError('AccessDenied', 403, 'Cannot call GetSessionToken with session credentials');
+        if (p.has('SerialNumber') || p.has('TokenCode')) throw new AwsError('AccessDenied', 403, MFA_FAILED);
+        const expires = Math.floor(ctx.receivedAt.getTime() / 1000) * 1000 + duration * 1000;
+        const s = await deps.identities.createUserSession({ userId: caller.principalId, userName: caller.userName ?? '', arn: caller.arn, accountId: caller.accountId }, expires);
+        return { Credentials: { AccessKeyId: s.accessKeyId, SecretAccessKey: s.secretAccessKey, SessionToken: s.sessionToken, Expiration: isoNoMillis(expires) } };
+      },
 
       async AssumeRole(ctx, p) {
         const roleArn = p.get('RoleArn');
@@ -116,7 +160,7 @@ export function stsService(deps: StsDeps): QueryService {
         const expires = Math.floor(ctx.receivedAt.getTime() / 1000) * 1000 + duration * 1000;
         const s = await deps.identities.createSession({ roleId: role.role_id, roleName: role.role_name, accountId: role.account_id }, sessionName, expires, sessionPolicies);
         return {
-          Credentials: { AccessKeyId: s.accessKeyId, SecretAccessKey: s.secretAccessKey, SessionToken: s.sessionToken, Expiration: new Date(expires).toISOString().replace(/\.\d{3}Z$/, 'Z') },
+          Credentials: { AccessKeyId: s.accessKeyId, SecretAccessKey: s.secretAccessKey, SessionToken: s.sessionToken, Expiration: isoNoMillis(expires) },
           AssumedRoleUser: { AssumedRoleId: `${role.role_id}:${sessionName}`, Arn: s.arn },
         };
       },
