@@ -239,6 +239,12 @@ export async function admin(argv: string[]): Promise<number> {
       output = first ? shaped : mergePages(output, shaped);
     }
     await recorder.drained();
+    if (paginate) {
+      // The AWS CLI builds a followed list from its lists first, then the rest (GetGroup's Group), in the model's order.
+      const members = schema!.getMemberSchemas();
+      const order = Object.keys(members).sort((a, b) => Number(!members[a]!.isListSchema()) - Number(!members[b]!.isListSchema()));
+      output = Object.fromEntries(order.filter((k) => k in output).map((k) => [k, output[k]]));
+    }
     // As the AWS CLI: nothing at all for an operation that returns nothing.
     if (Object.keys(output).length) process.stdout.write(JSON.stringify(output, decodePolicies, 4) + '\n');
     return 0;
