@@ -73,12 +73,13 @@ function boxOut(b: { left: number; top: number; width: number; height: number })
 }
 
 /**
- * The face attributes Rekognition defines beyond the default ones, and those Trent's model can estimate: eye and
- * mouth openness, from the landmarks' geometry (docs/faces.md). The rest (age, gender, emotions, glasses, beard,
- * smile, occlusion, gaze) would need models Trent does not have, so they are refused rather than made up.
+ * The face attributes Rekognition defines beyond the default ones, and those Trent's model can estimate: mouth
+ * openness, from the landmarks' geometry (docs/faces.md). The rest (age, gender, emotions, glasses, beard, smile,
+ * occlusion, gaze, and eye openness, which the landmarks do not show reliably) would need models Trent does not
+ * have, so they are refused rather than made up.
  */
 const ATTRIBUTES = ['DEFAULT', 'ALL', 'AGE_RANGE', 'BEARD', 'EMOTIONS', 'EYE_DIRECTION', 'EYEGLASSES', 'EYES_OPEN', 'GENDER', 'MOUTH_OPEN', 'MUSTACHE', 'FACE_OCCLUDED', 'SMILE', 'SUNGLASSES'];
-const ESTIMATED = ['EYES_OPEN', 'MOUTH_OPEN'] as const;
+const ESTIMATED = ['MOUTH_OPEN'] as const;
 type Estimated = (typeof ESTIMATED)[number];
 
 /**
@@ -100,7 +101,7 @@ function requestedAttributes(input: In, field: string): Set<Estimated> {
   }
   const unsupported = (v as string[]).filter((a) => a !== 'DEFAULT' && a !== 'ALL' && !(ESTIMATED as readonly string[]).includes(a));
   if (unsupported.length) {
-    throw new AwsError('InvalidParameterException', 400, `Trent's face model cannot estimate ${unsupported.join(', ')}: it estimates ${ESTIMATED.join(' and ')} (also returned for ALL) beside the default attributes.`);
+    throw new AwsError('InvalidParameterException', 400, `Trent's face model cannot estimate ${unsupported.join(', ')}: beside the default attributes it estimates ${ESTIMATED.join(', ')} only (which ALL returns).`);
   }
   const out = new Set<Estimated>();
   for (const a of v as string[]) {
@@ -117,7 +118,6 @@ function faceDetail(f: DetectedFace, attributes: ReadonlySet<Estimated> = new Se
     Pose: { Roll: f.pose.roll, Yaw: f.pose.yaw, Pitch: f.pose.pitch },
     Quality: { Brightness: f.quality.brightness, Sharpness: f.quality.sharpness },
     Confidence: f.confidence,
-    ...(attributes.has('EYES_OPEN') ? { EyesOpen: { Value: f.eyesOpen.value, Confidence: f.eyesOpen.confidence } } : {}),
     ...(attributes.has('MOUTH_OPEN') ? { MouthOpen: { Value: f.mouthOpen.value, Confidence: f.mouthOpen.confidence } } : {}),
   };
 }

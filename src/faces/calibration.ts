@@ -1,17 +1,19 @@
 // The mapping from the face model's euclidean descriptor distance to Rekognition's 0..100 similarity.
-// The constants were measured with bench/faces-calibrate.ts; docs/faces.md records the method and the figures.
+// The constants were fitted with bench/faces-calibrate.ts (npm run bench:faces-calibrate) on every labelled image
+// of ../shared/data/faces; docs/faces.md records the procedure and the figures.
 
 /** Distance at which similarity is 50: the midpoint of the logistic curve. */
-export const SIMILARITY_MIDPOINT = 0.6;
+export const SIMILARITY_MIDPOINT = 0.5742;
 /** Width of the logistic curve, in distance units: similarity falls from 80 to 50 over ln(4) times this. */
-export const SIMILARITY_SCALE = 0.1;
+export const SIMILARITY_SCALE = 0.0755;
 
 /** Rekognition's usual match threshold, and the similarity the calibration anchors. */
 export const MATCH_SIMILARITY = 80;
 
 /**
- * Similarity (0..100) from a descriptor distance: a decreasing logistic curve, 100 at distance 0 in the
- * limit, 50 at SIMILARITY_MIDPOINT, 80 at distanceForSimilarity(80).
+ * Similarity (0..100) from a descriptor distance: a decreasing logistic curve, 99.95 at distance 0 (an identical
+ * image), 80 at distanceForSimilarity(80) (about 0.470, where the labelled impostor pairs accept 0.05 %), 50 at
+ * SIMILARITY_MIDPOINT.
  */
 export function similarityFromDistance(distance: number): number {
   if (!Number.isFinite(distance) || distance < 0) throw new RangeError(`not a distance: ${distance}`);

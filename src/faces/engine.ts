@@ -1,4 +1,4 @@
-// The face engine: detection, landmarks, pose, quality, eye and mouth openness and 128-D descriptors for
+// The face engine: detection, landmarks, pose, quality, mouth openness and 128-D descriptors for
 // Rekognition's face operations. Inference runs in a pool of worker threads (src/faces/worker.ts), each with its
 // own copy of face-api's networks (on onnxruntime-node, or TensorFlow.js WASM as the fallback: src/faces/nets.ts);
 // the main thread only queues requests, moves the image bytes to an idle worker and compares descriptors. Images
@@ -27,8 +27,6 @@ export interface DetectedFace {
   pose: { roll: number; yaw: number; pitch: number };
   /** 0..100, computed from the face region's pixels. */
   quality: { brightness: number; sharpness: number };
-  /** Whether the eyes are open, from the landmarks' geometry, with a confidence of 50..100. */
-  eyesOpen: { value: boolean; confidence: number };
   /** Whether the mouth is open, from the landmarks' geometry, with a confidence of 50..100. */
   mouthOpen: { value: boolean; confidence: number };
   /** The 128-D face descriptor, present when asked for. */
@@ -152,13 +150,16 @@ export class FacePool implements FaceEngine {
   private broken?: Error;
   private starting?: { pending: number; resolve: () => void; reject: (e: Error) => void };
 
-  private constructor(workers: number) {
+  private constructor(
+    workers: number,
+    private readonly wanted?: Backend,
+  ) {
     this.workers = workers;
   }
 
   /** Starts `workers` workers and resolves once every one has loaded and warmed its models. */
-  static async start(workers: number): Promise<FacePool> {
-    const pool = new FacePool(workers);
+  static async start(workers: number, backend?: Backend): Promise<FacePool> {
+    const pool = new FacePool(workers, backend);
     const ready = new Promise<void>((resolve, reject) => {
       pool.starting = { pending: workers, resolve, reject };
     });
@@ -239,7 +240,8 @@ export class FacePool implements FaceEngine {
 
   private spawn(): void {
     const entry = workerEntry();
-    const worker = new Worker(entry.file, { eval: entry.eval, stdout: false, stderr: false });
+    const env = this.wanted ? { ...process.env, TRENT_FACES_BACKEND: this.wanted } : process.env;
+    const worker = new Worker(entry.file, { eval: entry.eval, stdout: false, stderr: false, env });
     const slot: Slot = { worker, ready: false, served: 0 };
     this.slots.add(slot);
     worker.on('message', (m: WorkerMessage) => this.onMessage(slot, m));
@@ -327,10 +329,12 @@ export class FacePool implements FaceEngine {
 
 /**
  * Starts a face engine with `workers` worker threads (default: os.availableParallelism()); resolves once
- * every worker has loaded and warmed the models.
+ * every worker has loaded and warmed the models. `backend` asks for one network backend (default: the
+ * TRENT_FACES_BACKEND variable, or else onnxruntime with tfjs-wasm as the fallback).
  */
-export async function createFaceEngine(opts: { workers?: number } = {}): Promise<FaceEngine> {
+export async function createFaceEngine(opts: { workers?: number; backend?: Backend } = {}): Promise<FaceEngine> {
   const workers = opts.workers ?? availableParallelism();
   if (!Number.isInteger(workers) || workers < 1) throw new RangeError(`workers must be a positive integer: ${workers}`);
-  return FacePool.start(workers);
+  if (opts.backend !== undefined && opts.backend !== 'onnxruntime' && opts.backend !== 'tfjs-wasm') throw new RangeError(`backend must be onnxruntime or tfjs-wasm: ${String(opts.backend)}`);
+  return FacePool.start(workers, opts.backend);
 }

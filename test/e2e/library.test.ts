@@ -282,6 +282,35 @@ test('members borrow books with their face, end to end in Chromium', { skip, tim
   assert.doesNotMatch(lib.output(), /base64|\/9j\//, 'no image data in the app\'s output');
 });
 
+test('a member enrolled from an ID-style crop (eyebrows to chin, 100x100, greyscale) borrows with the webcam', { skip, timeout: 300_000 }, async () => {
+  // The crop as ID systems and aligned-face pipelines store it: the middle 76 % across, 28 % to 95 % down.
+  const { default: sharp } = await import('sharp');
+  const source = join(FACES, 'rose_leslie', 'img1.jpg');
+  const { width, height } = (await sharp(source).rotate().metadata()).autoOrient;
+  const top = Math.round(height * 0.28);
+  const crop = join(lib.root, 'id-crop.png');
+  await sharp(source)
+    .rotate()
+    .extract({ left: Math.round(width * 0.12), top, width: Math.round(width * 0.76), height: Math.round(height * 0.95) - top })
+    .resize(100, 100, { fit: 'fill' })
+    .greyscale()
+    .toFile(crop);
+  const { page } = await browserWithCamera(join(FACES, 'rose_leslie', 'img2.jpg'), 'crop-member-camera');
+  await page.goto(`${lib.kiosk}/staff#members`);
+  await page.fill('#enrol input[name=name]', 'Rose Leslie');
+  await page.fill('#enrol input[name=number]', '1003');
+  await page.setInputFiles('#photo-file', crop);
+  await page.waitForSelector('#photo-preview:not([hidden])');
+  await page.click('#enrol button[type=submit]');
+  await page.waitForSelector('#enrol-result:has-text("Enrolled Rose Leslie as member 1003")', { timeout: 60_000 });
+  await shot(page, '7-staff-enrols-from-an-id-crop.png');
+  // The camera frame (another photo of her, 640x480) is compared with the stored crop.
+  const approved = await kioskBorrow(page, 'B-0002', '1003');
+  assert.equal(approved.outcome, 'approved', approved.text);
+  assert.match(approved.text, /Rose Leslie, enjoy "Moby-Dick"/);
+  await shot(page, '8-kiosk-crop-member-approved.png');
+});
+
 /** A request to the library app over HTTPS, trusting its own CA. */
 async function appRequest(path: string, init: { method?: string; body?: string; type?: string; auth?: string } = {}): Promise<{ status: number; body: any }> {
   const { request } = await import('node:https');

@@ -1,8 +1,9 @@
 // The face engine (src/faces/engine.ts) on the labelled test photos in ../shared/data/faces: one engine with
-// two worker threads serves every test. Similarity of the same and of different people, images without a
-// face, bytes that are not an image, tight crops (the padding retry), group photos and maxFaces, EXIF
-// rotation, pose and quality responding to the pixels, two workers at once, a worker crash, and how the
-// image bytes travel to the worker.
+// two worker threads serves every test. Similarity of the same and of different people, an identical image,
+// images without a face, bytes that are not an image, tight crops (the padding retry) and eyebrow-to-chin
+// ID-style crops (the landmark fallback), the mouth, group photos and maxFaces, EXIF rotation, pose and
+// quality responding to the pixels, the two network backends agreeing, two workers at once, a worker crash,
+// and how the image bytes travel to the worker.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -10,7 +11,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { createFaceEngine, FacePool, InvalidImageError, type DetectedFace, type DetectResult, type FaceEngine } from '../../src/faces/engine.ts';
-import { distanceForSimilarity, MATCH_SIMILARITY, similarityFromDistance } from '../../src/faces/calibration.ts';
+import { distanceForSimilarity, MATCH_SIMILARITY, SIMILARITY_MIDPOINT, similarityFromDistance } from '../../src/faces/calibration.ts';
 
 const DATA = fileURLToPath(new URL('../../../shared/data/faces/', import.meta.url));
 const load = (path: string): Uint8Array => new Uint8Array(readFileSync(DATA + path));
@@ -51,7 +52,8 @@ function checkResult(r: DetectResult, what: string): void {
     const area = width * height;
     assert.ok(area <= previous, `${where}: faces are sorted by box area, largest first`);
     previous = area;
-    assert.ok(f.confidence >= 50 && f.confidence <= 100, `${where}: confidence ${f.confidence} lies in 50..100`);
+    assert.ok(f.confidence >= 30 && f.confidence <= 100, `${where}: confidence ${f.confidence} lies in 30..100`);
+    assert.ok(typeof f.mouthOpen.value === 'boolean' && f.mouthOpen.confidence >= 50 && f.mouthOpen.confidence <= 100, `${where}: mouthOpen ${JSON.stringify(f.mouthOpen)}`);
     assert.deepEqual(f.landmarks.map((l) => l.type), LANDMARK_TYPES, `${where}: the landmarks carry Rekognition's types, in order`);
     for (const l of f.landmarks) assert.ok(inUnit(l.x) && inUnit(l.y), `${where}: landmark ${l.type} (${l.x}, ${l.y}) lies in 0..1`);
     for (const [k, v] of Object.entries(f.pose)) assert.ok(Number.isFinite(v) && Math.abs(v) <= 180, `${where}: pose.${k} = ${v} is an angle in degrees`);
@@ -79,6 +81,7 @@ const landmark = (f: DetectedFace, type: string): { x: number; y: number } => {
 
 test('the engine starts two workers, each with its models loaded and warmed', () => {
   assert.equal(engine.workers, 2, 'two workers were asked for');
+  assert.equal(engine.backend, 'onnxruntime', `the networks run on onnxruntime-node (${pool.fellBack ?? ''})`);
   const s = pool.stats();
   assert.equal(s.live, 2, 'two workers are alive');
   assert.equal(s.ready, 2, 'both are ready before createFaceEngine resolves');
@@ -104,19 +107,24 @@ test('the same person scores at least 80, different people under 80', async () =
     }
   }
   assert.equal(engine.distance(biden1, biden1), 0, 'a descriptor is at distance 0 from itself');
-  assert.ok(engine.similarity(biden1, biden1) > 99, 'and at similarity above 99');
+  assert.ok(engine.similarity(biden1, biden1) >= 99.9, 'and at similarity 99.9 or more');
+  // The same image twice: the same descriptor, so an identical image scores at least 99.9.
+  const again = await oneFace(load(names[0]!), 'biden.jpg again', true);
+  assert.ok(engine.similarity(biden1, again.descriptor!) >= 99.9, `an identical image scores ${engine.similarity(biden1, again.descriptor!)}`);
 });
 
-test('the distance -> similarity mapping is decreasing, 80 below the measured impostor distances, 50 at 0.6', () => {
+test('the distance -> similarity mapping is decreasing, 99.9 at distance 0, 80 where the calibration put it', () => {
   let last = 101;
   for (let d = 0; d <= 1.5; d += 0.05) {
     const s = similarityFromDistance(d);
     assert.ok(s < last && s >= 0 && s <= 100, `similarity ${s} at distance ${d.toFixed(2)} is in 0..100 and below the previous one`);
     last = s;
   }
-  // The smallest impostor distance measured by bench/faces-calibrate.ts was 0.504 (docs/faces.md).
-  assert.ok(distanceForSimilarity(MATCH_SIMILARITY) <= 0.48, `similarity 80 sits at distance ${distanceForSimilarity(80)}, with a margin below 0.504`);
-  assert.ok(Math.abs(similarityFromDistance(0.6) - 50) < 1e-9, "dlib's 0.6 threshold maps to similarity 50");
+  assert.ok(similarityFromDistance(0) >= 99.9, `an identical descriptor scores ${similarityFromDistance(0)}`);
+  // bench/faces-calibrate.ts: every labelled set keeps its false-accept rate at or below 0.1 % below this distance (docs/faces.md).
+  const d80 = distanceForSimilarity(MATCH_SIMILARITY);
+  assert.ok(d80 > 0.4 && d80 < 0.5, `similarity 80 sits at distance ${d80}`);
+  assert.ok(Math.abs(similarityFromDistance(SIMILARITY_MIDPOINT) - 50) < 1e-9, 'the midpoint maps to similarity 50');
   assert.ok(Math.abs(similarityFromDistance(distanceForSimilarity(80)) - 80) < 1e-9, 'distanceForSimilarity inverts similarityFromDistance');
   const a = new Float32Array([0, 0, 0]);
   assert.throws(() => engine.distance(a, new Float32Array(4)), RangeError, 'descriptors of different lengths are refused');
@@ -150,6 +158,60 @@ test('a tight face crop yields a face: the padded retry', async () => {
     const f = await oneFace(load(name), name);
     assert.ok(f.box.width > 0.6 && f.box.height > 0.6, `${name}: the face fills most of the crop (${f.box.width} x ${f.box.height})`);
     assert.ok(landmark(f, 'eyeLeft').x < landmark(f, 'eyeRight').x, `${name}: eyeLeft is the eye on the image's left`);
+  }
+});
+
+/** An ID-style crop as aligned-face pipelines store them: the middle 76 % across, 28 % to 95 % down, 100x100. */
+async function eyebrowToChin(bytes: Uint8Array, grey = false): Promise<Uint8Array> {
+  const img = sharp(bytes).rotate();
+  const { width, height } = (await img.metadata()).autoOrient;
+  const top = Math.round(height * 0.28);
+  let out = sharp(bytes).rotate().extract({ left: Math.round(width * 0.12), top, width: Math.round(width * 0.76), height: Math.round(height * 0.95) - top }).resize(100, 100, { fit: 'fill' });
+  if (grey) out = out.greyscale();
+  return new Uint8Array(await out.png().toBuffer());
+}
+
+test('eyebrow-to-chin crops, small and greyscale, are found: the same person matches, another does not', async () => {
+  // ORL faces (../shared/data/faces/more/orl, Olivetti Research Laboratory), cut as aligned-face pipelines cut them.
+  const names = ['more/orl/orl_s05/1.png', 'more/orl/orl_s05/2.png', 'more/orl/orl_s12/1.png'];
+  const crops = await Promise.all(names.map((n) => eyebrowToChin(load(n))));
+  const faces = await Promise.all(crops.map((c, i) => oneFace(c, `${names[i]} cut`, true)));
+  for (const [i, f] of faces.entries()) assert.ok(f.box.width > 0.5 && f.box.height > 0.5, `${names[i]}: the face fills the crop (${JSON.stringify(f.box)})`);
+  const same = engine.similarity(faces[0]!.descriptor!, faces[1]!.descriptor!);
+  const other = engine.similarity(faces[0]!.descriptor!, faces[2]!.descriptor!);
+  assert.ok(same >= MATCH_SIMILARITY, `two crops of one person: similarity ${same.toFixed(1)} >= 80`);
+  assert.ok(other < MATCH_SIMILARITY, `crops of two people: similarity ${other.toFixed(1)} < 80`);
+  // A colour photo cut the same way and turned grey still matches another photo of the person.
+  const idCrop = await oneFace(await eyebrowToChin(load('photos/obama/obama.jpg'), true), 'greyscale ID crop of obama.jpg', true);
+  const photo = await oneFace(load('photos/obama/obama3.jpg'), 'obama3.jpg', true);
+  const s = engine.similarity(idCrop.descriptor!, photo.descriptor!);
+  assert.ok(s >= MATCH_SIMILARITY, `the ID crop matches another photo: ${s.toFixed(1)}`);
+});
+
+test('the mouth: open on a surprised face, closed on a neutral one', async () => {
+  const [surprised, neutral] = await Promise.all([oneFace(load('scenes/test_images_surprised.jpg'), 'surprised'), oneFace(load('scenes/examples_images_neutral.jpg'), 'neutral')]);
+  assert.equal(surprised.mouthOpen.value, true, `the surprised face's mouth is open (${JSON.stringify(surprised.mouthOpen)})`);
+  assert.equal(neutral.mouthOpen.value, false, `the neutral face's mouth is closed (${JSON.stringify(neutral.mouthOpen)})`);
+});
+
+test('the tfjs-wasm fallback gives the same results as onnxruntime, within float rounding', { timeout: 120_000 }, async () => {
+  const fallback = await createFaceEngine({ workers: 1, backend: 'tfjs-wasm' });
+  try {
+    assert.equal(fallback.backend, 'tfjs-wasm');
+    for (const name of ['photos/obama/obama_small.jpg', 'scenes/examples_images_bbt1.jpg']) {
+      const [a, b] = await Promise.all([engine.detect(load(name), { descriptors: true }), fallback.detect(load(name), { descriptors: true })]);
+      assert.equal(a.faces.length, b.faces.length, `${name}: the same faces`);
+      for (const [i, fa] of a.faces.entries()) {
+        const fb = b.faces[i]!;
+        assert.ok(Math.abs(fa.confidence - fb.confidence) < 0.01, `${name} face ${i}: confidence ${fa.confidence} and ${fb.confidence}`);
+        for (const k of ['left', 'top', 'width', 'height'] as const) assert.ok(Math.abs(fa.box[k] - fb.box[k]) < 1e-4, `${name} face ${i}: box ${k}`);
+        for (const [j, l] of fa.landmarks.entries()) assert.ok(Math.abs(l.x - fb.landmarks[j]!.x) < 1e-4 && Math.abs(l.y - fb.landmarks[j]!.y) < 1e-4, `${name} face ${i}: landmark ${l.type}`);
+        const d = engine.distance(fa.descriptor!, fb.descriptor!);
+        assert.ok(d < 1e-3, `${name} face ${i}: descriptors ${d} apart`);
+      }
+    }
+  } finally {
+    await fallback.close();
   }
 });
 
