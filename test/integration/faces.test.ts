@@ -78,6 +78,60 @@ test('errors: no face in the source, a 6 MB image, bytes that are not an image',
   assert.ok(face.Landmarks!.some((l) => l.Type === 'eyeLeft') && face.Pose && face.Quality && face.Confidence! > 50, `landmarks, pose, quality, confidence: ${JSON.stringify({ ...face, Landmarks: face.Landmarks?.length })}`);
 });
 
+test('Attributes: ALL adds MouthOpen and nothing Trent cannot estimate; an attribute it cannot estimate is refused alone or beside ALL', async () => {
+  const image = await readFile(join(DATA, 'scenes', 'test_images_surprised.jpg'));
+  const all = (await rk.send(new DetectFacesCommand({ Image: { Bytes: image }, Attributes: ['ALL'] }))).FaceDetails![0]!;
+  assert.equal(all.MouthOpen?.Value, true, `the surprised face's mouth is open: ${JSON.stringify(all.MouthOpen)}`);
+  assert.ok(all.MouthOpen!.Confidence! >= 50 && all.MouthOpen!.Confidence! <= 100);
+  for (const k of ['AgeRange', 'Smile', 'Eyeglasses', 'Sunglasses', 'Gender', 'Beard', 'Mustache', 'EyesOpen', 'Emotions', 'FaceOccluded', 'EyeDirection'] as const) {
+    assert.equal(all[k], undefined, `ALL says nothing about ${k}`);
+  }
+  const plain = (await rk.send(new DetectFacesCommand({ Image: { Bytes: image } }))).FaceDetails![0]!;
+  assert.equal(plain.MouthOpen, undefined, 'DEFAULT leaves MouthOpen out');
+  const named = (await rk.send(new DetectFacesCommand({ Image: { Bytes: image }, Attributes: ['MOUTH_OPEN'] }))).FaceDetails![0]!;
+  assert.deepEqual(named.MouthOpen, all.MouthOpen, 'MOUTH_OPEN by name');
+  assert.ok(named.Landmarks && named.Pose && named.Quality, 'with the default attributes');
+  const refusals: string[] = [];
+  for (const Attributes of [['AGE_RANGE'], ['ALL', 'AGE_RANGE'], ['DEFAULT', 'AGE_RANGE']]) {
+    const e = await rk.send(new DetectFacesCommand({ Image: { Bytes: image }, Attributes: Attributes as never })).then(
+      () => undefined,
+      (x: Error) => x,
+    );
+    assert.equal(e?.name, 'InvalidParameterException', `${JSON.stringify(Attributes)} is refused`);
+    refusals.push(e!.message);
+  }
+  assert.equal(new Set(refusals).size, 1, `refused the same way alone or beside ALL: ${refusals.join(' | ')}`);
+  assert.match(refusals[0]!, /AGE_RANGE/);
+  await assert.rejects(rk.send(new DetectFacesCommand({ Image: { Bytes: image }, Attributes: ['EYES_OPEN'] })), { name: 'InvalidParameterException' });
+  await assert.rejects(rk.send(new DetectFacesCommand({ Image: { Bytes: image }, Attributes: ['NOSE_LENGTH' as never] })), { name: 'ValidationException' });
+  // IndexFaces takes the same list as DetectionAttributes.
+  await rk.send(new CreateCollectionCommand({ CollectionId: 'attributes' }));
+  const indexed = await rk.send(new IndexFacesCommand({ CollectionId: 'attributes', Image: { Bytes: image }, DetectionAttributes: ['ALL'] }));
+  assert.equal(indexed.FaceRecords![0]!.FaceDetail!.MouthOpen?.Value, true);
+  await assert.rejects(rk.send(new IndexFacesCommand({ CollectionId: 'attributes', Image: { Bytes: image }, DetectionAttributes: ['ALL', 'GENDER'] })), { name: 'InvalidParameterException' });
+  await rk.send(new DeleteCollectionCommand({ CollectionId: 'attributes' }));
+});
+
+test('CompareFaces: an ID-style crop (eyebrows to chin, 100x100, greyscale) matches a photo of the person; an identical image scores 99.9', async () => {
+  const { default: sharp } = await import('sharp');
+  const source = await photo('alex_lacamoire/img1.jpg');
+  const { width, height } = (await sharp(source).metadata()).autoOrient;
+  // Where the engine puts the brows, chin and jaw of this face (ratios of the photo).
+  const rect = { left: 0.32, top: 0.201, width: 0.353, height: 0.258 };
+  const crop = await sharp(source)
+    .rotate()
+    .extract({ left: Math.round(rect.left * width), top: Math.round(rect.top * height), width: Math.round(rect.width * width), height: Math.round(rect.height * height) })
+    .resize(100, 100, { fit: 'fill' })
+    .greyscale()
+    .png()
+    .toBuffer();
+  const r = await rk.send(new CompareFacesCommand({ SourceImage: { Bytes: crop }, TargetImage: { Bytes: await photo('alex_lacamoire/alex_lacamoire1.jpg') } }));
+  assert.equal(r.FaceMatches!.length, 1, `the crop matches: ${JSON.stringify(r.UnmatchedFaces?.length)}`);
+  assert.ok(r.FaceMatches![0]!.Similarity! >= 80, `similarity ${r.FaceMatches![0]!.Similarity}`);
+  const same = await rk.send(new CompareFacesCommand({ SourceImage: { Bytes: source }, TargetImage: { Bytes: source } }));
+  assert.ok(same.FaceMatches![0]!.Similarity! >= 99.9, `an identical image scores ${same.FaceMatches![0]!.Similarity}`);
+});
+
 test('collections: IndexFaces of every person, SearchFacesByImage finds the right person first; users; list and delete', { timeout: 180_000 }, async () => {
   await rk.send(new CreateCollectionCommand({ CollectionId: 'members' }));
   await assert.rejects(rk.send(new CreateCollectionCommand({ CollectionId: 'members' })), { name: 'ResourceAlreadyExistsException' });

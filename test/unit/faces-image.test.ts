@@ -116,3 +116,13 @@ test('eye aspect and mouth gap ratios from landmark geometry; MouthOpen from the
   const box = boxOfPoints(face(9, 10).slice(36, 68));
   assert.ok(box.width > 0 && box.height > 0);
 });
+
+test("the detector's fast resize samples exactly as the general warp does", () => {
+  const img = image(37, 23, (x, y) => [(x * 7 + y * 3) % 256, (x * y) % 256, (255 - x * 5) & 255]);
+  const fast = detectorInput(img, 64);
+  const s = 37 / 64;
+  const general = warp(img, { a: s, b: 0, c: 0, d: 0, e: s, f: 0 }, 64, 64, 0);
+  let max = 0;
+  for (let i = 0; i < general.length; i++) max = Math.max(max, Math.abs(fast.pixels[i]! - general[i]!));
+  assert.ok(max < 1e-3, `the largest difference is ${max}`);
+});
