@@ -106,6 +106,10 @@ export async function aws(argv: string[]): Promise<number> {
     dataDirFlag = args[0].slice('--data-dir='.length);
     args = args.slice(1);
   }
+  if (args.length === 0) {
+    process.stdout.write(AWS_USAGE + '\n');
+    return 2;
+  }
   if (process.env[NESTED]) {
     throw new Error(`the AWS CLI it found (${process.env[NESTED]}) runs 'trent aws' itself; name the real one in TRENT_AWS_CLI`);
   }

@@ -22,7 +22,7 @@ import { chmod, mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { readFileSync, statSync } from 'node:fs';
 import { delimiter, dirname, join } from 'node:path';
 import { DescribeSecretCommand, GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { KMSClient, ListGrantsCommand } from '@aws-sdk/client-kms';
+import { DescribeKeyCommand, KMSClient, ListGrantsCommand } from '@aws-sdk/client-kms';
 import { REPO, removeDir, startTrent, tempDir } from '../helpers/trent.ts';
 import { CLI_V2, skipCliV2 } from '../helpers/cli.ts';
 
@@ -195,7 +195,8 @@ for (const [name, found, skip] of [
       assert.deepEqual(await readFile(join(work, 'copy.jpg')), member, 'the SSE-C object read back');
       assert.deepEqual(await readFile(join(work, 'ada.jpg')), member, 'the presigned URL served the object');
       const kms = new KMSClient(server.clientConfig());
-      const grants = (await kms.send(new ListGrantsCommand({ KeyId: 'alias/library-members' }))).Grants ?? [];
+      const keyId = (await kms.send(new DescribeKeyCommand({ KeyId: 'alias/library-members' }))).KeyMetadata!.KeyId!;
+      const grants = (await kms.send(new ListGrantsCommand({ KeyId: keyId }))).Grants ?? [];
       assert.ok(grants.some((g) => /:user\/reader$/.test(g.GranteePrincipal ?? '') && g.Operations?.join() === 'Decrypt'), `the reader's grant: ${JSON.stringify(grants)}`);
       kms.destroy();
       // The rotation ran all four steps: a new password is current, and the "database" takes it.

@@ -114,7 +114,10 @@ test("s3 presign: SigV4 added to the profile in use, the user's own config kept,
   assert.ok(!existsSync(path), 'the temporary config is gone');
 });
 
-test('a data directory never served, a missing CLI and a wrapper that calls trent aws are refused in one line', async () => {
+test('no command prints the usage; a data directory never served, a missing CLI and a wrapper that calls trent aws are refused in one line', async () => {
+  const usage = await trentAws([], cleanEnv({ TRENT_AWS_CLI: fake }));
+  assert.equal(usage.code, 2);
+  assert.match(usage.stdout, /^trent aws \[--data-dir DIR\] COMMAND/);
   const none = await trentAws(['--data-dir', join(work, 'nothing-here'), 'sts', 'get-caller-identity'], cleanEnv({ TRENT_AWS_CLI: fake }));
   assert.equal(none.code, 1);
   assert.match(none.stderr, /^trent aws: .*nothing-here has not been served yet; start Trent first with: npx trent serve --data-dir .*\n$/);
