@@ -119,8 +119,14 @@ export async function serve(argv: string[]): Promise<number> {
   const region = setting(values.region, 'TRENT_REGION');
   const retentionDays = Number(setting(values['trail-retention-days'], 'TRENT_TRAIL_RETENTION_DAYS', '90'));
   if (!Number.isInteger(retentionDays) || retentionDays < 1) throw new Error(`invalid --trail-retention-days: ${values['trail-retention-days']}`);
-  const workers = Number(setting(values.workers, 'TRENT_WORKERS', String(availableParallelism())));
+  let workers = Number(setting(values.workers, 'TRENT_WORKERS', String(availableParallelism())));
   if (!Number.isInteger(workers) || workers < 1 || workers > 64) throw new Error(`invalid --workers: ${values.workers ?? process.env['TRENT_WORKERS']} (1 to 64)`);
+  // Workers share the port through SO_REUSEPORT, which Node offers from 22.12 (Trent's own Node is 24, see package.json).
+  const [major, minor] = process.versions.node.split('.').map(Number) as [number, number];
+  if (workers > 1 && (major < 22 || (major === 22 && minor < 12))) {
+    process.stderr.write(`trent serve: Node.js ${process.versions.node} cannot share a port between workers; serving with one process (run it through npm or npx, which use the project's Node 24)\n`);
+    workers = 1;
+  }
   const { db: dbUrl, blobs: blobsUrl } = storeSettings(resolve(dataDir), values, { create: true });
   const settings: ServeSettings = {
     log,
@@ -442,12 +448,11 @@ async function serveNode(s: ServeSettings, mode: 'single' | 'worker', logFile?: 
   );
   secretsTimer.unref();
 
-  // Face models load in worker threads: at start (warm) unless TRENT_FACES_LAZY=1, then on first use.
+  // Face models load in worker threads: warmed once the server is ready (below) unless TRENT_FACES_LAZY=1, else on first use.
   // Several serving processes share the cores: each gets its share of face threads.
   const faceWorkers = Number(process.env['TRENT_FACES_WORKERS'] ?? Math.max(1, Math.floor(availableParallelism() / (worker ? s.workers : 1))));
   let faceEngine: Promise<FaceEngine> | undefined;
   const engine = (): Promise<FaceEngine> => (faceEngine ??= createFaceEngine({ workers: faceWorkers }));
-  if (process.env['TRENT_FACES_LAZY'] !== '1') void engine().catch((err) => log.error({ err: (err as Error).message }, 'the face model could not be loaded'));
   const faces = facesService({ db: instance.db, engine, kms: kmsClient, objects: new ObjectReader(instance.db, instance.blobs, objectKeys), accountId: instance.accountId, region: instance.region });
 
   let stopping = false;
@@ -465,7 +470,23 @@ async function serveNode(s: ServeSettings, mode: 'single' | 'worker', logFile?: 
       // Each serving process answers for its own store connection, checked now if nothing was written for a second.
       await recorder.check();
       const audit = recorder.failing ? 'failing: events cannot be written, so every call is refused' : 'ok';
-      const body = { status: stopping ? 'stopping' : recorder.failing ? 'unavailable' : 'ok', service: 'trent', version: VERSION, components: { auditTrail: audit } };
+      let root = 'ok';
+      try {
+        instance.root.checkAvailable();
+      } catch {
+        root = 'unavailable: calls that need keys are refused';
+      }
+      // What kind of backends and root serve, never where they are (no paths, URLs or pids: no credentials are asked).
+      const backends = { metadata: isPostgresUrl(s.dbUrl) ? 'PostgreSQL' : 'SQLite', blobs: isS3Url(s.blobsUrl) ? 'S3-compatible store' : 'local files', rootOfTrust: instance.root.kind };
+      const body = {
+        status: stopping ? 'stopping' : recorder.failing ? 'unavailable' : 'ok',
+        service: 'trent',
+        version: VERSION,
+        region: instance.region,
+        workers: s.workers,
+        backends,
+        components: { auditTrail: audit, rootOfTrust: root },
+      };
       return { status: stopping || recorder.failing ? 503 : 200, body };
     },
   });
@@ -489,6 +510,8 @@ async function serveNode(s: ServeSettings, mode: 'single' | 'worker', logFile?: 
   // Deletions whose recovery window ended while Trent was down, and rotations that fell due, happen now.
   await secretsLease.run(() => secrets.sweep());
   if (!worker) await announce(s, instance, tls, endpoint, unaudited, [process.pid], logFile?.path);
+  // The face models warm up once the server is serving (a first face call waits for them), unless TRENT_FACES_LAZY=1.
+  if (process.env['TRENT_FACES_LAZY'] !== '1') setImmediate(() => void engine().catch((err) => log.error({ err: (err as Error).message }, 'the face model could not be loaded')));
   bus.ready(listener.port, recorder.enabled ? recorder.owner : undefined);
 
   await untilSignal(log, (stop) => bus.onStop(() => stop('stop from the primary')));
