@@ -35,6 +35,7 @@ import type { Recorder } from '../trail/recorder.ts';
 import { RootUnavailableError } from '../root/root-of-trust.ts';
 import { UnstorableText } from '../store/database.ts';
 import { AccessDeniedError, type AccessCheck, type Authorizer } from '../iam/authorizer.ts';
+import { CONSOLE_PATH, consoleAssets } from './console-assets.ts';
 
 /** The protocol AWS uses for each signing name, so that errors are shaped right even before a service exists here. */
 const KNOWN_PROTOCOLS: Record<string, WireProtocol> = {
@@ -142,6 +143,10 @@ export class Pipeline {
       const h = await this.#opts.health();
       const body = Buffer.from(JSON.stringify(h.body));
       return { status: h.status, headers: { 'content-type': 'application/json', 'content-length': body.length, 'cache-control': 'no-store' }, body };
+    }
+    // The console's static files: no API call, so neither authenticated nor audited; every call the page makes is.
+    if ((sreq.rawPath === CONSOLE_PATH || sreq.rawPath.startsWith(`${CONSOLE_PATH}/`)) && (sreq.method === 'GET' || sreq.method === 'HEAD')) {
+      return consoleAssets.answer(sreq.rawPath, { acceptEncoding: header(sreq, 'accept-encoding'), ifNoneMatch: header(sreq, 'if-none-match') });
     }
     const ex = this.#classify(req, sreq);
     let wire: WireResponse;
