@@ -12,6 +12,7 @@ import { stsService } from '../sts/api.ts';
 import { kmsService } from '../kms/api.ts';
 import { KeyStore } from '../kms/keys.ts';
 import { KmsJobs } from '../kms/jobs.ts';
+import { CryptoPool } from '../kms/crypto-pool.ts';
 import { KmsServiceClient } from '../kms/service-client.ts';
 import { Authorizer } from '../iam/authorizer.ts';
 import { iamService } from '../iam/api.ts';
@@ -393,7 +394,8 @@ async function serveNode(s: ServeSettings, mode: 'single' | 'worker', logFile?: 
   jobs.start(kmsInterval);
 
   const authorizer = new Authorizer(instance.identities);
-  const kms = kmsService({ keys, trail, trailRetentionDays: retentionDays, authorizer });
+  const cryptoPool = new CryptoPool();
+  const kms = kmsService({ keys, trail, trailRetentionDays: retentionDays, authorizer, pool: cryptoPool });
   const kmsClient = new KmsServiceClient(kms, keys, recorder);
   if (BENCH_PLAINTEXT) log.warn('TRENT_BENCH_S3_PLAINTEXT=1: S3 object bodies are stored UNENCRYPTED. This switch exists for benchmarks only; never use it to serve real clients.');
   if (!worker) {
@@ -528,6 +530,7 @@ async function serveNode(s: ServeSettings, mode: 'single' | 'worker', logFile?: 
   await lifecycleJob.stop();
   await retention.stop();
   await trail.close();
+  await cryptoPool.close();
   await instance.close();
   if (!worker) await removeServerInfo(resolve(s.dataDir));
   log.info('stopped');

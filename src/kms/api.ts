@@ -49,6 +49,7 @@ import {
 } from './asymmetric.ts';
 import type { TrailStore } from '../trail/store.ts';
 import { lowerCamel } from '../trail/event.ts';
+import { slow, type CryptoPool } from './crypto-pool.ts';
 import { ServiceShapes } from '../wire/shapes.ts';
 
 type In = Record<string, unknown>;
@@ -72,6 +73,8 @@ export interface KmsDeps {
   trail: TrailStore;
   trailRetentionDays: number;
   now?: () => number;
+  /** Where slow asymmetric operations run (RSA, ECDSA over a digest, ML-DSA): off the event loop. */
+  pool?: CryptoPool;
 }
 
 /** Request fields a KMS CloudTrail event may show: never Plaintext or CiphertextBlob. */
@@ -213,6 +216,9 @@ export function kmsService(deps: KmsDeps): JsonService {
   const now = deps.now ?? Date.now;
   const db = keys.db;
   const grants = new GrantStore(db);
+  const pool = deps.pool;
+  /** An asymmetric operation, in the pool when it is slow and there is one, else in place. */
+  const sign = async (...args: Parameters<typeof signMessage>): Promise<Buffer> => (pool && slow(args[0], args[4]) ? pool.run('sign', ...args) : signMessage(...args));
 
   function limitOf(input: In): number {
     return int(input, 'Limit', { min: 1, max: 1000 }) ?? 100;
@@ -386,7 +392,8 @@ export function kmsService(deps: KmsDeps): JsonService {
         const alg = algorithmFor(candidate, algorithm, 'encryption', 'EncryptionAlgorithm');
         noContext(ec, contextField);
         try {
-          return { key: candidate, plaintext: rsaDecrypt(await materialOf(candidate), alg, ciphertext), algorithm: alg };
+          const material = await materialOf(candidate);
+          return { key: candidate, plaintext: pool ? await pool.run('rsaDecrypt', material, alg, ciphertext) : rsaDecrypt(material, alg, ciphertext), algorithm: alg };
         } catch (err) {
           if (err instanceof AwsError) throw err;
           throw new InvalidCiphertextException();
@@ -413,7 +420,8 @@ export function kmsService(deps: KmsDeps): JsonService {
       const limit = maxRsaPlaintext(specOf(key).bits!, alg);
       if (plaintext.length > limit) throw new ValidationException(`Algorithm ${alg} and key spec ${key.keySpec} cannot encrypt data larger than ${limit} bytes.`);
       dryRun(input);
-      return { blob: rsaEncrypt(await materialOf(key), alg, plaintext), algorithm: alg };
+      const material = await materialOf(key);
+      return { blob: pool ? await pool.run('rsaEncrypt', material, alg, plaintext) : rsaEncrypt(material, alg, plaintext), algorithm: alg };
     }
     if ((algorithm ?? 'SYMMETRIC_DEFAULT') !== 'SYMMETRIC_DEFAULT') throw new InvalidKeyUsageException(`${algorithm} is not a valid encryption algorithm for ${key.arn}.`);
     dryRun(input);
@@ -548,7 +556,7 @@ export function kmsService(deps: KmsDeps): JsonService {
     if (input['Recipient'] !== undefined) throw new UnsupportedOperationException('Recipient (Nitro Enclaves attestation) is not supported.');
     const key = await usableKey(keyId, ctx);
     dryRun(input);
-    const pair = dataKeyPair(pairSpec);
+    const pair = pool && pairSpec.startsWith('RSA') ? await pool.run('dataKeyPair', pairSpec) : dataKeyPair(pairSpec);
     try {
       const sealed = await encryptWith(key, pair.privateKey, ec);
       return {
@@ -1061,13 +1069,17 @@ export function kmsService(deps: KmsDeps): JsonService {
 
     async Sign(ctx, input): Promise<W<K.SignResponse>> {
       const { key, message, algorithm, digest } = await signingInput(ctx, input);
-      return { KeyId: key.arn, Signature: signMessage(specOf(key), await materialOf(key), algorithm, message, digest, key.keySpec).toString('base64'), SigningAlgorithm: algorithm as K.SigningAlgorithmSpec };
+      const signature = await sign(specOf(key), await materialOf(key), algorithm, message, digest, key.keySpec);
+      return { KeyId: key.arn, Signature: signature.toString('base64'), SigningAlgorithm: algorithm as K.SigningAlgorithmSpec };
     },
 
     async Verify(ctx, input): Promise<W<K.VerifyResponse>> {
       const signature = blob(input, 'Signature', { required: true, min: 1, max: 6144 });
       const { key, message, algorithm, digest } = await signingInput(ctx, input);
-      if (!verifyMessage(specOf(key), await materialOf(key), algorithm, message, digest, signature, key.keySpec)) throw new KMSInvalidSignatureException();
+      const spec = specOf(key);
+      const material = await materialOf(key);
+      const valid = pool && slow(spec, digest) ? await pool.run('verify', spec, material, algorithm, message, digest, signature, key.keySpec) : verifyMessage(spec, material, algorithm, message, digest, signature, key.keySpec);
+      if (!valid) throw new KMSInvalidSignatureException();
       return { KeyId: key.arn, SignatureValid: true, SigningAlgorithm: algorithm as K.SigningAlgorithmSpec };
     },
 
