@@ -2,15 +2,91 @@
 // the policy grammar's shape), and saving sends it as it is; what the service refuses is shown in AWS's words.
 import { button, h, note, replace } from './ui.ts';
 
-/** Where the JSON parser stopped, as line and column, from its "position N" message. */
-function where(text: string, message: string): string {
-  const m = /position (\d+)/.exec(message);
-  if (!m) return '';
-  const pos = Number(m[1]);
-  const before = text.slice(0, pos);
-  const line = before.split('\n').length;
-  const col = pos - before.lastIndexOf('\n');
-  return ` (line ${line}, column ${col})`;
+/**
+ * The offset of the first character JSON's grammar does not allow (or the text's length, where it ends too soon):
+ * the parser's own messages do not always say where.
+ */
+export function jsonErrorOffset(text: string): number {
+  let i = 0;
+  const ws = () => {
+    while (i < text.length && ' \t\n\r'.includes(text[i]!)) i++;
+  };
+  const fail = (): never => {
+    throw i;
+  };
+  const literal = (word: string) => (text.startsWith(word, i) ? (i += word.length) : fail());
+  const string = () => {
+    if (text[i] !== '"') fail();
+    i++;
+    while (i < text.length && text[i] !== '"') {
+      if (text[i]!.charCodeAt(0) < 0x20) fail();
+      if (text[i] === '\\') {
+        i++;
+        if (text[i] === 'u') {
+          if (!/^[0-9a-fA-F]{4}$/.test(text.slice(i + 1, i + 5))) fail();
+          i += 4;
+        } else if (!'"\\/bfnrt'.includes(text[i] ?? '')) fail();
+      }
+      i++;
+    }
+    if (text[i] !== '"') fail();
+    i++;
+  };
+  const value = (): void => {
+    ws();
+    const c = text[i];
+    if (c === '{') {
+      i++;
+      ws();
+      if (text[i] === '}') return void i++;
+      for (;;) {
+        ws();
+        string();
+        ws();
+        if (text[i] !== ':') fail();
+        i++;
+        value();
+        ws();
+        if (text[i] === ',') i++;
+        else if (text[i] === '}') return void i++;
+        else fail();
+      }
+    }
+    if (c === '[') {
+      i++;
+      ws();
+      if (text[i] === ']') return void i++;
+      for (;;) {
+        value();
+        ws();
+        if (text[i] === ',') i++;
+        else if (text[i] === ']') return void i++;
+        else fail();
+      }
+    }
+    if (c === '"') return string();
+    if (c === 't') return void literal('true');
+    if (c === 'f') return void literal('false');
+    if (c === 'n') return void literal('null');
+    const m = /^-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?/.exec(text.slice(i));
+    if (!m) fail();
+    i += m![0].length;
+  };
+  try {
+    value();
+    ws();
+    if (i < text.length) fail();
+    return -1;
+  } catch (at) {
+    if (typeof at === 'number') return at;
+    throw at;
+  }
+}
+
+/** Line and column (from 1) of an offset. */
+function where(text: string, offset: number): string {
+  const before = text.slice(0, offset);
+  return ` (line ${before.split('\n').length}, column ${offset - before.lastIndexOf('\n')})`;
 }
 
 /** The problems a policy document has, or none. Syntax first; then the grammar's required parts. */
@@ -19,8 +95,9 @@ export function policyProblems(text: string): string[] {
   try {
     doc = JSON.parse(text);
   } catch (err) {
-    const msg = (err as Error).message;
-    return [`Not valid JSON: ${msg.replace(/\s*\(line \d+ column \d+\)/, '')}${where(text, msg)}`];
+    const at = jsonErrorOffset(text);
+    const msg = (err as Error).message.replace(/\s*in JSON at position \d+.*$/, '').replace(/,\s*(\.\.\.)?".*$/s, '');
+    return [`Not valid JSON: ${msg}${at >= 0 ? where(text, at) : ''}`];
   }
   const problems: string[] = [];
   if (!doc || typeof doc !== 'object' || Array.isArray(doc)) return ['A policy is a JSON object.'];
