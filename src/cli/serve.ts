@@ -451,8 +451,8 @@ async function serveNode(s: ServeSettings, mode: 'single' | 'worker', logFile?: 
   secretsTimer.unref();
 
   // Face models load in worker threads: warmed once the server is ready (below) unless TRENT_FACES_LAZY=1, else on first use.
-  // Several serving processes share the cores: each gets its share of face threads.
-  const faceWorkers = Number(process.env['TRENT_FACES_WORKERS'] ?? Math.max(1, Math.floor(availableParallelism() / (worker ? s.workers : 1))));
+  // Two face threads per serving process (one per core at most): CompareFaces reads its two images at once.
+  const faceWorkers = Number(process.env['TRENT_FACES_WORKERS'] ?? Math.min(2, availableParallelism()));
   let faceEngine: Promise<FaceEngine> | undefined;
   const engine = (): Promise<FaceEngine> => (faceEngine ??= createFaceEngine({ workers: faceWorkers }));
   const faces = facesService({ db: instance.db, engine, kms: kmsClient, objects: new ObjectReader(instance.db, instance.blobs, objectKeys), accountId: instance.accountId, region: instance.region });

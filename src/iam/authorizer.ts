@@ -16,8 +16,12 @@ export interface AccessCheck {
   mode: 'key-policy' | 'resource-or-identity' | 'identity';
   /** Service-specific condition keys (names case-insensitive). */
   context?: Record<string, string | string[] | undefined>;
-  /** A KMS grant allows this call (its constraints already checked). */
-  grantAllows?: boolean;
+  /**
+   * A KMS grant allows this call (its constraints already checked). A function is asked only when the policies alone
+   * do not allow the call and no policy denies it explicitly (a grant can only add an allowance), so the common case,
+   * a key policy that allows, costs no grant lookup.
+   */
+  grantAllows?: boolean | (() => Promise<boolean>);
   /**
    * The resource's tags, as aws:ResourceTag/KEY. Services that keep tags pass them here (or put the keys in
    * `context` themselves); S3 passes a bucket's tags, and is where an object's tags go once objects keep them.
@@ -230,16 +234,19 @@ export class Authorizer {
       context,
       unknownKey: (k) => isUnknownConditionKey(k, c.resource),
     };
-    const result = authorize({
-      request,
-      identityPolicies: pp.identity.map((t) => this.#parse(t, 'identity')),
-      ...(pp.boundary !== null ? { permissionsBoundary: this.#parse(pp.boundary, 'identity') } : {}),
-      ...(pp.session !== null ? { sessionPolicies: pp.session.map((t) => this.#parse(t, 'identity')) } : {}),
-      ...(c.resourcePolicy ? { resourcePolicy: this.#parse(c.resourcePolicy, 'resource') } : {}),
-      resourceAccount: c.resourceAccount ?? p.accountId,
-      mode: c.mode,
-      ...(c.grantAllows ? { grantAllows: true } : {}),
-    });
+    const decide = (grantAllows: boolean) =>
+      authorize({
+        request,
+        identityPolicies: pp.identity.map((t) => this.#parse(t, 'identity')),
+        ...(pp.boundary !== null ? { permissionsBoundary: this.#parse(pp.boundary, 'identity') } : {}),
+        ...(pp.session !== null ? { sessionPolicies: pp.session.map((t) => this.#parse(t, 'identity')) } : {}),
+        ...(c.resourcePolicy ? { resourcePolicy: this.#parse(c.resourcePolicy, 'resource') } : {}),
+        resourceAccount: c.resourceAccount ?? p.accountId,
+        mode: c.mode,
+        ...(grantAllows ? { grantAllows: true } : {}),
+      });
+    let result = decide(c.grantAllows === true);
+    if (!result.allowed && typeof c.grantAllows === 'function' && !result.reason?.startsWith('explicit-deny') && (await c.grantAllows())) result = decide(true);
     if (!result.allowed) throw new AccessDeniedError(result.message ?? `User: ${p.arn} is not authorized to perform: ${c.action} on resource: ${c.resource}`);
   }
 }

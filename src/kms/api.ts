@@ -280,7 +280,7 @@ export function kmsService(deps: KmsDeps): JsonService {
     }
     // A grant's CreateGrant permission reaches only grants inside that grant (AWS: "Granting CreateGrant permission").
     const child = op === 'CreateGrant' ? { operations: [...new Set(input['Operations'] as string[])], constraints: readConstraints(input['Constraints']) } : undefined;
-    const grantAllows = GRANTABLE.has(op) && (await grants.allows(key.keyId, ctx.principal, op, ec, child && ((g) => grantWithin(g, child))));
+    const grantAllows = GRANTABLE.has(op) ? () => grants.allows(key.keyId, ctx.principal, op, ec, child && ((g) => grantWithin(g, child))) : false;
     await ctx.authorize({ action: `kms:${op}`, resource: key.arn, resourcePolicy: key.policy, resourceAccount: key.accountId, mode: 'key-policy', context, grantAllows });
     return key;
   }
@@ -445,7 +445,7 @@ export function kmsService(deps: KmsDeps): JsonService {
   async function encryptWith(key: KeyRecord, plaintext: Buffer, ec: Record<string, string>): Promise<{ blob: Buffer; keyMaterialId: string }> {
     const material = await keys.material(key, key.currentVersion);
     if (!material) throw new KMSInvalidStateException(`${key.arn} is pending import.`);
-    return { blob: sealUnderBackingKey(key.keyId, key.currentVersion, material.key, plaintext, ec), keyMaterialId: material.id };
+    return { blob: sealUnderBackingKey(key.keyId, key.currentVersion, material.secret, plaintext, ec), keyMaterialId: material.id };
   }
 
   /** Decrypt a blob: find its key, check the requested KeyId and the key's state, then open it. */
@@ -467,7 +467,7 @@ export function kmsService(deps: KmsDeps): JsonService {
     requireState(key, USABLE);
     const material = await keys.material(key, parsed.version);
     if (!material) throw new InvalidCiphertextException();
-    return { key, plaintext: openUnderBackingKey(parsed, material.key, ec), keyMaterialId: material.id };
+    return { key, plaintext: openUnderBackingKey(parsed, material.secret, ec), keyMaterialId: material.id };
   }
 
   function dryRun(input: In): void {

@@ -1,3 +1,4 @@
+import type { KeyObject } from 'node:crypto';
 import { randomBytes } from '../crypto/random.ts';
 import { AeadError, gcmDecrypt, gcmEncryptWithIv, IV_BYTES } from '../crypto/aead.ts';
 import { hkdfSha256 } from '../crypto/hkdf.ts';
@@ -13,7 +14,7 @@ const HKDF_INFO = Buffer.from('trent kms v1 per-request key');
  * blob header plus the canonical encryption context as AAD. K differs for every call, so no
  * (key, IV) pair is ever reused.
  */
-export function sealUnderBackingKey(keyId: string, version: number, backingKey: Uint8Array, plaintext: Uint8Array, ec: EncryptionContext): Buffer {
+export function sealUnderBackingKey(keyId: string, version: number, backingKey: Uint8Array | KeyObject, plaintext: Uint8Array, ec: EncryptionContext): Buffer {
   const random = randomBytes(NONCE_BYTES + IV_BYTES);
   const nonce = random.subarray(0, NONCE_BYTES);
   const iv = random.subarray(NONCE_BYTES);
@@ -27,7 +28,7 @@ export function sealUnderBackingKey(keyId: string, version: number, backingKey: 
   }
 }
 
-export function openUnderBackingKey(blob: CiphertextBlob, backingKey: Uint8Array, ec: EncryptionContext): Buffer {
+export function openUnderBackingKey(blob: CiphertextBlob, backingKey: Uint8Array | KeyObject, ec: EncryptionContext): Buffer {
   const k = hkdfSha256(backingKey, blob.nonce, HKDF_INFO, 32);
   try {
     return gcmDecrypt(k, blob.iv, blob.ciphertext, blob.tag, Buffer.concat([blob.header, canonicalEncryptionContext(ec)]));

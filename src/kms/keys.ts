@@ -1,4 +1,4 @@
-import { createHash, createHmac, randomUUID, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, createSecretKey, randomUUID, timingSafeEqual, type KeyObject } from 'node:crypto';
 import type { Database, Queryable } from '../store/database.ts';
 import { RootUnavailableError, type RootOfTrust } from '../root/root-of-trust.ts';
 import { AwsError } from '../wire/errors.ts';
@@ -221,7 +221,7 @@ export class KeyStore {
   readonly #root: RootOfTrust;
   readonly accountId: string;
   readonly region: string;
-  readonly #material = new Map<string, { key: Buffer; id: string; until: number }>();
+  readonly #material = new Map<string, { key: Buffer; secret: KeyObject; id: string; until: number }>();
   /** Key records and alias targets read outside transactions, for at most a second; every write here invalidates them. */
   readonly #records = new Map<string, { record: KeyRecord; until: number }>();
   readonly #aliasTargets = new Map<string, { keyId: string; until: number }>();
@@ -595,7 +595,7 @@ export class KeyStore {
   }
 
   /** A version's backing key with its key material id; undefined when the version has no material (deleted, expired or never imported). */
-  async material(key: KeyRecord, version: number, now = Date.now()): Promise<{ key: Buffer; id: string } | undefined> {
+  async material(key: KeyRecord, version: number, now = Date.now()): Promise<{ key: Buffer; id: string; secret: KeyObject } | undefined> {
     // An unavailable root (an HSM gone) makes cached material unusable too: fail closed at once.
     try {
       this.#root.checkAvailable();
@@ -623,7 +623,8 @@ export class KeyStore {
       throw new KMSInternalException();
     }
     if (this.#material.size >= BACKING_KEY_CACHE_MAX) this.#evict(now, true);
-    const entry = { key: material, id: row.key_material_id ?? keyMaterialId(key.arn, material), until: now + BACKING_KEY_TTL_MS };
+    // The same material as an OpenSSL key object: HKDF would otherwise build one from the bytes on every call.
+    const entry = { key: material, secret: createSecretKey(material), id: row.key_material_id ?? keyMaterialId(key.arn, material), until: now + BACKING_KEY_TTL_MS };
     this.#material.set(cacheKey, entry);
     return entry;
   }
