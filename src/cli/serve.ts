@@ -13,6 +13,9 @@ import { kmsService } from '../kms/api.ts';
 import { KeyStore } from '../kms/keys.ts';
 import { KmsJobs } from '../kms/jobs.ts';
 import { CryptoPool } from '../kms/crypto-pool.ts';
+import { CustomKeyStores } from '../kms/custom-key-stores.ts';
+import { loadHsmClusters } from '../kms/hsm-keys.ts';
+import { XksProxyCredentials, XksProxyService } from '../kms/xks-proxy.ts';
 import { KmsServiceClient } from '../kms/service-client.ts';
 import { Authorizer } from '../iam/authorizer.ts';
 import { iamService } from '../iam/api.ts';
@@ -388,14 +391,20 @@ async function serveNode(s: ServeSettings, mode: 'single' | 'worker', logFile?: 
   await retention.runOnce();
   retention.start();
   const keys = new KeyStore(instance.db, instance.root, instance.accountId, instance.region);
-  const jobs = new KmsJobs(keys, log, Date.now, new Lease(instance.db, 'kms-jobs', 3 * kmsInterval));
+  // Custom key stores: the PKCS#11 tokens the operator declares (TRENT_KMS_HSM_CLUSTERS), and external key store proxies.
+  const customKeyStores = new CustomKeyStores({ db: instance.db, root: instance.root, accountId: instance.accountId, region: instance.region, clusters: loadHsmClusters(process.env['TRENT_KMS_HSM_CLUSTERS']), log });
+  const jobs = new KmsJobs(keys, log, Date.now, new Lease(instance.db, 'kms-jobs', 3 * kmsInterval), (k) => customKeyStores.destroyHsmKey(k));
   // Anything that fell due while Trent was down (rotation, end of a deletion window) happens before it serves.
   await jobs.runOnce();
   jobs.start(kmsInterval);
 
   const authorizer = new Authorizer(instance.identities);
   const cryptoPool = new CryptoPool();
-  const kms = kmsService({ keys, trail, trailRetentionDays: retentionDays, authorizer, pool: cryptoPool });
+  const kms = kmsService({ keys, trail, trailRetentionDays: retentionDays, authorizer, pool: cryptoPool, customKeyStores });
+  // Trent as an external key store proxy for another KMS: its credential is written to xks-proxy.json in the data directory.
+  const xksCredentials = new XksProxyCredentials(instance.db, instance.root);
+  await xksCredentials.ensure(instance.paths.dataDir);
+  const xks = new XksProxyService({ db: instance.db, root: instance.root, keys, authorizer, recorder, credentials: xksCredentials, accountId: instance.accountId, region: instance.region, log, version: VERSION });
   const kmsClient = new KmsServiceClient(kms, keys, recorder);
   if (BENCH_PLAINTEXT) log.warn('TRENT_BENCH_S3_PLAINTEXT=1: S3 object bodies are stored UNENCRYPTED. This switch exists for benchmarks only; never use it to serve real clients.');
   if (!worker) {
@@ -468,6 +477,7 @@ async function serveNode(s: ServeSettings, mode: 'single' | 'worker', logFile?: 
     log,
     // Another worker's caches must not outlive this one's change: they are dropped before the call is answered.
     changed: (scope) => bus.changed(scope),
+    xks,
     health: async () => {
       // Each serving process answers for its own store connection, checked now if nothing was written for a second.
       await recorder.check();
@@ -495,6 +505,8 @@ async function serveNode(s: ServeSettings, mode: 'single' | 'worker', logFile?: 
   bus.onDrop(() => {
     keys.invalidate();
     instance.identities.invalidate();
+    // Sessions on the tokens of key stores another worker disconnected end here too (each use checks the state anyway).
+    void customKeyStores.closeDisconnected();
   });
   const listener = new Listener({
     host,
@@ -531,6 +543,7 @@ async function serveNode(s: ServeSettings, mode: 'single' | 'worker', logFile?: 
   await retention.stop();
   await trail.close();
   await cryptoPool.close();
+  customKeyStores.close();
   await instance.close();
   if (!worker) await removeServerInfo(resolve(s.dataDir));
   log.info('stopped');

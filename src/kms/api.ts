@@ -6,6 +6,12 @@ import { randomBytes } from '../crypto/random.ts';
 import { UniqueViolation } from '../store/database.ts';
 import { AwsError } from '../wire/errors.ts';
 import { decodeBlob, openUnderBackingKey, sealUnderBackingKey } from './envelope.ts';
+import { FORMAT_HSM, FORMAT_V1, peekBlob } from './ciphertext.ts';
+import type { CustomKeyStores } from './custom-key-stores.ts';
+import { customKeyStoreOperations } from './api-key-stores.ts';
+import { keyAuthorizer, touched } from './key-authorization.ts';
+import { XKS_KEY_ID } from './xks-format.ts';
+import { randomUUID } from 'node:crypto';
 import { readEncryptionContext } from './encryption-context.ts';
 import {
   AlreadyExistsException,
@@ -24,6 +30,7 @@ import {
   TagException,
   UnsupportedOperationException,
   ValidationException,
+  XksKeyAlreadyInUseException,
 } from './errors.ts';
 import { ANY_STATE, DAY_MS, decodeMarker, encodeMarker, MANAGEABLE, requireState, TOGGLEABLE, USABLE, type KeyRecord, type KeyState, type KeyStore } from './keys.ts';
 import { defaultKeyPolicy, POLICY_NAME, validateKeyPolicy } from './policy.ts';
@@ -75,6 +82,8 @@ export interface KmsDeps {
   now?: () => number;
   /** Where slow asymmetric operations run (RSA, ECDSA over a digest, ML-DSA): off the event loop. */
   pool?: CryptoPool;
+  /** Custom key stores (PKCS#11 tokens and external key store proxies); without them the six operations are refused. */
+  customKeyStores?: CustomKeyStores;
 }
 
 /** Request fields a KMS CloudTrail event may show: never Plaintext or CiphertextBlob. */
@@ -86,6 +95,8 @@ const AUDITED_FIELDS = new Set([
   'SigningAlgorithm', 'MessageType', 'MacAlgorithm', 'KeyPairSpec', 'KeyAgreementAlgorithm',
   'WrappingAlgorithm', 'WrappingKeySpec', 'ValidTo', 'ExpirationModel', 'ImportType', 'GranteePrincipal', 'RetiringPrincipal', 'Operations',
   'Constraints', 'Name', 'GrantId', 'IncludeKeyMaterial', 'KeyMaterialId', 'KeyMaterialDescription',
+  'CustomKeyStoreId', 'CustomKeyStoreName', 'NewCustomKeyStoreName', 'CustomKeyStoreType', 'CloudHsmClusterId', 'TrustAnchorCertificate',
+  'XksProxyUriEndpoint', 'XksProxyUriPath', 'XksProxyConnectivity', 'XksKeyId',
 ]);
 /** Operations whose responses carry key material or data: their responseElements are null, as on AWS. */
 /** AWS's enum values: anything else is a ValidationException before any key is looked up. */
@@ -114,10 +125,6 @@ function auditedRequest(input: unknown): Record<string, unknown> | null {
   return Object.keys(kept).length ? (lowerCamel(kept) as Record<string, unknown>) : null;
 }
 
-function touched(ctx: CallContext, key: KeyRecord): KeyRecord {
-  if (!ctx.resources.some((r) => r.ARN === key.arn)) ctx.resources.push({ ARN: key.arn, accountId: key.accountId, type: 'AWS::KMS::Key' });
-  return key;
-}
 
 /** The KeyMetadata AWS returns for a symmetric encryption key. */
 function specOf(k: KeyRecord): KeySpecInfo {
@@ -160,6 +167,9 @@ export function keyMetadata(k: KeyRecord): W<K.KeyMetadata> {
     KeySpec: k.keySpec as K.KeySpec,
     ...(algorithms(k) as Partial<W<K.KeyMetadata>>),
     MultiRegion: false,
+    ...(k.customKeyStoreId ? { CustomKeyStoreId: k.customKeyStoreId } : {}),
+    ...(k.cloudHsmClusterId ? { CloudHsmClusterId: k.cloudHsmClusterId } : {}),
+    ...(k.xksKeyId ? { XksKeyConfiguration: { Id: k.xksKeyId } } : {}),
     // Symmetric encryption keys (the ones that rotate) name their current material.
     ...(k.keySpec === 'SYMMETRIC_DEFAULT' && k.currentKeyMaterialId ? { CurrentKeyMaterialId: k.currentKeyMaterialId } : {}),
   };
@@ -217,6 +227,10 @@ export function kmsService(deps: KmsDeps): JsonService {
   const db = keys.db;
   const grants = new GrantStore(db);
   const pool = deps.pool;
+  const stores = (): CustomKeyStores => {
+    if (!deps.customKeyStores) throw new UnsupportedOperationException('Custom key stores are not available on this server.');
+    return deps.customKeyStores;
+  };
   /** An asymmetric operation, in the pool when it is slow and there is one, else in place. */
   const sign = async (...args: Parameters<typeof signMessage>): Promise<Buffer> => (pool && slow(args[0], args[4]) ? pool.run('sign', ...args) : signMessage(...args));
 
@@ -230,60 +244,8 @@ export function kmsService(deps: KmsDeps): JsonService {
     return { items: shown, Truncated: truncated, ...(truncated ? { NextMarker: encodeMarker(sortKey(shown[shown.length - 1]!)) } : {}) };
   }
 
-  /** Operations a grant can allow (ReEncrypt's sides are ReEncryptFrom / ReEncryptTo). */
-  const GRANTABLE = new Set<string>(GRANT_OPERATIONS);
-
-  function policyMentions(texts: string[], key: string): boolean {
-    const k = key.toLowerCase();
-    return texts.some((t) => t.toLowerCase().includes(k));
-  }
-
-  /**
-   * The caller may use this key for this operation: the key policy (authoritative; it may delegate to IAM
-   * policies through the account principal), identity policies and grants, evaluated as AWS does, with
-   * KMS's condition keys. Records the key as the event's resource either way.
-   */
-  async function authorizedKey(ctx: CallContext, key: KeyRecord, opts: { action?: string; side?: 'Source' | 'Destination' } = {}): Promise<KeyRecord> {
-    touched(ctx, key);
-    const op = opts.action ?? (ctx.operation === 'ReEncrypt' ? (opts.side === 'Source' ? 'ReEncryptFrom' : 'ReEncryptTo') : ctx.operation);
-    const input = (ctx.input ?? {}) as In;
-    const ecRaw = input[opts.side ? `${opts.side}EncryptionContext` : 'EncryptionContext'];
-    const ec = ecRaw && typeof ecRaw === 'object' && !Array.isArray(ecRaw) ? (ecRaw as Record<string, string>) : undefined;
-    const context: Record<string, string | string[] | undefined> = {
-      'kms:CallerAccount': ctx.principal.accountId,
-      'kms:ViaService': ctx.viaService,
-      'kms:KeySpec': key.keySpec,
-      'kms:KeyUsage': key.keyUsage,
-      'kms:KeyOrigin': key.origin,
-      'kms:KeyManager': key.keyManager,
-    };
-    if (ec) {
-      for (const [k, v] of Object.entries(ec)) context[`kms:EncryptionContext:${k}`] = v;
-      context['kms:EncryptionContextKeys'] = Object.keys(ec);
-    }
-    const requested = input[opts.side === 'Destination' ? 'DestinationKeyId' : opts.side === 'Source' ? 'SourceKeyId' : 'KeyId'];
-    if (typeof requested === 'string') {
-      const alias = /^(?:arn:aws:kms:[^:]+:\d{12}:)?(alias\/.+)$/.exec(requested);
-      if (alias) context['kms:RequestAlias'] = alias[1];
-    }
-    if (op === 'CreateGrant') {
-      context['kms:GrantOperations'] = Array.isArray(input['Operations']) ? (input['Operations'] as string[]) : [];
-      context['kms:GrantIsForAWSResource'] = ctx.viaService ? 'true' : 'false';
-      if (typeof input['GranteePrincipal'] === 'string') context['kms:GranteePrincipal'] = input['GranteePrincipal'];
-      if (typeof input['RetiringPrincipal'] === 'string') context['kms:RetiringPrincipal'] = input['RetiringPrincipal'];
-    }
-    // Aliases and tags cost a lookup: only when some policy in play asks about them.
-    const texts = [key.policy, ...(await deps.authorizer.identityPolicyTexts(ctx.principal))];
-    if (policyMentions(texts, 'kms:ResourceAliases')) context['kms:ResourceAliases'] = (await keys.aliases(key.keyId, 100, undefined)).map((a) => a.aliasName);
-    if (policyMentions(texts, 'aws:ResourceTag/')) {
-      for (const t of await db.all<{ tag_key: string; tag_value: string }>('SELECT tag_key, tag_value FROM kms_tags WHERE key_id = ?', [key.keyId])) context[`aws:ResourceTag/${t.tag_key}`] = t.tag_value;
-    }
-    // A grant's CreateGrant permission reaches only grants inside that grant (AWS: "Granting CreateGrant permission").
-    const child = op === 'CreateGrant' ? { operations: [...new Set(input['Operations'] as string[])], constraints: readConstraints(input['Constraints']) } : undefined;
-    const grantAllows = GRANTABLE.has(op) ? () => grants.allows(key.keyId, ctx.principal, op, ec, child && ((g) => grantWithin(g, child))) : false;
-    await ctx.authorize({ action: `kms:${op}`, resource: key.arn, resourcePolicy: key.policy, resourceAccount: key.accountId, mode: 'key-policy', context, grantAllows });
-    return key;
-  }
+  /** Key policy, identity policies and grants for a key (key-authorization.ts); records the key as the event's resource. */
+  const authorizedKey = keyAuthorizer({ authorizer: deps.authorizer, keys, grants });
 
   /** Actions that name no key: identity policies only. */
   async function authorizedAccount(ctx: CallContext, resource = '*', context: Record<string, string | string[] | undefined> = {}): Promise<void> {
@@ -357,8 +319,10 @@ export function kmsService(deps: KmsDeps): JsonService {
     if (Object.keys(ec).length > 0) throw new ValidationException(`${field} is not supported with asymmetric KMS keys.`);
   }
 
-  /** The key a symmetric ciphertext blob names, or undefined for anything else (an RSA ciphertext, garbage). */
+  /** The key a symmetric ciphertext blob names (any of Trent's formats), or undefined for anything else (an RSA ciphertext, garbage). */
   function namedKey(ciphertext: Buffer): string | undefined {
+    const peeked = peekBlob(ciphertext);
+    if (!peeked || peeked.format !== FORMAT_V1) return peeked?.keyId;
     try {
       return decodeBlob(ciphertext).keyId;
     } catch {
@@ -407,6 +371,7 @@ export function kmsService(deps: KmsDeps): JsonService {
 
   /** Encrypt under a symmetric or RSA key, with AWS's per-key rules. Shared by Encrypt and ReEncrypt's destination side. */
   async function encryptAny(
+    ctx: CallContext,
     key: KeyRecord,
     plaintext: Buffer,
     ec: Record<string, string>,
@@ -425,7 +390,7 @@ export function kmsService(deps: KmsDeps): JsonService {
     }
     if ((algorithm ?? 'SYMMETRIC_DEFAULT') !== 'SYMMETRIC_DEFAULT') throw new InvalidKeyUsageException(`${algorithm} is not a valid encryption algorithm for ${key.arn}.`);
     dryRun(input);
-    return { ...(await encryptWith(key, plaintext, ec)), algorithm: 'SYMMETRIC_DEFAULT' };
+    return { ...(await encryptWith(ctx, key, plaintext, ec)), algorithm: 'SYMMETRIC_DEFAULT' };
   }
 
   function algorithmFor(key: KeyRecord, given: string | undefined, kind: 'encryption' | 'signing' | 'mac', field: string): string {
@@ -438,11 +403,25 @@ export function kmsService(deps: KmsDeps): JsonService {
   /** Automatic rotation: symmetric keys whose material KMS generated. Imported material rotates only on demand. */
   function rotatable(k: KeyRecord, onDemand = false): void {
     if (specOf(k).kind !== 'symmetric') throw new UnsupportedOperationException(`${k.arn} is a ${k.keySpec} key: only symmetric encryption keys can be rotated.`);
+    if (k.customKeyStoreId) throw new UnsupportedOperationException(`${k.arn} is in custom key store ${k.customKeyStoreId}: keys in custom key stores do not rotate.`);
     if (k.origin === 'EXTERNAL' && !onDemand) throw new UnsupportedOperationException(`${k.arn} has imported key material: it rotates only on demand (RotateKeyOnDemand after ImportKeyMaterial with ImportType NEW_KEY_MATERIAL).`);
   }
 
-  /** Seal under the key's current material; the id of that material comes back with the blob, as AWS reports it. */
-  async function encryptWith(key: KeyRecord, plaintext: Buffer, ec: Record<string, string>): Promise<{ blob: Buffer; keyMaterialId: string }> {
+  /**
+   * Seal under the key's current material; the id of that material comes back with the blob, as AWS reports it.
+   * A key in a custom key store is sealed in its token, or twice: under its own material, then by its proxy.
+   */
+  async function encryptWith(ctx: CallContext, key: KeyRecord, plaintext: Buffer, ec: Record<string, string>): Promise<{ blob: Buffer; keyMaterialId?: string }> {
+    if (key.customKeyStoreId) {
+      let keyMaterialId: string | undefined;
+      const blob = await stores().encrypt(ctx, key, plaintext, ec, async () => {
+        const m = await keys.material(key, key.currentVersion);
+        if (!m) throw new KMSInvalidStateException(`${key.arn} has no key material.`);
+        keyMaterialId = m.id;
+        return { secret: m.secret, version: key.currentVersion };
+      });
+      return { blob, ...(keyMaterialId ? { keyMaterialId } : {}) };
+    }
     const material = await keys.material(key, key.currentVersion);
     if (!material) throw new KMSInvalidStateException(`${key.arn} is pending import.`);
     return { blob: sealUnderBackingKey(key.keyId, key.currentVersion, material.secret, plaintext, ec), keyMaterialId: material.id };
@@ -454,7 +433,27 @@ export function kmsService(deps: KmsDeps): JsonService {
     ciphertext: Buffer,
     ec: Record<string, string>,
     requestedKeyId: string | undefined,
-  ): Promise<{ key: KeyRecord; plaintext: Buffer; keyMaterialId: string }> {
+  ): Promise<{ key: KeyRecord; plaintext: Buffer; keyMaterialId?: string }> {
+    const peeked = peekBlob(ciphertext);
+    if (peeked && peeked.format !== FORMAT_V1) {
+      if (requestedKeyId !== undefined) {
+        const requested = await keys.resolve(requestedKeyId, { aliases: true });
+        if (requested.keyId !== peeked.keyId) throw new IncorrectKeyException();
+      }
+      const key = await keys.get(peeked.keyId);
+      if (!key) throw new InvalidCiphertextException();
+      await authorizedKey(ctx, key, ctx.operation === 'ReEncrypt' ? { side: 'Source' } : {});
+      requireState(key, USABLE);
+      // Each kind of key has its one format: a blob in another is not this key's ciphertext.
+      if (!key.customKeyStoreId || (peeked.format === FORMAT_HSM) !== (key.origin === 'AWS_CLOUDHSM')) throw new InvalidCiphertextException();
+      let keyMaterialId: string | undefined;
+      const plaintext = await stores().decrypt(ctx, key, ciphertext, ec, async (version) => {
+        const m = await keys.material(key, version);
+        keyMaterialId = m?.id;
+        return m?.secret;
+      });
+      return { key, plaintext, ...(keyMaterialId ? { keyMaterialId } : {}) };
+    }
     const parsed = decodeBlob(ciphertext);
     if (requestedKeyId !== undefined) {
       const requested = await keys.resolve(requestedKeyId, { aliases: true });
@@ -465,6 +464,8 @@ export function kmsService(deps: KmsDeps): JsonService {
     if (!key) throw new InvalidCiphertextException();
     await authorizedKey(ctx, key, ctx.operation === 'ReEncrypt' ? { side: 'Source' } : {});
     requireState(key, USABLE);
+    // A key in a custom key store never makes a version 1 blob of its own (the inner layer of an external key's ciphertext is one: it must not open here).
+    if (key.customKeyStoreId) throw new InvalidCiphertextException();
     const material = await keys.material(key, parsed.version);
     if (!material) throw new InvalidCiphertextException();
     return { key, plaintext: openUnderBackingKey(parsed, material.secret, ec), keyMaterialId: material.id };
@@ -491,8 +492,13 @@ export function kmsService(deps: KmsDeps): JsonService {
     dryRun(input);
     const dataKey = randomBytes(bytes);
     try {
-      const sealed = await encryptWith(key, dataKey, ec);
-      return { CiphertextBlob: sealed.blob.toString('base64'), KeyId: key.arn, ...(withPlaintext ? { Plaintext: dataKey.toString('base64') } : {}), KeyMaterialId: sealed.keyMaterialId };
+      const sealed = await encryptWith(ctx, key, dataKey, ec);
+      return {
+        CiphertextBlob: sealed.blob.toString('base64'),
+        KeyId: key.arn,
+        ...(withPlaintext ? { Plaintext: dataKey.toString('base64') } : {}),
+        ...(sealed.keyMaterialId ? { KeyMaterialId: sealed.keyMaterialId } : {}),
+      };
     } finally {
       dataKey.fill(0);
     }
@@ -555,17 +561,18 @@ export function kmsService(deps: KmsDeps): JsonService {
     stringList(input, 'GrantTokens', 10);
     if (input['Recipient'] !== undefined) throw new UnsupportedOperationException('Recipient (Nitro Enclaves attestation) is not supported.');
     const key = await usableKey(keyId, ctx);
+    if (key.customKeyStoreId) throw new UnsupportedOperationException(`${key.arn} is in custom key store ${key.customKeyStoreId}: data key pairs cannot be generated under keys in custom key stores.`);
     dryRun(input);
     const pair = pool && pairSpec.startsWith('RSA') ? await pool.run('dataKeyPair', pairSpec) : dataKeyPair(pairSpec);
     try {
-      const sealed = await encryptWith(key, pair.privateKey, ec);
+      const sealed = await encryptWith(ctx, key, pair.privateKey, ec);
       return {
         KeyId: key.arn,
         KeyPairSpec: pairSpec,
         PublicKey: pair.publicKey.toString('base64'),
         PrivateKeyCiphertextBlob: sealed.blob.toString('base64'),
         ...(withPlaintext ? { PrivateKeyPlaintext: pair.privateKey.toString('base64') } : {}),
-        KeyMaterialId: sealed.keyMaterialId,
+        ...(sealed.keyMaterialId ? { KeyMaterialId: sealed.keyMaterialId } : {}),
       };
     } finally {
       pair.privateKey.fill(0);
@@ -579,14 +586,26 @@ export function kmsService(deps: KmsDeps): JsonService {
       const keyUsage = usageIn ?? 'ENCRYPT_DECRYPT';
       const KEY_SPEC_ENUM = [...new Set([...Object.keys(KEY_SPECS), 'SM2'])];
       const keySpec = oneOf(input, 'KeySpec', KEY_SPEC_ENUM) ?? oneOf(input, 'CustomerMasterKeySpec', KEY_SPEC_ENUM) ?? 'SYMMETRIC_DEFAULT';
-      const origin = str(input, 'Origin') ?? 'AWS_KMS';
+      const origin = oneOf(input, 'Origin', ['AWS_KMS', 'EXTERNAL', 'AWS_CLOUDHSM', 'EXTERNAL_KEY_STORE'] as const) ?? 'AWS_KMS';
+      const customKeyStoreId = str(input, 'CustomKeyStoreId', { min: 1, max: 64 });
+      const xksKeyId = str(input, 'XksKeyId', { min: 1, max: 128 });
+      if (xksKeyId !== undefined && !XKS_KEY_ID.test(xksKeyId)) {
+        throw new ValidationException(`1 validation error detected: Value '${xksKeyId}' at 'xksKeyId' failed to satisfy constraint: Member must satisfy regular expression pattern: ^[a-zA-Z0-9-_.]+$`);
+      }
+      const inStore = origin === 'AWS_CLOUDHSM' || origin === 'EXTERNAL_KEY_STORE';
       const spec = KEY_SPECS[keySpec];
       if (!spec) throw new UnsupportedOperationException(`KeySpec ${keySpec} is not supported: Trent offers ${Object.keys(KEY_SPECS).join(', ')}.`);
       if (usageIn === undefined && keySpec !== 'SYMMETRIC_DEFAULT') throw new ValidationException('You must specify a KeyUsage value for all KMS keys except for symmetric encryption keys.');
       if (!spec.usages.includes(keyUsage)) throw new ValidationException(`KeyUsage ${keyUsage} is not compatible with KeySpec ${keySpec}; use ${spec.usages.join(' or ')}.`);
-      if (origin !== 'AWS_KMS' && origin !== 'EXTERNAL') throw new UnsupportedOperationException(`Origin ${origin} is not supported: Trent offers AWS_KMS and EXTERNAL.`);
       if (bool(input, 'MultiRegion')) throw new UnsupportedOperationException('Multi-Region keys are not supported: Trent serves a single Region.');
-      if (input['CustomKeyStoreId'] !== undefined) throw new UnsupportedOperationException('Custom key stores are not supported.');
+      if (inStore) {
+        if (customKeyStoreId === undefined) throw new ValidationException(`Origin ${origin} requires a CustomKeyStoreId.`);
+        if (keySpec !== 'SYMMETRIC_DEFAULT' || keyUsage !== 'ENCRYPT_DECRYPT') {
+          throw new UnsupportedOperationException(`KMS keys in custom key stores are symmetric encryption keys only (KeySpec SYMMETRIC_DEFAULT, KeyUsage ENCRYPT_DECRYPT), not ${keySpec} ${keyUsage}.`);
+        }
+        if (origin === 'EXTERNAL_KEY_STORE' && xksKeyId === undefined) throw new ValidationException('XksKeyId is required for a KMS key with an Origin of EXTERNAL_KEY_STORE.');
+      } else if (customKeyStoreId !== undefined) throw new ValidationException(`CustomKeyStoreId is valid only with an Origin of AWS_CLOUDHSM or EXTERNAL_KEY_STORE, not ${origin}.`);
+      if (origin !== 'EXTERNAL_KEY_STORE' && xksKeyId !== undefined) throw new ValidationException(`XksKeyId is valid only for a KMS key with an Origin of EXTERNAL_KEY_STORE, not ${origin}.`);
       const policyIn = str(input, 'Policy', { min: 1, max: 131072 }) ?? defaultKeyPolicy(ctx.principal.accountId);
       validateKeyPolicy(policyIn);
       const policy = await boundKeyPolicy(policyIn, keys.accountId);
@@ -599,13 +618,40 @@ export function kmsService(deps: KmsDeps): JsonService {
       if (input['Policy'] !== undefined && !bool(input, 'BypassPolicyLockoutSafetyCheck')) await lockoutCheck(ctx, policy, `arn:aws:kms:${keys.region}:${keys.accountId}:key/*`);
       const external = origin === 'EXTERNAL';
       if (external && spec.kind === 'mldsa') throw new UnsupportedOperationException(`Importing ${keySpec} key material is not supported: Trent generates ML-DSA keys itself.`);
-      const material = external ? Buffer.alloc(0) : await generateMaterialAsync(spec);
-      const key = await db.transaction(async (tx) => {
-        const k = await keys.create(tx, { description, keyUsage, keySpec, origin, keyManager: 'CUSTOMER', policy, now: now(), material, external });
-        for (const t of tags) await tx.run('INSERT INTO kms_tags (key_id, tag_key, tag_value) VALUES (?, ?, ?)', [k.keyId, t.TagKey, t.TagValue]);
-        return k;
-      });
-      material.fill(0);
+      // A key in a custom key store: its store must be connected; an external key must be one the proxy offers for it.
+      const store = inStore ? await stores().storeForNewKey(customKeyStoreId!, origin) : undefined;
+      if (store && origin === 'EXTERNAL_KEY_STORE') await stores().checkExternalKey(ctx, store, xksKeyId!);
+      const keyId = randomUUID();
+      const inToken = origin === 'AWS_CLOUDHSM';
+      if (store && inToken) await stores().generateHsmKey(store, keyId);
+      // A key in an external key store has material of its own too (the inner layer of its double encryption).
+      const material = external || inToken ? Buffer.alloc(0) : await generateMaterialAsync(spec);
+      let key: KeyRecord;
+      try {
+        key = await db.transaction(async (tx) => {
+          const k = await keys.create(tx, {
+            description,
+            keyUsage,
+            keySpec,
+            origin,
+            keyManager: 'CUSTOMER',
+            policy,
+            now: now(),
+            material,
+            external,
+            keyId,
+            ...(store ? { customKeyStore: { id: store.id, ...(xksKeyId !== undefined ? { xksKeyId } : {}), inToken } } : {}),
+          });
+          for (const t of tags) await tx.run('INSERT INTO kms_tags (key_id, tag_key, tag_value) VALUES (?, ?, ?)', [k.keyId, t.TagKey, t.TagValue]);
+          return k;
+        });
+      } catch (err) {
+        if (store && inToken) await stores().discardHsmKey(store, keyId);
+        if (err instanceof UniqueViolation && store && !inToken) throw new XksKeyAlreadyInUseException(`External key ${xksKeyId} is already associated with another KMS key in custom key store ${store.id}.`);
+        throw err;
+      } finally {
+        material.fill(0);
+      }
       touched(ctx, key);
       return { KeyMetadata: keyMetadata(key) };
     },
@@ -756,7 +802,7 @@ export function kmsService(deps: KmsDeps): JsonService {
       const algorithm = oneOf(input, 'EncryptionAlgorithm', ['SYMMETRIC_DEFAULT', 'RSAES_OAEP_SHA_1', 'RSAES_OAEP_SHA_256', 'SM2PKE'] as const);
       try {
         const key = await usableKey(keyId, ctx, 'ENCRYPT_DECRYPT', false);
-        const out = await encryptAny(key, plaintext, ec, algorithm, 'EncryptionContext', input);
+        const out = await encryptAny(ctx, key, plaintext, ec, algorithm, 'EncryptionContext', input);
         return { CiphertextBlob: out.blob.toString('base64'), KeyId: key.arn, EncryptionAlgorithm: out.algorithm as K.EncryptionAlgorithmSpec };
       } finally {
         plaintext.fill(0);
@@ -792,7 +838,7 @@ export function kmsService(deps: KmsDeps): JsonService {
       const destination = await usableKey(destinationKeyId, ctx, 'ENCRYPT_DECRYPT', false, 'Destination');
       const source = await decryptAny(ctx, ciphertext, sourceEc, sourceKeyId, sourceAlgorithm, 'SourceEncryptionContext');
       try {
-        const out = await encryptAny(destination, source.plaintext, destEc, destinationAlgorithm, 'DestinationEncryptionContext', input);
+        const out = await encryptAny(ctx, destination, source.plaintext, destEc, destinationAlgorithm, 'DestinationEncryptionContext', input);
         return {
           CiphertextBlob: out.blob.toString('base64'),
           SourceKeyId: source.key.arn,
@@ -914,9 +960,10 @@ export function kmsService(deps: KmsDeps): JsonService {
       await authorizedAccount(ctx);
       const count = int(input, 'NumberOfBytes', { min: 1, max: 1024 });
       if (count === undefined) throw new ValidationException('NumberOfBytes is required.');
-      if (input['CustomKeyStoreId'] !== undefined) throw new UnsupportedOperationException('Custom key stores are not supported.');
+      const storeId = str(input, 'CustomKeyStoreId', { min: 1, max: 64 });
       if (input['Recipient'] !== undefined) throw new UnsupportedOperationException('Recipient (Nitro Enclaves attestation) is not supported.');
-      return { Plaintext: randomBytes(count).toString('base64') };
+      // With a CustomKeyStoreId, the bytes come from the store's token.
+      return { Plaintext: (storeId !== undefined ? await stores().random(storeId, count) : randomBytes(count)).toString('base64') };
     },
 
     async EnableKeyRotation(ctx, input): Promise<void> {
@@ -1258,6 +1305,8 @@ export function kmsService(deps: KmsDeps): JsonService {
       };
     },
   };
+
+  Object.assign(operations, customKeyStoreOperations(deps.customKeyStores, (ctx) => authorizedAccount(ctx)));
 
   return {
     protocol: 'json',

@@ -122,3 +122,30 @@ export class InvalidArnException extends AwsError {
     super('InvalidArnException', 400, message);
   }
 }
+
+/** Custom key stores: AWS's error codes for the key store operations, all client faults (400) as KMS answers them. */
+function clientError(code: string) {
+  return class extends AwsError {
+    constructor(message: string) {
+      super(code, 400, message);
+    }
+  };
+}
+export const CustomKeyStoreNotFoundException = clientError('CustomKeyStoreNotFoundException');
+export const CustomKeyStoreInvalidStateException = clientError('CustomKeyStoreInvalidStateException');
+export const CustomKeyStoreNameInUseException = clientError('CustomKeyStoreNameInUseException');
+export const CustomKeyStoreHasCMKsException = clientError('CustomKeyStoreHasCMKsException');
+export const CloudHsmClusterNotFoundException = clientError('CloudHsmClusterNotFoundException');
+export const CloudHsmClusterInUseException = clientError('CloudHsmClusterInUseException');
+export const CloudHsmClusterNotActiveException = clientError('CloudHsmClusterNotActiveException');
+export const CloudHsmClusterNotRelatedException = clientError('CloudHsmClusterNotRelatedException');
+export const CloudHsmClusterInvalidConfigurationException = clientError('CloudHsmClusterInvalidConfigurationException');
+export const IncorrectTrustAnchorException = clientError('IncorrectTrustAnchorException');
+export const XksProxyUriInUseException = clientError('XksProxyUriInUseException');
+export const XksProxyUriUnreachableException = clientError('XksProxyUriUnreachableException');
+export const XksProxyIncorrectAuthenticationCredentialException = clientError('XksProxyIncorrectAuthenticationCredentialException');
+export const XksProxyInvalidResponseException = clientError('XksProxyInvalidResponseException');
+export const XksProxyInvalidConfigurationException = clientError('XksProxyInvalidConfigurationException');
+export const XksKeyNotFoundException = clientError('XksKeyNotFoundException');
+export const XksKeyAlreadyInUseException = clientError('XksKeyAlreadyInUseException');
+export const XksKeyInvalidConfigurationException = clientError('XksKeyInvalidConfigurationException');

@@ -1,6 +1,6 @@
 import type { Lease } from '../store/lease.ts';
 import type { Logger } from 'pino';
-import { DAY_MS, type KeyStore } from './keys.ts';
+import { DAY_MS, type KeyRecord, type KeyStore } from './keys.ts';
 
 interface DueRow {
   key_id: string;
@@ -18,13 +18,18 @@ export class KmsJobs {
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<unknown> = Promise.resolve();
   readonly #lease: Lease | undefined;
+  readonly #destroyed: ((key: KeyRecord) => Promise<void>) | undefined;
 
-  /** With a lease, rotation and deletion run on one node of a cluster at a time; cache sweeping runs everywhere. */
-  constructor(keys: KeyStore, log: Logger, now: () => number = Date.now, lease?: Lease) {
+  /**
+   * With a lease, rotation and deletion run on one node of a cluster at a time; cache sweeping runs everywhere.
+   * `destroyed` is told of each key deleted, after its records are gone (a key in a token: its object goes too).
+   */
+  constructor(keys: KeyStore, log: Logger, now: () => number = Date.now, lease?: Lease, destroyed?: (key: KeyRecord) => Promise<void>) {
     this.#keys = keys;
     this.#log = log;
     this.#now = now;
     this.#lease = lease;
+    this.#destroyed = destroyed;
   }
 
   async runOnce(): Promise<{ rotated: string[]; deleted: string[] }> {
@@ -55,15 +60,16 @@ export class KmsJobs {
     }
     const expired = await db.all<DueRow>("SELECT key_id FROM kms_keys WHERE key_state = 'PendingDeletion' AND deletion_at <= ?", [now]);
     for (const { key_id } of expired) {
-      const keyArn = await db.transaction(async (tx) => {
+      const gone = await db.transaction(async (tx) => {
         const key = await this.#keys.get(key_id, tx);
         if (!key || key.keyState !== 'PendingDeletion' || key.deletionAt === null || key.deletionAt > now) return undefined;
         await this.#keys.destroy(tx, key_id);
-        return key.arn;
+        return key;
       });
-      if (keyArn) {
-        deleted.push(keyArn);
-        this.#log.info({ keyArn }, 'key deleted: its key material is destroyed');
+      if (gone) {
+        deleted.push(gone.arn);
+        this.#log.info({ keyArn: gone.arn }, 'key deleted: its key material is destroyed');
+        await this.#destroyed?.(gone).catch((err: unknown) => this.#log.warn({ keyArn: gone.arn, err }, 'the deleted key\'s material outside the database could not be destroyed'));
       }
     }
     // Imported material past its ValidTo (any of a key's materials, one pending rotation included) is deleted.

@@ -35,6 +35,10 @@ export interface KeyRecord {
   expirationModel: string | null;
   /** The id of the current version's material (null before any import, or for versions made before ids existed). */
   currentKeyMaterialId: string | null;
+  /** Keys in custom key stores: the store, its cluster (AWS_CLOUDHSM) or the external key (EXTERNAL_KEY_STORE). */
+  customKeyStoreId: string | null;
+  cloudHsmClusterId: string | null;
+  xksKeyId: string | null;
 }
 
 interface KeyRow {
@@ -60,6 +64,9 @@ interface KeyRow {
   valid_to: number | null;
   expiration_model: string | null;
   current_key_material_id: string | null;
+  custom_key_store_id?: string | null;
+  cloud_hsm_cluster_id?: string | null;
+  xks_key_id?: string | null;
 }
 
 const n = (v: number | bigint | null): number | null => (v === null ? null : Number(v));
@@ -89,12 +96,16 @@ function fromRow(r: KeyRow): KeyRecord {
     validTo: n(r.valid_to),
     expirationModel: r.expiration_model,
     currentKeyMaterialId: r.current_key_material_id ?? null,
+    customKeyStoreId: r.custom_key_store_id ?? null,
+    cloudHsmClusterId: r.cloud_hsm_cluster_id ?? null,
+    xksKeyId: r.xks_key_id ?? null,
   };
 }
 
-/** A key row with the id of its current material. */
-const KEY_SELECT = `SELECT k.*, v.key_material_id AS current_key_material_id FROM kms_keys k
-  LEFT JOIN kms_key_versions v ON v.key_id = k.key_id AND v.version = k.current_version`;
+/** A key row with the id of its current material and, for a key in an AWS_CLOUDHSM key store, the store's cluster. */
+const KEY_SELECT = `SELECT k.*, v.key_material_id AS current_key_material_id, s.cloud_hsm_cluster_id AS cloud_hsm_cluster_id FROM kms_keys k
+  LEFT JOIN kms_key_versions v ON v.key_id = k.key_id AND v.version = k.current_version
+  LEFT JOIN kms_custom_key_stores s ON s.custom_key_store_id = k.custom_key_store_id`;
 
 export interface AliasRecord {
   aliasName: string;
@@ -260,15 +271,19 @@ export class KeyStore {
       material?: Buffer;
       /** Origin EXTERNAL: no material until ImportKeyMaterial. */
       external?: boolean;
+      /** The key's id when it had to be known before its record (its material was generated in a token under it). */
+      keyId?: string;
+      /** A key in a custom key store; `inToken` when its only material is in the store's token (AWS_CLOUDHSM). */
+      customKeyStore?: { id: string; xksKeyId?: string; inToken?: boolean };
     },
   ): Promise<KeyRecord> {
-    const keyId = randomUUID();
+    const keyId = init.keyId ?? randomUUID();
     const arn = this.keyArn(keyId);
     const rotation = init.rotationPeriodDays !== undefined;
     await tx.run(
       `INSERT INTO kms_keys (key_id, account_id, region, arn, description, key_state, key_usage, key_spec, origin, key_manager, policy, created_at,
-                             rotation_enabled, rotation_period_days, next_rotation_at, current_version)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+                             rotation_enabled, rotation_period_days, next_rotation_at, current_version, custom_key_store_id, xks_key_id)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       [
         keyId,
         this.accountId,
@@ -286,9 +301,11 @@ export class KeyStore {
         rotation ? init.rotationPeriodDays! : null,
         rotation ? init.now + init.rotationPeriodDays! * DAY_MS : null,
         init.external ? 0 : 1,
+        init.customKeyStore?.id ?? null,
+        init.customKeyStore?.xksKeyId ?? null,
       ],
     );
-    if (!init.external) await this.#insertVersion(tx, keyId, arn, 1, null, init.now, init.material);
+    if (!init.external && !init.customKeyStore?.inToken) await this.#insertVersion(tx, keyId, arn, 1, null, init.now, init.material);
     return (await this.get(keyId, tx))!;
   }
 

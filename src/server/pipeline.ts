@@ -69,6 +69,11 @@ export interface PipelineOptions {
    * about it (see server/workers.ts). `scope` is the service's signing name.
    */
   changed?: (scope: string) => Promise<void>;
+  /**
+   * Requests under the XKS proxy's path (src/kms/xks-proxy.ts): authenticated with the proxy's own SigV4 credential,
+   * answered in the XKS Proxy API's error shape, and recorded through the same recorder before they are answered.
+   */
+  xks?: { handles(rawPath: string): boolean; handle(req: IncomingMessage, sreq: SigningRequest): Promise<WireResponse> };
 }
 
 interface Exchange {
@@ -148,6 +153,7 @@ export class Pipeline {
     if ((sreq.rawPath === CONSOLE_PATH || sreq.rawPath.startsWith(`${CONSOLE_PATH}/`)) && (sreq.method === 'GET' || sreq.method === 'HEAD')) {
       return consoleAssets.answer(sreq.rawPath, { acceptEncoding: header(sreq, 'accept-encoding'), ifNoneMatch: header(sreq, 'if-none-match') });
     }
+    if (this.#opts.xks?.handles(sreq.rawPath)) return this.#opts.xks.handle(req, sreq);
     const ex = this.#classify(req, sreq);
     let wire: WireResponse;
     // Fail closed: nothing is served while calls cannot be recorded. A failing store is tried again first (one write,

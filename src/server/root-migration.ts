@@ -2,6 +2,8 @@ import type { Database, SqlValue } from '../store/database.ts';
 import type { RootOfTrust } from '../root/root-of-trust.ts';
 import { accessKeyAad, sessionAad } from '../iam/identities.ts';
 import { materialAad } from '../kms/keys.ts';
+import { keyStorePasswordAad, xksSecretAad } from '../kms/custom-key-stores.ts';
+import { xksProxyCredentialAad } from '../kms/xks-proxy.ts';
 import { serviceKeyAad } from '../s3/sse.ts';
 import { signingKeyAad } from '../trail/signing.ts';
 
@@ -50,6 +52,27 @@ const COLUMNS: WrappedColumn[] = [
     update: 'UPDATE kms_import_parameters SET wrapping_key_wrapped = ? WHERE token_hash = ? AND wrapping_key_wrapped = ?',
     aad: (r) => Buffer.from(`trent:kms:import-wrapping-key:${String(r['token_hash'])}`),
     key: (r) => [String(r['token_hash'])],
+  },
+  {
+    name: 'KMS custom key store passwords',
+    select: 'SELECT custom_key_store_id, password_wrapped AS wrapped FROM kms_custom_key_stores WHERE substr(password_wrapped, 1, 1) = ? LIMIT ?',
+    update: 'UPDATE kms_custom_key_stores SET password_wrapped = ? WHERE custom_key_store_id = ? AND password_wrapped = ?',
+    aad: (r) => keyStorePasswordAad(String(r['custom_key_store_id'])),
+    key: (r) => [String(r['custom_key_store_id'])],
+  },
+  {
+    name: 'KMS external key store proxy secrets',
+    select: 'SELECT custom_key_store_id, xks_secret_wrapped AS wrapped FROM kms_custom_key_stores WHERE substr(xks_secret_wrapped, 1, 1) = ? LIMIT ?',
+    update: 'UPDATE kms_custom_key_stores SET xks_secret_wrapped = ? WHERE custom_key_store_id = ? AND xks_secret_wrapped = ?',
+    aad: (r) => xksSecretAad(String(r['custom_key_store_id'])),
+    key: (r) => [String(r['custom_key_store_id'])],
+  },
+  {
+    name: 'KMS XKS proxy credentials',
+    select: 'SELECT access_key_id, secret_wrapped AS wrapped FROM kms_xks_proxy_credentials WHERE substr(secret_wrapped, 1, 1) = ? LIMIT ?',
+    update: 'UPDATE kms_xks_proxy_credentials SET secret_wrapped = ? WHERE access_key_id = ? AND secret_wrapped = ?',
+    aad: (r) => xksProxyCredentialAad(String(r['access_key_id'])),
+    key: (r) => [String(r['access_key_id'])],
   },
   {
     name: 'S3 service keys (SSE-S3)',

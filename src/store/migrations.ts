@@ -615,4 +615,42 @@ export const migrations: Migration[] = [
       CREATE INDEX s3_objects_by_version ON s3_objects(bucket_name, object_key, version_seq);
     `,
   },
+  {
+    id: 19,
+    name: 'kms: custom key stores (PKCS#11 tokens in place of CloudHSM clusters, external key store proxies), the keys kept in them, and the XKS proxy credentials Trent itself accepts',
+    // Secrets (a token PIN, a proxy's secret access key, Trent's own proxy credential) are kept only wrapped by the root of trust.
+    sql: `
+      CREATE TABLE kms_custom_key_stores (
+        custom_key_store_id   TEXT PRIMARY KEY,
+        account_id            TEXT NOT NULL,
+        region                TEXT NOT NULL,
+        name                  TEXT NOT NULL,
+        store_type            TEXT NOT NULL,
+        connection_state      TEXT NOT NULL,
+        connection_error_code TEXT,
+        created_at            INTEGER NOT NULL,
+        cloud_hsm_cluster_id  TEXT UNIQUE,
+        trust_anchor          TEXT,
+        password_wrapped      BLOB,
+        xks_uri_endpoint      TEXT,
+        xks_uri_path          TEXT,
+        xks_connectivity      TEXT,
+        xks_access_key_id     TEXT,
+        xks_secret_wrapped    BLOB,
+        UNIQUE (account_id, region, name),
+        UNIQUE (account_id, region, xks_uri_endpoint, xks_uri_path)
+      );
+      ALTER TABLE kms_keys ADD COLUMN custom_key_store_id TEXT;
+      ALTER TABLE kms_keys ADD COLUMN xks_key_id TEXT;
+      CREATE INDEX kms_keys_by_custom_key_store ON kms_keys(custom_key_store_id);
+      CREATE UNIQUE INDEX kms_keys_by_xks_key ON kms_keys(custom_key_store_id, xks_key_id);
+      CREATE TABLE kms_xks_proxy_credentials (
+        access_key_id  TEXT PRIMARY KEY,
+        name           TEXT NOT NULL UNIQUE,
+        user_name      TEXT NOT NULL,
+        secret_wrapped BLOB NOT NULL,
+        created_at     INTEGER NOT NULL
+      );
+    `,
+  },
 ];
