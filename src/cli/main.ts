@@ -33,6 +33,9 @@ ${ADMIN_USAGE}
 
 ${SECRETS_USAGE}
 
+trent status | stop | logs [-f] [--data-dir DIR]
+  is a server running here, and where; stop it; print or follow its log
+
 trent version`;
 
 export async function main(argv: string[]): Promise<number> {
@@ -53,6 +56,12 @@ export async function main(argv: string[]): Promise<number> {
         return await (await import('./admin.ts')).admin(rest);
       case 'trail':
         return await (await import('./trail.ts')).trail(rest);
+      case 'status':
+        return await (await import('./ops.ts')).status(rest);
+      case 'stop':
+        return await (await import('./ops.ts')).stop(rest);
+      case 'logs':
+        return await (await import('./ops.ts')).logs(rest);
       case 'version':
       case '--version':
         process.stdout.write(`${VERSION}\n`);
