@@ -283,7 +283,7 @@ test('Encrypt, Decrypt, GenerateDataKey and ReEncrypt run in the token: its key 
     const body = blob.subarray(50);
     token.lib.C_DecryptInit(
       token.session,
-      { mechanism: pkcs11.CKM_AES_GCM, parameter: { type: pkcs11.CK_PARAMS_AES_GCM, iv, aad: Buffer.concat([blob.subarray(0, 38), canonicalEncryptionContext(context)]), ivBits: 96, tagBits: 128 } },
+      { mechanism: pkcs11.CKM_AES_GCM, parameter: { type: pkcs11.CK_PARAMS_AES_GCM, iv, aad: Buffer.concat([blob.subarray(0, 38), canonicalEncryptionContext(context)]), ivBits: 96, tagBits: 128 } as import('pkcs11js').AesGCM },
       key,
     );
     assert.deepEqual(Buffer.from(token.lib.C_Decrypt(token.session, body, Buffer.alloc(body.length))), secret);
