@@ -16,14 +16,16 @@
 // says it needs a newer CLI ("CLI v1.32.84+ / v2.15.39+") is left out, and reported, when the CLI is older.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { scryptSync } from 'node:crypto';
+import { constants } from 'node:os';
 import { chmod, mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { readFileSync, statSync } from 'node:fs';
 import { delimiter, dirname, join } from 'node:path';
 import { DescribeSecretCommand, GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { DescribeKeyCommand, KMSClient, ListGrantsCommand } from '@aws-sdk/client-kms';
-import { REPO, removeDir, startTrent, tempDir } from '../helpers/trent.ts';
+import { CloudTrailClient, LookupEventsCommand } from '@aws-sdk/client-cloudtrail';
+import { REPO, removeDir, startTrent, tempDir, type RunningTrent } from '../helpers/trent.ts';
 import { CLI_V2, skipCliV2 } from '../helpers/cli.ts';
 
 interface Block {
@@ -60,6 +62,23 @@ function skipReason(b: Block): string | undefined {
   return undefined;
 }
 
+/** The server's most recent refused calls, from its audit trail: what a failing block ran into. */
+async function refusals(server: RunningTrent): Promise<string> {
+  const trail = new CloudTrailClient(server.clientConfig());
+  try {
+    const events = (await trail.send(new LookupEventsCommand({ MaxResults: 50 }))).Events ?? [];
+    return events
+      .map((e) => JSON.parse(e.CloudTrailEvent ?? '{}') as { eventTime?: string; eventName?: string; errorCode?: string; errorMessage?: string; userAgent?: string })
+      .filter((e) => e.errorCode)
+      .map((e) => `${e.eventTime} ${e.eventName}: ${e.errorCode}: ${e.errorMessage} (${e.userAgent})`)
+      .join('\n');
+  } catch (err) {
+    return `(the trail could not be read: ${(err as Error).message})`;
+  } finally {
+    trail.destroy();
+  }
+}
+
 type Version = [number, number, number];
 const older = (a: Version, b: Version) => a[0] !== b[0] ? a[0] < b[0] : a[1] !== b[1] ? a[1] < b[1] : a[2] < b[2];
 
@@ -83,12 +102,19 @@ function forCli(code: string, version: Version): { code: string; left: string[] 
   return { code: kept.join('\n'), left };
 }
 
+/**
+ * Run a command to completion with stdin from /dev/null. Not a pipe from this process: bash takes a socket on stdin
+ * for a remote shell and reads ~/.bashrc, which may put another `aws` first on PATH.
+ */
 function run(file: string, args: string[], opts: { cwd: string; env: NodeJS.ProcessEnv; timeoutMs: number }): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    execFile(file, args, { cwd: opts.cwd, env: opts.env, timeout: opts.timeoutMs, maxBuffer: 64 * 1024 * 1024, encoding: 'utf8' }, (err, stdout, stderr) => {
-      if (err && typeof err.code !== 'number') return reject(err);
-      resolve({ code: err ? (err.code as number) : 0, stdout, stderr });
-    });
+    const child = spawn(file, args, { cwd: opts.cwd, env: opts.env, timeout: opts.timeoutMs, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.once('error', reject);
+    child.once('close', (code, signal) => resolve({ code: code ?? 128 + (signal ? constants.signals[signal] : 0), stdout, stderr }));
   });
 }
 
@@ -153,7 +179,7 @@ for (const [name, found, skip] of [
       await writeFile(join(bin, 'npx'), `#!/bin/sh\nif [ "$1" = trent ]; then shift; exec ${trent} "$@"; fi\necho "npx $1: only 'npx trent' is provided here" >&2\nexit 127\n`);
       await chmod(join(bin, 'aws'), 0o755);
       await chmod(join(bin, 'npx'), 0o755);
-      const env: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('AWS_') && !k.startsWith('TRENT_')));
+      const env: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('AWS_') && !k.startsWith('TRENT_') && k !== 'BASH_ENV' && k !== 'ENV'));
       Object.assign(env, {
         PATH: [bin, dirname(process.execPath), process.env['PATH']].join(delimiter),
         TRENT_AWS_CLI: cli,
@@ -180,14 +206,21 @@ for (const [name, found, skip] of [
             body = block.lang === 'python' ? `python3 ${file}\n` : `node ${file}\n`;
           }
           const script = `set -euo pipefail\n${session ? 'eval "$(npx trent env)"\n' : ''}${body}`;
-          const r = await run('bash', ['-c', script], { cwd: work, env, timeoutMs: 5 * 60_000 });
+          const r = await run('bash', ['--norc', '--noprofile', '-c', script], { cwd: work, env, timeoutMs: 5 * 60_000 });
           outputs.push(r.stdout);
-          assert.equal(r.code, 0, `${label} failed (exit ${r.code}):\n--- stdout\n${r.stdout.slice(-4000)}\n--- stderr\n${r.stderr.slice(-4000)}`);
+          if (r.code !== 0) {
+            assert.fail(`${label} failed (exit ${r.code}):\n--- stdout\n${r.stdout.slice(-4000)}\n--- stderr\n${r.stderr.slice(-4000)}\n--- server\n${server.output().slice(-4000)}\n--- refused calls in the audit trail\n${await refusals(server)}`);
+          }
         });
         if (!why && block.code.includes('eval "$(npx trent env)"')) session = true;
       }
 
-      // What the examples say they do, checked against the server.
+      // What the examples say they do, checked against the server. First, that `aws` was the CLI under test.
+      const trail = new CloudTrailClient(server.clientConfig());
+      const encrypts = (await trail.send(new LookupEventsCommand({ LookupAttributes: [{ AttributeKey: 'EventName', AttributeValue: 'Encrypt' }] }))).Events ?? [];
+      trail.destroy();
+      const agents = encrypts.map((e) => (JSON.parse(e.CloudTrailEvent ?? '{}') as { userAgent?: string }).userAgent ?? '');
+      assert.ok(agents.some((a) => a.startsWith(`aws-cli/${version.join('.')} `)), `kms encrypt ran on aws-cli/${version.join('.')}: ${agents.join('; ')}`);
       const all = outputs.join('\n');
       assert.match(all, /^a secret/m, 'kms decrypt printed the plaintext');
       assert.match(all, /Verified OK/, 'openssl verified the KMS signature');

@@ -24,7 +24,7 @@ before(async () => {
   fake = join(work, 'fake-aws');
   await writeFile(
     fake,
-    `#!/bin/bash
+    `#!/bin/bash --norc
 trap 'echo got=TERM; exit 42' TERM
 for a in "$@"; do echo "arg=$a"; done
 for v in AWS_ENDPOINT_URL AWS_CA_BUNDLE AWS_REGION AWS_DEFAULT_REGION AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN AWS_PROFILE AWS_CONFIG_FILE; do
