@@ -8,7 +8,7 @@ import type { BucketRecord } from './buckets.ts';
 import { s3ConditionKeys, type S3Context } from './context.ts';
 import { EntityTooLarge, InvalidArgument, InvalidRequest, InvalidVersionId, NoSuchKey, NoSuchVersion } from './errors.ts';
 import { lockForNewVersion, lockHeaders, requireIntegrity, writesLock, type LockRequest } from './object-lock.ts';
-import { BodyLimitExceeded, getLatestVersion, getVersion, isVersionIdForm, readSegments, tagsOfVersion, writeBlob, type ObjectRecord, type StoredHeaders, type Tag } from './objects.ts';
+import { BodyLimitExceeded, getLatestVersion, getVersion, INLINE_MAX, isVersionIdForm, readSegments, tagsOfVersion, writeBlob, type ObjectRecord, type StoredBody, type StoredHeaders, type Tag } from './objects.ts';
 import { PackageIntegrityError } from './packages.ts';
 import { checkConditions } from './preconditions.ts';
 import { objectArn, parseCustomerKey, type BucketEncryption, type CustomerKey, type KeyProtection, type SseRequest } from './sse.ts';
@@ -75,20 +75,53 @@ export function etagOf(p: KeyProtection, objectKey: Buffer, md5: Buffer): string
   }
 }
 
-/** Run a body into a new encrypted blob, mapping stream failures to S3's errors. */
-export async function writeBody(s3: S3Context, objectKey: Buffer, part: number, body: Readable, alg: ChecksumAlgorithm | undefined, limit: number) {
+/**
+ * Run a body into a new encrypted blob, mapping stream failures to S3's errors. A whole object (part 0) of at most
+ * INLINE_MAX bytes comes back sealed in memory (`inlineBody`), to be stored in its row; anything else goes to the blob store.
+ */
+export async function writeBody(s3: S3Context, objectKey: Buffer, part: number, body: Readable, alg: ChecksumAlgorithm | undefined, limit: number): Promise<StoredBody> {
   try {
-    return await writeBlob(s3.blobs, objectKey, part, body, alg, limit);
+    return await writeBlob(s3.blobs, objectKey, part, body, alg, limit, { inlineMax: INLINE_MAX });
   } catch (err) {
     if (err instanceof BodyLimitExceeded) throw new EntityTooLarge(err.limit);
     throw err;
   }
 }
 
+/** The stored blob of an inline object read without it: by its unique id. A version removed meanwhile reads as missing. */
+async function inlineBodyOf(s3: S3Context, o: ObjectRecord): Promise<Buffer | undefined> {
+  if (o.inlineBody || !o.segments.some((seg) => seg.inline)) return o.inlineBody;
+  const row = await s3.db.get<{ inline_body: Buffer | null }>('SELECT inline_body FROM s3_objects WHERE object_uid = ?', [o.uid]);
+  if (!row?.inline_body) throw new NoSuchKey(o.key);
+  return row.inline_body;
+}
+
+/**
+ * Plaintext of an object's range: for an inline object, decrypted at once into one buffer; otherwise a stream whose
+ * first package is checked before any header is sent.
+ */
+export async function plaintextBody(s3: S3Context, ctx: CallContext, o: ObjectRecord, customer: CustomerKey | undefined, start: number, end: number): Promise<Buffer | Readable> {
+  if (o.segments.length === 1 && o.segments[0]!.inline) {
+    const stored = await inlineBodyOf(s3, o);
+    const objectKey = await s3.keys.open(ctx, o.protection, o.bucket, o.key, o.uid, customer);
+    try {
+      const parts: Buffer[] = [];
+      for await (const chunk of readSegments(s3.blobs, objectKey, o.segments, start, end, stored)) parts.push(chunk);
+      return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+    } catch (err) {
+      throw integrityFailure(s3, err, o);
+    } finally {
+      objectKey.fill(0);
+    }
+  }
+  return plaintextStream(s3, ctx, o, customer, start, end);
+}
+
 /** Plaintext of an object's range as a stream; the first package is checked before any header is sent. */
 export async function plaintextStream(s3: S3Context, ctx: CallContext, o: ObjectRecord, customer: CustomerKey | undefined, start: number, end: number): Promise<Readable> {
+  const stored = await inlineBodyOf(s3, o);
   const objectKey = await s3.keys.open(ctx, o.protection, o.bucket, o.key, o.uid, customer);
-  const gen = readSegments(s3.blobs, objectKey, o.segments, start, end);
+  const gen = readSegments(s3.blobs, objectKey, o.segments, start, end, stored);
   let first: IteratorResult<Buffer>;
   try {
     first = await gen.next();
@@ -222,7 +255,7 @@ export async function copySourceObject(s3: S3Context, ctx: CallContext, req: Res
   const action = versionId === undefined ? 's3:GetObject' : 's3:GetObjectVersion';
   const tags = await tagsOfVersion(s3.db, bucket, key, versionId);
   await ctx.authorize({ action, resource: objectArn(bucket, key), resourcePolicy: srcBucket.policy, mode: 'resource-or-identity', context: { ...s3ConditionKeys(req), ...existingTagKeys(tags) } });
-  const v = versionId === undefined ? await getLatestVersion(s3.db, bucket, key) : await getVersion(s3.db, bucket, key, versionId);
+  const v = versionId === undefined ? await getLatestVersion(s3.db, bucket, key, { body: true }) : await getVersion(s3.db, bucket, key, versionId, { body: true });
   if (!v) throw versionId === undefined ? new NoSuchKey(key) : new NoSuchVersion(key, versionId);
   if (v.kind === 'marker') {
     if (versionId !== undefined) throw new InvalidRequest('The source of a copy request may not specifically refer to a delete marker by version id.');

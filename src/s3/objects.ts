@@ -4,7 +4,7 @@ import type { BlobStore } from '../store/blob-store.ts';
 import type { Queryable } from '../store/database.ts';
 import { createChecksummer, type ChecksumAlgorithm, type Checksummer } from '../wire/checksums.ts';
 import { createHash, type Hash } from 'node:crypto';
-import { blobKey, decryptPackages, PackageEncryptor, PackageIntegrityError, SALT_BYTES, storedRange, storedSize } from './packages.ts';
+import { decryptPackages, encryptPackages, openPackages, packageKey, PackageIntegrityError, SALT_BYTES, sealPackages, storedRange, storedSize } from './packages.ts';
 import { VersionLocked } from './errors.ts';
 import type { KeyProtection, SseMode } from './sse.ts';
 
@@ -20,9 +20,16 @@ export interface StoredHeaders {
   metadata: Record<string, string>;
 }
 
-/** One stored, encrypted blob of an object: the whole object (part 0) or one multipart part. */
+/**
+ * One stored, encrypted blob of an object: the whole object (part 0) or one multipart part. A small whole object is
+ * stored inline: its blob (the same packages) is kept in its own metadata row (s3_objects.inline_body), not in the blob
+ * store; such a segment has `inline` set and no blob name.
+ */
 export interface Segment {
+  /** The blob's name in the blob store ('' for an inline segment). */
   blob: string;
+  /** The blob is the object's row's inline_body. */
+  inline?: true;
   size: number;
   /** base64 of the blob's HKDF salt. */
   salt: string;
@@ -56,6 +63,11 @@ export interface ObjectRecord {
   retention?: Retention | null;
   /** Object Lock legal hold of this version: true while ON (false once turned OFF, undefined if never set). */
   legalHold?: boolean;
+  /**
+   * An inline object's stored blob (ciphertext packages): set on a record about to be written, and on one read with
+   * its body (`{ body: true }`); undefined otherwise, and always for objects kept in the blob store.
+   */
+  inlineBody?: Buffer;
 }
 
 export interface Tag {
@@ -112,6 +124,27 @@ interface ObjectRow {
   lock_mode: string | null;
   lock_until: number | null;
   legal_hold: number | null;
+  /** Selected only when the body is asked for. */
+  inline_body?: Buffer | null;
+}
+
+/** Every column of s3_objects but inline_body, which only reads of an object's data select (it may be 128 KiB). */
+const COLUMNS = `bucket_name, object_key, object_uid, size, etag, last_modified, headers, checksum_algorithm, checksum_value, checksum_type,
+  sse, kms_key_arn, kms_context, bucket_key_id, service_key_id, wrapped_key, ssec_salt, ssec_check, segments, parts_count, upload_id,
+  version_id, version_seq, is_latest, delete_marker, noncurrent_since, tags, lock_mode, lock_until, legal_hold`;
+
+/** Reads of a version: with `body`, an inline object's stored blob comes with its row (one read, so they match). */
+export interface ReadOptions {
+  body?: boolean;
+}
+
+function selectFrom(opts: ReadOptions | undefined): string {
+  return `SELECT ${COLUMNS}${opts?.body ? ', inline_body' : ''} FROM s3_objects`;
+}
+
+/** The blob-store names of an object's segments (an inline segment has none). */
+export function blobsOf(segments: readonly Segment[]): string[] {
+  return segments.filter((s) => !s.inline).map((s) => s.blob);
 }
 
 export function protectionFromRow(r: Pick<ObjectRow, 'sse' | 'kms_key_arn' | 'kms_context' | 'bucket_key_id' | 'service_key_id' | 'wrapped_key' | 'ssec_salt' | 'ssec_check'>): KeyProtection {
@@ -150,6 +183,7 @@ function fromRow(r: ObjectRow): ObjectRecord {
     retention: r.lock_mode && r.lock_until !== null ? { mode: r.lock_mode as Retention['mode'], until: Number(r.lock_until) } : null,
     // legal_hold: 0 never set, 1 ON, 2 OFF (S3 shows OFF only for a version that once had a hold).
     ...(r.legal_hold !== null && Number(r.legal_hold) !== 0 ? { legalHold: Number(r.legal_hold) === 1 } : {}),
+    ...(r.inline_body ? { inlineBody: r.inline_body } : {}),
   };
 }
 
@@ -173,32 +207,32 @@ export function isVersionIdForm(id: string): boolean {
 }
 
 /** The current version of a key, unless there is none or it is a delete marker. */
-export async function getObject(q: Queryable, bucket: string, key: string): Promise<ObjectRecord | undefined> {
-  const row = await q.get<ObjectRow>('SELECT * FROM s3_objects WHERE bucket_name = ? AND object_key = ? AND is_latest = 1 AND delete_marker = 0', [bucket, key]);
+export async function getObject(q: Queryable, bucket: string, key: string, opts?: ReadOptions): Promise<ObjectRecord | undefined> {
+  const row = await q.get<ObjectRow>(`${selectFrom(opts)} WHERE bucket_name = ? AND object_key = ? AND is_latest = 1 AND delete_marker = 0`, [bucket, key]);
   return row ? fromRow(row) : undefined;
 }
 
 /** The latest version of a key, object or delete marker. */
-export async function getLatestVersion(q: Queryable, bucket: string, key: string): Promise<ObjectVersion | undefined> {
-  const row = await q.get<ObjectRow>('SELECT * FROM s3_objects WHERE bucket_name = ? AND object_key = ? AND is_latest = 1', [bucket, key]);
+export async function getLatestVersion(q: Queryable, bucket: string, key: string, opts?: ReadOptions): Promise<ObjectVersion | undefined> {
+  const row = await q.get<ObjectRow>(`${selectFrom(opts)} WHERE bucket_name = ? AND object_key = ? AND is_latest = 1`, [bucket, key]);
   return row ? versionFromRow(row) : undefined;
 }
 
 /** One version of a key by its id ('null' included). */
-export async function getVersion(q: Queryable, bucket: string, key: string, versionId: string): Promise<ObjectVersion | undefined> {
-  const row = await q.get<ObjectRow>('SELECT * FROM s3_objects WHERE bucket_name = ? AND object_key = ? AND version_id = ?', [bucket, key, versionId]);
+export async function getVersion(q: Queryable, bucket: string, key: string, versionId: string, opts?: ReadOptions): Promise<ObjectVersion | undefined> {
+  const row = await q.get<ObjectRow>(`${selectFrom(opts)} WHERE bucket_name = ? AND object_key = ? AND version_id = ?`, [bucket, key, versionId]);
   return row ? versionFromRow(row) : undefined;
 }
 
 /** The version of a key a multipart upload was completed into (a repeated CompleteMultipartUpload answers with it). */
 export async function getVersionFromUpload(q: Queryable, bucket: string, key: string, uploadId: string): Promise<ObjectRecord | undefined> {
-  const row = await q.get<ObjectRow>('SELECT * FROM s3_objects WHERE bucket_name = ? AND object_key = ? AND upload_id = ? AND delete_marker = 0', [bucket, key, uploadId]);
+  const row = await q.get<ObjectRow>(`${selectFrom(undefined)} WHERE bucket_name = ? AND object_key = ? AND upload_id = ? AND delete_marker = 0`, [bucket, key, uploadId]);
   return row ? fromRow(row) : undefined;
 }
 
 /** A key's versions (objects and delete markers), newest first. */
 export async function getVersions(q: Queryable, bucket: string, key: string): Promise<ObjectVersion[]> {
-  return (await q.all<ObjectRow>('SELECT * FROM s3_objects WHERE bucket_name = ? AND object_key = ? ORDER BY version_seq DESC', [bucket, key])).map(versionFromRow);
+  return (await q.all<ObjectRow>(`${selectFrom(undefined)} WHERE bucket_name = ? AND object_key = ? ORDER BY version_seq DESC`, [bucket, key])).map(versionFromRow);
 }
 
 /** The tags of a version (the latest without a version id), for s3:ExistingObjectTag; undefined when there is none. */
@@ -236,8 +270,9 @@ async function demoteLatest(tx: Queryable, bucket: string, key: string, now: num
 }
 
 /**
- * Remove one version for good: its row goes, its blobs become orphans (removed after the commit), and when it was the
- * latest, the newest remaining version takes its place. A version Object Lock protects is refused (VersionLocked).
+ * Remove one version for good: its row goes (with it an inline object's ciphertext, overwritten with zeros on SQLite:
+ * secure_delete), its blobs become orphans (removed after the commit), and when it was the latest, the newest
+ * remaining version takes its place. A version Object Lock protects is refused (VersionLocked).
  */
 export async function removeVersion(tx: Queryable, v: ObjectVersion, now: number, bypassGovernance = false): Promise<string[]> {
   const where = v.kind === 'object' ? v.record : v.marker;
@@ -251,7 +286,7 @@ export async function removeVersion(tx: Queryable, v: ObjectVersion, now: number
       [where.bucket, where.key, where.bucket, where.key],
     );
   }
-  const orphans = v.kind === 'object' ? v.record.segments.map((s) => s.blob) : [];
+  const orphans = v.kind === 'object' ? blobsOf(v.record.segments) : [];
   await addOrphans(tx, orphans, now);
   return orphans;
 }
@@ -270,7 +305,7 @@ export async function putObjectRow(tx: Queryable, o: ObjectRecord, now: number):
     if (old) {
       if (old.kind === 'object' && lockedNow(old.record, now)) throw new VersionLocked();
       await tx.run("DELETE FROM s3_objects WHERE bucket_name = ? AND object_key = ? AND version_id = 'null'", [o.bucket, o.key]);
-      if (old.kind === 'object') orphans.push(...old.record.segments.map((s) => s.blob));
+      if (old.kind === 'object') orphans.push(...blobsOf(old.record.segments));
     }
   }
   await demoteLatest(tx, o.bucket, o.key, now);
@@ -279,8 +314,8 @@ export async function putObjectRow(tx: Queryable, o: ObjectRecord, now: number):
     `INSERT INTO s3_objects (bucket_name, object_key, version_id, version_seq, is_latest, delete_marker, noncurrent_since, object_uid, size, etag,
                              last_modified, headers, checksum_algorithm, checksum_value, checksum_type, sse, kms_key_arn, kms_context,
                              bucket_key_id, service_key_id, wrapped_key, ssec_salt, ssec_check, segments, parts_count, upload_id,
-                             tags, lock_mode, lock_until, legal_hold)
-     VALUES (?, ?, ?, ?, 1, 0, NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+                             tags, lock_mode, lock_until, legal_hold, inline_body)
+     VALUES (?, ?, ?, ?, 1, 0, NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     [
       o.bucket,
       o.key,
@@ -302,6 +337,7 @@ export async function putObjectRow(tx: Queryable, o: ObjectRecord, now: number):
       o.retention?.mode ?? null,
       o.retention?.until ?? null,
       o.legalHold === undefined ? 0 : o.legalHold ? 1 : 2,
+      o.inlineBody ?? null,
     ],
   );
   await addOrphans(tx, orphans, now);
@@ -321,7 +357,7 @@ export async function putDeleteMarker(tx: Queryable, bucket: string, key: string
     if (old) {
       if (old.kind === 'object' && lockedNow(old.record, now)) throw new VersionLocked();
       await tx.run("DELETE FROM s3_objects WHERE bucket_name = ? AND object_key = ? AND version_id = 'null'", [bucket, key]);
-      if (old.kind === 'object') orphans.push(...old.record.segments.map((s) => s.blob));
+      if (old.kind === 'object') orphans.push(...blobsOf(old.record.segments));
     }
   }
   await demoteLatest(tx, bucket, key, now);
@@ -427,8 +463,38 @@ export class BodyLimitExceeded extends Error {
 }
 
 /**
- * Encrypt a plaintext stream into a new blob. The blob becomes visible (atomically) only once the whole
- * body has arrived and passed every integrity check; any failure leaves nothing behind.
+ * Objects up to this many bytes are stored inline: encrypted as any other (the same packages), in their own metadata row,
+ * so that a write is one transaction and one durable commit, with no file of its own. Chosen by measurement
+ * (docs/benchmarks.md, "Object storage"); TRENT_S3_INLINE_BYTES sets another size (0: none inline).
+ */
+export const INLINE_MAX = inlineMax(process.env['TRENT_S3_INLINE_BYTES']);
+
+function inlineMax(value: string | undefined): number {
+  if (value === undefined || value === '') return 128 * 1024;
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n < 0 || n > 1024 * 1024) throw new Error(`TRENT_S3_INLINE_BYTES: ${value} is not a size from 0 to 1048576 bytes`);
+  return n;
+}
+
+/** A stored body that will not become an object after all (its write failed or was refused): its blob goes. */
+export async function discardBody(blobs: BlobStore, stored: StoredBody): Promise<void> {
+  if (!stored.segment.inline) await blobs.delete(stored.segment.blob);
+}
+
+/** A body as stored: its segment, the plaintext's MD5 and checksum, and for an inline body the stored blob itself. */
+export interface StoredBody {
+  segment: Segment;
+  md5: Buffer;
+  checksum: string | undefined;
+  /** The stored blob of an inline segment, for the row's inline_body. */
+  inlineBody?: Buffer;
+}
+
+/**
+ * Encrypt a plaintext stream into a new blob. A body of at most `opts.inlineMax` bytes (whole objects only: part 0) is
+ * sealed in memory and returned, to be stored in its row; a larger one streams to the blob store. The blob becomes
+ * visible (atomically) only once the whole body has arrived and passed every integrity check; any failure leaves
+ * nothing behind.
  */
 export async function writeBlob(
   blobs: BlobStore,
@@ -437,17 +503,50 @@ export async function writeBlob(
   body: Readable,
   algorithm: ChecksumAlgorithm | undefined,
   limit: number,
-): Promise<{ segment: Segment; md5: Buffer; checksum: string | undefined }> {
+  opts: { inlineMax?: number } = {},
+): Promise<StoredBody> {
   const salt = newSalt();
-  const name = newBlobName();
   const digests = new PlaintextDigests(algorithm, limit);
-  const encryptor = new PackageEncryptor(blobKey(objectKey, salt, part));
   let failure: unknown;
-  pipeline(body, digests, encryptor, (err) => {
+  pipeline(body, digests, (err) => {
     if (err) failure = err;
   });
+  const plaintext = digests[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  // Read up to one byte past the inline size: a body that ends first is stored inline.
+  const head: Buffer[] = [];
+  let headBytes = 0;
+  const max = part === 0 ? (opts.inlineMax ?? -1) : -1;
+  let ended = false;
   try {
-    await blobs.put(name, encryptor);
+    while (headBytes <= max) {
+      const r = await plaintext.next();
+      if (r.done) {
+        ended = true;
+        break;
+      }
+      head.push(r.value);
+      headBytes += r.value.length;
+    }
+  } catch (err) {
+    throw failure ?? err;
+  }
+  if (failure) throw failure;
+  if (ended) {
+    const inlineBody = sealPackages(packageKey(objectKey, salt, part), Buffer.concat(head, headBytes));
+    return { segment: { blob: '', inline: true, size: digests.bytes, salt: salt.toString('base64'), part }, md5: digests.md5!, checksum: digests.checksum, inlineBody };
+  }
+  const rest = async function* (): AsyncGenerator<Buffer> {
+    yield* head;
+    head.length = 0;
+    for (;;) {
+      const r = await plaintext.next();
+      if (r.done) return;
+      yield r.value;
+    }
+  };
+  const name = newBlobName();
+  try {
+    await blobs.put(name, encryptPackages(packageKey(objectKey, salt, part), rest()));
   } catch (err) {
     throw failure ?? err;
   }
@@ -459,10 +558,11 @@ export async function writeBlob(
 }
 
 /**
- * Plaintext bytes [start, end] (inclusive) of an object made of `segments`, decrypted as they stream.
- * Each blob's size on disk is checked first: a cut or stretched blob is refused before any byte of it.
+ * Plaintext bytes [start, end] (inclusive) of an object made of `segments`, decrypted as they stream. An inline segment
+ * is read from `inlineBody` (the record's, read with the row). Each blob's size is checked first: a cut or stretched
+ * blob is refused before any byte of it.
  */
-export async function* readSegments(blobs: BlobStore, objectKey: Buffer, segments: Segment[], start: number, end: number): AsyncGenerator<Buffer> {
+export async function* readSegments(blobs: BlobStore, objectKey: Buffer, segments: Segment[], start: number, end: number, inlineBody?: Buffer): AsyncGenerator<Buffer> {
   let base = 0;
   for (const seg of segments) {
     const segStart = base;
@@ -471,11 +571,16 @@ export async function* readSegments(blobs: BlobStore, objectKey: Buffer, segment
     if (segEnd < start || segStart > end || seg.size === 0) continue;
     const from = Math.max(start, segStart) - segStart;
     const to = Math.min(end, segEnd) - segStart;
+    const key = packageKey(objectKey, Buffer.from(seg.salt, 'base64'), seg.part);
+    if (seg.inline) {
+      if (!inlineBody) throw new Error('an inline object was read without its body');
+      yield openPackages(key, inlineBody, seg.size, from, to);
+      continue;
+    }
     const actual = await blobs.size(seg.blob);
     if (actual !== storedSize(seg.size)) throw new PackageIntegrityError(`blob ${seg.blob} has ${actual ?? 'no'} bytes, expected ${storedSize(seg.size)}`);
     const r = storedRange(seg.size, from, to);
     const stream = await blobs.get(seg.blob, { start: r.storedStart, end: r.storedEnd });
-    const key = blobKey(objectKey, Buffer.from(seg.salt, 'base64'), seg.part);
     try {
       yield* decryptPackages(key, stream as AsyncIterable<Buffer>, seg.size, from, to);
     } finally {

@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createSecretKey, KeyObject } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
 import { hkdfSha256 } from '../crypto/hkdf.ts';
 
@@ -47,6 +47,24 @@ export function blobKey(objectKey: Uint8Array, salt: Uint8Array, partNumber: num
   return hkdfSha256(objectKey, salt, Buffer.from(`trent:s3:packages:v1:${partNumber}`), 32);
 }
 
+/**
+ * A blob's key as an OpenSSL key object, made once for all of the blob's packages: given raw bytes, createCipheriv
+ * builds a key object inside every call (measured on Node 24: 15 us for a small seal, against 3 us with one object).
+ */
+export function packageKey(objectKey: Uint8Array, salt: Uint8Array, partNumber: number): KeyObject {
+  return asKeyObject(blobKey(objectKey, salt, partNumber));
+}
+
+/** A key given as bytes becomes a key object at once, and its bytes are zeroed. */
+function asKeyObject(key: Buffer | KeyObject): KeyObject {
+  if (key instanceof KeyObject) return key;
+  try {
+    return createSecretKey(key);
+  } finally {
+    key.fill(0);
+  }
+}
+
 function iv(index: number): Buffer {
   const b = Buffer.alloc(12);
   b.writeBigUInt64BE(BigInt(index), 4);
@@ -56,31 +74,46 @@ function iv(index: number): Buffer {
 const LAST = Buffer.from([1]);
 const NOT_LAST = Buffer.from([0]);
 
-/** One stored package as a single buffer (ciphertext || tag), so the blob store writes whole packages. */
-function sealPackage(key: Buffer, index: number, last: boolean, plain: Buffer): Buffer {
-  const out = Buffer.allocUnsafe(plain.length + TAG_BYTES);
+/**
+ * Seal one package whose plaintext is `pieces` (the chunks it arrived in, never joined first): the ciphertext of each
+ * piece and then the tag go to `emit`, each as the buffer the cipher made, not copied again.
+ */
+function sealPackage(key: KeyObject, index: number, last: boolean, pieces: readonly Buffer[], emit: (b: Buffer) => void): void {
   if (BENCH_PLAINTEXT) {
-    plain.copy(out);
-    out.fill(0, plain.length);
-    return out;
+    for (const p of pieces) emit(Buffer.from(p));
+    emit(Buffer.alloc(TAG_BYTES));
+    return;
   }
   const c = createCipheriv('aes-256-gcm', key, iv(index), { authTagLength: TAG_BYTES });
   c.setAAD(last ? LAST : NOT_LAST);
-  const n = c.update(plain).copy(out);
+  for (const p of pieces) if (p.length) emit(c.update(p));
   c.final();
-  c.getAuthTag().copy(out, n);
-  return out;
+  emit(c.getAuthTag());
 }
 
-function openPackage(key: Buffer, index: number, last: boolean, stored: Buffer): Buffer {
-  if (stored.length < TAG_BYTES) throw new PackageIntegrityError(`package ${index} is truncated`);
-  const body = stored.subarray(0, stored.length - TAG_BYTES);
-  if (BENCH_PLAINTEXT) return Buffer.from(body);
+/**
+ * Open one stored package given as the pieces it arrived in (ciphertext then tag, `total` bytes in all): the plaintext
+ * pieces, each as the decipher made it. Nothing is returned unless the tag checks, so no byte of a damaged package is
+ * ever released.
+ */
+function openPackage(key: KeyObject, index: number, last: boolean, pieces: readonly Buffer[], total: number): Buffer[] {
+  if (total < TAG_BYTES) throw new PackageIntegrityError(`package ${index} is truncated`);
+  const bodyBytes = total - TAG_BYTES;
+  const body: Buffer[] = [];
+  const tag: Buffer[] = [];
+  let at = 0;
+  for (const p of pieces) {
+    const cut = Math.max(0, Math.min(p.length, bodyBytes - at));
+    if (cut > 0) body.push(p.subarray(0, cut));
+    if (cut < p.length) tag.push(p.subarray(cut));
+    at += p.length;
+  }
+  if (BENCH_PLAINTEXT) return body.map((b) => Buffer.from(b));
   const d = createDecipheriv('aes-256-gcm', key, iv(index), { authTagLength: TAG_BYTES });
   d.setAAD(last ? LAST : NOT_LAST);
-  d.setAuthTag(stored.subarray(stored.length - TAG_BYTES));
+  d.setAuthTag(tag.length === 1 ? tag[0]! : Buffer.concat(tag, TAG_BYTES));
   try {
-    const out = d.update(body);
+    const out = body.map((b) => d.update(b));
     d.final();
     return out;
   } catch {
@@ -88,44 +121,118 @@ function openPackage(key: Buffer, index: number, last: boolean, stored: Buffer):
   }
 }
 
+/** Plaintext bytes [from, to) of a package's plaintext pieces, as subarrays. */
+function slicePieces(pieces: readonly Buffer[], from: number, to: number): Buffer[] {
+  const out: Buffer[] = [];
+  let base = 0;
+  for (const p of pieces) {
+    const a = Math.max(from - base, 0);
+    const b = Math.min(to - base, p.length);
+    if (b > a) out.push(a === 0 && b === p.length ? p : p.subarray(a, b));
+    base += p.length;
+  }
+  return out;
+}
+
+/** A whole (small) body sealed in memory: the stored blob, storedSize(plain.length) bytes, in one buffer. */
+export function sealPackages(key: Buffer | KeyObject, plain: Buffer): Buffer {
+  const k = asKeyObject(key);
+  const out = Buffer.allocUnsafe(storedSize(plain.length));
+  let at = 0;
+  const n = packageCount(plain.length);
+  for (let i = 0; i < n; i++) {
+    sealPackage(k, i, i === n - 1, [plain.subarray(i * PACKAGE_SIZE, (i + 1) * PACKAGE_SIZE)], (b) => {
+      at += b.copy(out, at);
+    });
+  }
+  return out;
+}
+
 /**
- * Encrypts a plaintext stream into packages. A full package is held back until more data arrives,
- * so that the last package (possibly full, possibly empty) is the one marked last.
+ * Cuts plaintext into packages and seals them. A full package is held back until more data arrives, so that the last
+ * package (possibly full, possibly empty) is the one marked last. Chunks are kept as they came (subarrays, never
+ * joined) and go through the cipher one by one; at most one package and one chunk are held.
  */
-export class PackageEncryptor extends Transform {
-  readonly #key: Buffer;
+class Packer {
+  readonly #key: KeyObject;
   #pending: Buffer[] = [];
   #pendingBytes = 0;
   #index = 0;
   plainBytes = 0;
 
-  constructor(key: Buffer) {
-    super({ highWaterMark: 4 * STORED_PACKAGE });
-    this.#key = key;
+  constructor(key: Buffer | KeyObject) {
+    this.#key = asKeyObject(key);
   }
 
-  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
+  push(chunk: Buffer, emit: (b: Buffer) => void): void {
     this.plainBytes += chunk.length;
     this.#pending.push(chunk);
     this.#pendingBytes += chunk.length;
-    if (this.#pendingBytes > PACKAGE_SIZE) {
-      let all = Buffer.concat(this.#pending, this.#pendingBytes);
-      // Keep at least one byte back: the package that turns out to be the last must be marked so.
-      while (all.length > PACKAGE_SIZE) {
-        this.push(sealPackage(this.#key, this.#index++, false, all.subarray(0, PACKAGE_SIZE)));
-        all = all.subarray(PACKAGE_SIZE);
+    // Keep at least one byte back: the package that turns out to be the last must be marked so.
+    while (this.#pendingBytes > PACKAGE_SIZE) {
+      const pieces: Buffer[] = [];
+      let need = PACKAGE_SIZE;
+      while (need > 0) {
+        const head = this.#pending[0]!;
+        if (head.length <= need) {
+          pieces.push(head);
+          this.#pending.shift();
+          need -= head.length;
+        } else {
+          pieces.push(head.subarray(0, need));
+          this.#pending[0] = head.subarray(need);
+          need = 0;
+        }
       }
-      this.#pending = [all];
-      this.#pendingBytes = all.length;
+      this.#pendingBytes -= PACKAGE_SIZE;
+      sealPackage(this.#key, this.#index++, false, pieces, emit);
     }
+  }
+
+  finish(emit: (b: Buffer) => void): void {
+    sealPackage(this.#key, this.#index++, true, this.#pending, emit);
+    this.#pending = [];
+    this.#pendingBytes = 0;
+  }
+}
+
+/** Encrypts a plaintext stream into packages, as it is pulled (the consumer's pace is the source's: back-pressure). */
+export async function* encryptPackages(key: Buffer | KeyObject, source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+  const packer = new Packer(key);
+  let out: Buffer[] = [];
+  const emit = (b: Buffer) => void out.push(b);
+  for await (const chunk of source) {
+    packer.push(chunk, emit);
+    if (out.length) {
+      const ready = out;
+      out = [];
+      yield* ready;
+    }
+  }
+  packer.finish(emit);
+  yield* out;
+}
+
+/** encryptPackages as a Transform stream. */
+export class PackageEncryptor extends Transform {
+  readonly #packer: Packer;
+
+  constructor(key: Buffer | KeyObject) {
+    super({ highWaterMark: 4 * STORED_PACKAGE });
+    this.#packer = new Packer(key);
+  }
+
+  get plainBytes(): number {
+    return this.#packer.plainBytes;
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
+    this.#packer.push(chunk, (b) => this.push(b));
     done();
   }
 
   override _flush(done: TransformCallback): void {
-    const rest = Buffer.concat(this.#pending, this.#pendingBytes);
-    this.push(sealPackage(this.#key, this.#index++, true, rest));
-    this.#pending = [];
-    this.#key.fill(0);
+    this.#packer.finish((b) => this.push(b));
     done();
   }
 }
@@ -144,42 +251,53 @@ export function storedRange(plainSize: number, start: number, end: number): { fi
  * PackageIntegrityError before the affected bytes are yielded.
  */
 export async function* decryptPackages(
-  key: Buffer,
+  key: Buffer | KeyObject,
   stored: AsyncIterable<Buffer>,
   plainSize: number,
   start: number,
   end: number,
 ): AsyncGenerator<Buffer> {
+  const k = asKeyObject(key);
   const { first, last } = storedRange(plainSize, start, end);
   const lastIndex = packageCount(plainSize) - 1;
-  let index = first;
-  let buf: Buffer[] = [];
-  let bufBytes = 0;
-  const emit = (plain: Buffer, i: number): Buffer => {
-    const base = i * PACKAGE_SIZE;
-    const from = Math.max(0, start - base);
-    const to = Math.min(plain.length, end - base + 1);
-    return plain.subarray(from, to);
-  };
   const expected = (i: number): number => (i === lastIndex ? plainSize - i * PACKAGE_SIZE + TAG_BYTES : STORED_PACKAGE);
-  try {
-    for await (const chunk of stored) {
-      buf.push(chunk);
-      bufBytes += chunk.length;
-      while (index <= last && bufBytes >= expected(index)) {
-        const all = buf.length === 1 ? buf[0]! : Buffer.concat(buf, bufBytes);
-        const want = expected(index);
-        const plain = openPackage(key, index, index === lastIndex, all.subarray(0, want));
-        const rest = all.subarray(want);
-        buf = rest.length ? [rest] : [];
-        bufBytes = rest.length;
-        const out = emit(plain, index);
-        index++;
-        if (out.length) yield out;
-      }
+  let index = first;
+  // The pieces of the package being gathered (never joined: the decipher takes them one by one).
+  let pieces: Buffer[] = [];
+  let have = 0;
+  for await (const chunk of stored) {
+    let rest: Buffer = chunk;
+    while (rest.length && index <= last) {
+      const take = Math.min(rest.length, expected(index) - have);
+      pieces.push(take === rest.length ? rest : rest.subarray(0, take));
+      have += take;
+      rest = rest.subarray(take);
+      if (have < expected(index)) break;
+      const plain = openPackage(k, index, index === lastIndex, pieces, have);
+      const base = index * PACKAGE_SIZE;
+      pieces = [];
+      have = 0;
+      index++;
+      for (const out of slicePieces(plain, Math.max(0, start - base), end - base + 1)) yield out;
     }
-    if (index <= last) throw new PackageIntegrityError(`the blob ends inside package ${index}`);
-  } finally {
-    key.fill(0);
   }
+  if (index <= last) throw new PackageIntegrityError(`the blob ends inside package ${index}`);
+}
+
+/** Plaintext bytes [start, end] of a stored blob held in memory (an inline object), decrypted at once. */
+export function openPackages(key: Buffer | KeyObject, stored: Buffer, plainSize: number, start: number, end: number): Buffer {
+  if (stored.length !== storedSize(plainSize)) throw new PackageIntegrityError(`the stored object has ${stored.length} bytes, expected ${storedSize(plainSize)}`);
+  const k = asKeyObject(key);
+  const { first, last, storedStart } = storedRange(plainSize, start, end);
+  const lastIndex = packageCount(plainSize) - 1;
+  const out: Buffer[] = [];
+  let at = storedStart;
+  for (let i = first; i <= last; i++) {
+    const len = i === lastIndex ? plainSize - i * PACKAGE_SIZE + TAG_BYTES : STORED_PACKAGE;
+    const plain = openPackage(k, i, i === lastIndex, [stored.subarray(at, at + len)], len);
+    at += len;
+    const base = i * PACKAGE_SIZE;
+    out.push(...slicePieces(plain, Math.max(0, start - base), end - base + 1));
+  }
+  return out.length === 1 ? out[0]! : Buffer.concat(out);
 }

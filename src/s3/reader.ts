@@ -34,7 +34,7 @@ export class ObjectReader {
     const b = await findBucket(this.#db, bucket);
     if (!b) throw new ObjectReadError('not-found', `bucket ${bucket} does not exist`);
     await ctx.authorize({ action: 's3:GetObject', resource: objectArn(bucket, key), resourcePolicy: b.policy, mode: 'resource-or-identity' });
-    const o = await getObject(this.#db, bucket, key);
+    const o = await getObject(this.#db, bucket, key, { body: true });
     if (!o) throw new ObjectReadError('not-found', `s3://${bucket}/${key} does not exist`);
     if (o.size > maxBytes) throw new ObjectReadError('too-large', `s3://${bucket}/${key} is ${o.size} bytes`);
     if (o.protection.sse === 'SSE-C') throw new ObjectReadError('denied', 'SSE-C objects need the customer key');
@@ -46,7 +46,7 @@ export class ObjectReader {
     }
     const parts: Buffer[] = [];
     try {
-      if (o.size > 0) for await (const chunk of readSegments(this.#blobs, objectKey, o.segments, 0, o.size - 1)) parts.push(chunk);
+      if (o.size > 0) for await (const chunk of readSegments(this.#blobs, objectKey, o.segments, 0, o.size - 1, o.inlineBody)) parts.push(chunk);
     } finally {
       objectKey.fill(0);
     }

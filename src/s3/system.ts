@@ -4,7 +4,7 @@ import type { Database } from '../store/database.ts';
 import { findBucket } from './buckets.ts';
 import { NoSuchBucket } from './errors.ts';
 import { lockForNewVersion } from './object-lock.ts';
-import { getObject, putObjectRow, readSegments, writeBlob, type StoredHeaders } from './objects.ts';
+import { discardBody, getObject, INLINE_MAX, putObjectRow, readSegments, writeBlob, type StoredHeaders } from './objects.ts';
 import { Readable } from 'node:stream';
 import type { ObjectKeys } from './sse.ts';
 
@@ -35,7 +35,7 @@ export class SystemObjects {
     const uid = randomUUID();
     const { objectKey, protection } = await this.#keys.create(undefined, { algorithm: 'AES256' }, bucket, key, uid);
     try {
-      const stored = await writeBlob(this.#blobs, objectKey, 0, Readable.from([body]), undefined, body.length);
+      const stored = await writeBlob(this.#blobs, objectKey, 0, Readable.from([body]), undefined, body.length, { inlineMax: INLINE_MAX });
       const t = Date.now();
       const lock = lockForNewVersion(b, {}, t);
       let orphans: string[];
@@ -56,6 +56,7 @@ export class SystemObjects {
               protection,
               segments: [stored.segment],
               partsCount: null,
+              ...(stored.inlineBody ? { inlineBody: stored.inlineBody } : {}),
               // A trail bucket with Object Lock keeps its log files and digests under its default retention.
               ...(lock.retention ? { retention: lock.retention } : {}),
             },
@@ -63,7 +64,7 @@ export class SystemObjects {
           );
         });
       } catch (err) {
-        await this.#blobs.delete(stored.segment.blob);
+        await discardBody(this.#blobs, stored);
         throw err;
       }
       for (const o of orphans) {
@@ -77,13 +78,13 @@ export class SystemObjects {
 
   /** Read a whole SSE-S3 object; undefined when it does not exist. Objects under other modes cannot be read without a caller. */
   async get(bucket: string, key: string): Promise<{ body: Buffer; headers: StoredHeaders } | undefined> {
-    const o = await getObject(this.#db, bucket, key);
+    const o = await getObject(this.#db, bucket, key, { body: true });
     if (!o) return undefined;
     if (o.protection.sse !== 'AES256') throw new Error(`s3://${bucket}/${key} is not an SSE-S3 object`);
     const objectKey = await this.#keys.open(undefined, o.protection, bucket, key, o.uid, undefined);
     const parts: Buffer[] = [];
     try {
-      if (o.size > 0) for await (const chunk of readSegments(this.#blobs, objectKey, o.segments, 0, o.size - 1)) parts.push(chunk);
+      if (o.size > 0) for await (const chunk of readSegments(this.#blobs, objectKey, o.segments, 0, o.size - 1, o.inlineBody)) parts.push(chunk);
     } finally {
       objectKey.fill(0);
     }

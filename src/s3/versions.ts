@@ -2,7 +2,7 @@ import type { Queryable } from '../store/database.ts';
 import { AwsError } from '../wire/errors.ts';
 import { NoSuchKey, NoSuchVersion } from './errors.ts';
 import { httpDate } from './messages.ts';
-import { getLatestVersion, getVersion, type DeleteMarker, type ObjectRecord, type ObjectVersion } from './objects.ts';
+import { getLatestVersion, getVersion, type DeleteMarker, type ObjectRecord, type ObjectVersion, type ReadOptions } from './objects.ts';
 
 /**
  * Finding the version a request names, as S3 answers reads of versions: the latest without a version id (a key whose
@@ -25,15 +25,15 @@ function markerHeaders(m: DeleteMarker): Record<string, string> {
 }
 
 /** The version a request names, delete markers included; NoSuchKey / NoSuchVersion when there is none. */
-export async function versionNamed(q: Queryable, bucket: string, key: string, versionId: string | undefined): Promise<ObjectVersion> {
-  const v = versionId === undefined ? await getLatestVersion(q, bucket, key) : await getVersion(q, bucket, key, versionId);
+export async function versionNamed(q: Queryable, bucket: string, key: string, versionId: string | undefined, opts?: ReadOptions): Promise<ObjectVersion> {
+  const v = versionId === undefined ? await getLatestVersion(q, bucket, key, opts) : await getVersion(q, bucket, key, versionId, opts);
   if (!v) throw versionId === undefined ? new NoSuchKey(key) : new NoSuchVersion(key, versionId);
   return v;
 }
 
 /** The object version a request names, for operations on its data or lock: a delete marker is refused as S3 refuses it. */
-export async function objectNamed(q: Queryable, bucket: string, key: string, versionId: string | undefined, method: string): Promise<ObjectRecord> {
-  const v = await versionNamed(q, bucket, key, versionId);
+export async function objectNamed(q: Queryable, bucket: string, key: string, versionId: string | undefined, method: string, opts?: ReadOptions): Promise<ObjectRecord> {
+  const v = await versionNamed(q, bucket, key, versionId, opts);
   if (v.kind === 'marker') throw versionId === undefined ? deletedByMarker(key, v.marker) : markerNotAllowed(method, v.marker);
   return v.record;
 }

@@ -8,7 +8,11 @@ export async function text(body: unknown): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
-/** The blobs (ciphertext files) of one version, and what protects its object key, read from the server's database. */
+/**
+ * The blobs (ciphertext files) of one version, and what protects its object key, read from the server's database. A
+ * small object's ciphertext is kept in its own row (inline): it is named `inline:<object uid>` here, and blobStored
+ * finds it there.
+ */
 export async function versionRow(t: RunningTrent, bucket: string, key: string, versionId: string): Promise<{ blobs: string[]; uid: string; wrappedKey: Buffer } | undefined> {
   const db = await t.openDb();
   try {
@@ -17,14 +21,23 @@ export async function versionRow(t: RunningTrent, bucket: string, key: string, v
       [bucket, key, versionId],
     );
     if (!row) return undefined;
-    return { blobs: (JSON.parse(row.segments) as Array<{ blob: string }>).map((s) => s.blob), uid: row.object_uid, wrappedKey: Buffer.from(row.wrapped_key) };
+    const blobs = (JSON.parse(row.segments) as Array<{ blob: string; inline?: true }>).map((s) => (s.inline ? `inline:${row.object_uid}` : s.blob));
+    return { blobs, uid: row.object_uid, wrappedKey: Buffer.from(row.wrapped_key) };
   } finally {
     await db.close();
   }
 }
 
-/** Whether a blob is still stored (on disk, or in the distributed blob store's directory). */
+/** Whether a blob is still stored (on disk, or in the distributed blob store's directory; an inline one, in its row). */
 export async function blobStored(t: RunningTrent, blob: string): Promise<boolean> {
+  if (blob.startsWith('inline:')) {
+    const db = await t.openDb();
+    try {
+      return (await db.get('SELECT 1 AS x FROM s3_objects WHERE object_uid = ? AND inline_body IS NOT NULL', [blob.slice('inline:'.length)])) !== undefined;
+    } finally {
+      await db.close();
+    }
+  }
   const id = blob.split('/').pop()!;
   const dirs = DISTRIBUTED ? [process.env['TRENT_TEST_S3_DIR']!] : storageDirs(t.dataDir);
   for (const d of dirs) {

@@ -17,10 +17,12 @@ import {
   CreateMultipartUploadCommand,
   UploadPartCommand,
   CompleteMultipartUploadCommand,
+  DeleteObjectCommand,
+  PutBucketVersioningCommand,
 } from '@aws-sdk/client-s3';
 import { KMSClient, CreateKeyCommand } from '@aws-sdk/client-kms';
 import { CloudTrailClient, LookupEventsCommand, type Event } from '@aws-sdk/client-cloudtrail';
-import { DISTRIBUTED, filesUnder, startTrent, removeDir, storageDirs, type RunningTrent } from '../helpers/trent.ts';
+import { DISTRIBUTED, filesContaining, filesUnder, startTrent, removeDir, storageDirs, type RunningTrent } from '../helpers/trent.ts';
 
 let t: RunningTrent;
 let s3: S3Client;
@@ -90,6 +92,62 @@ test('a plaintext marker written under every SSE mode appears nowhere under the 
   // The MD5 of the SSE-C key is not stored either (it is only echoed back from the request).
   assert.deepEqual(await findAnywhere([keyMd5]), [], 'no SSE-C key MD5 on disk');
   assert.ok(!t.output().includes(MARKER.toString()) && !t.output().includes(ssecKey.toString('base64')), 'nothing in the server log');
+});
+
+test('small objects kept inline (every SSE mode, versions, copies, overwrites, deletes, a SIGKILL) leave no plaintext anywhere in the data', async () => {
+  // A server of its own: this one is killed.
+  let own = await startTrent();
+  const dataDir = own.dataDir;
+  const marker = Buffer.from(`TRENT-INLINE-MARKER-${randomBytes(6).toString('hex')}`);
+  const small = (n: number, i: number) => Buffer.alloc(n, Buffer.concat([marker, Buffer.from(` ${i} `)]));
+  try {
+    const c = new S3Client(own.clientConfig({ forcePathStyle: true }));
+    const kms = new KMSClient(own.clientConfig());
+    const arn = (await kms.send(new CreateKeyCommand({ Description: 'inline scan' }))).KeyMetadata!.Arn!;
+    kms.destroy();
+    const b = 'trent-inline-scan';
+    await c.send(new CreateBucketCommand({ Bucket: b }));
+    await c.send(new PutBucketVersioningCommand({ Bucket: b, VersioningConfiguration: { Status: 'Enabled' } }));
+    const modes: Record<string, object> = {
+      sse_s3: { ServerSideEncryption: 'AES256' },
+      sse_kms: { ServerSideEncryption: 'aws:kms', SSEKMSKeyId: arn },
+      sse_kms_bucket_key: { ServerSideEncryption: 'aws:kms', SSEKMSKeyId: arn, BucketKeyEnabled: true },
+      sse_c: ssec,
+    };
+    let i = 0;
+    const firsts = new Map<string, Buffer>();
+    for (const [name, sse] of Object.entries(modes)) {
+      const get = name === 'sse_c' ? ssec : {};
+      for (const size of [1, 4096, 100_000]) {
+        const key = `${name}/${size}`;
+        // Three versions, the middle one deleted by id, a delete marker on top, then a copy of the oldest.
+        firsts.set(key, small(size, i));
+        const v1 = await c.send(new PutObjectCommand({ Bucket: b, Key: key, Body: small(size, i++), ...sse }));
+        const v2 = await c.send(new PutObjectCommand({ Bucket: b, Key: key, Body: small(size, i++), ...sse }));
+        await c.send(new PutObjectCommand({ Bucket: b, Key: key, Body: small(size, i++), ...sse }));
+        await c.send(new DeleteObjectCommand({ Bucket: b, Key: key, VersionId: v2.VersionId }));
+        await c.send(new DeleteObjectCommand({ Bucket: b, Key: key }));
+        const srcSse = name === 'sse_c' ? { CopySourceSSECustomerAlgorithm: 'AES256', CopySourceSSECustomerKey: ssecKey as unknown as string } : {};
+        await c.send(new CopyObjectCommand({ Bucket: b, Key: `${key}/copy`, CopySource: `${b}/${key}?versionId=${v1.VersionId}`, ...srcSse, ...sse }));
+        const back = await body(await c.send(new GetObjectCommand({ Bucket: b, Key: `${key}/copy`, ...get })));
+        assert.ok(back.equals(firsts.get(key)!), `${key}: the copy of the first version reads back`);
+      }
+    }
+    c.destroy();
+    const needles = [marker, ssecKey, Buffer.from(ssecKey.toString('base64'))];
+    assert.deepEqual(await filesContaining(storageDirs(dataDir), needles), [], 'no plaintext while running (database, log and blobs)');
+    // Killed outright: whatever the log holds stays as it is, and the next start recovers from it.
+    await own.stop('SIGKILL');
+    assert.deepEqual(await filesContaining(storageDirs(dataDir), needles), [], 'no plaintext after a SIGKILL');
+    own = await startTrent({ dataDir });
+    const again = new S3Client(own.clientConfig({ forcePathStyle: true }));
+    assert.ok((await body(await again.send(new GetObjectCommand({ Bucket: b, Key: 'sse_c/4096/copy', ...ssec })))).equals(firsts.get('sse_c/4096')!), 'objects read back after the restart');
+    again.destroy();
+    assert.deepEqual(await filesContaining(storageDirs(dataDir), needles), [], 'no plaintext after the restart');
+  } finally {
+    await own.stop();
+    await removeDir(dataDir);
+  }
 });
 
 test('tampering with an object blob on disk is detected: the GET fails instead of returning altered bytes', async () => {

@@ -16,6 +16,7 @@ import {
   etagOf,
   newObjectKey,
   newVersionSettings,
+  plaintextBody,
   plaintextStream,
   sseAudit,
   sseEchoHeaders,
@@ -28,6 +29,7 @@ import {
 import { expirationHeader, expiryOf } from '../lifecycle.ts';
 import { bypassRequested, lockResponseHeaders } from '../object-lock.ts';
 import {
+  discardBody,
   getObject as findObject,
   getVersion,
   isVersionIdForm,
@@ -139,6 +141,7 @@ export async function writeObject(s3: S3Context, ctx: CallContext, w: ObjectWrit
       segments: [stored.segment],
       partsCount: null,
       ...versionFields(b, w.settings, t),
+      ...(stored.inlineBody ? { inlineBody: stored.inlineBody } : {}),
     };
     let orphans: string[];
     try {
@@ -149,7 +152,7 @@ export async function writeObject(s3: S3Context, ctx: CallContext, w: ObjectWrit
         return putObjectRow(tx, record, t);
       });
     } catch (err) {
-      await s3.blobs.delete(stored.segment.blob);
+      await discardBody(s3.blobs, stored);
       throw err;
     }
     await s3.reap(orphans);
@@ -215,7 +218,8 @@ async function getOrHead(s3: S3Context, ctx: CallContext, r: S3Route, req: RestR
   for (const h of SSE_WRITE_HEADERS) {
     if (req.headers[h] !== undefined) throw new InvalidArgument(`${h} header is not supported for this operation.`, h, h === 'x-amz-server-side-encryption' ? req.headers[h] : '');
   }
-  const o = await objectNamed(s3.db, bucket, key, versionId, head ? 'HEAD' : 'GET');
+  // A GET reads an inline object's stored blob with its row (one read, so that they belong together).
+  const o = await objectNamed(s3.db, bucket, key, versionId, head ? 'HEAD' : 'GET', { body: !head });
   const customer = parseCustomerKey(req.headers, '');
   s3.keys.checkCustomerKey(o.protection, customer);
   const base = { ...objectHeaders(o), ...sseResponseHeaders(o.protection, customer), ...(await versionFacts(s3, ctx, req, b, o, versionId)) };
@@ -247,7 +251,7 @@ async function getOrHead(s3: S3Context, ctx: CallContext, r: S3Route, req: RestR
   const status = range ? 206 : 200;
   if (head) return { status, headers };
   if (length === 0) return { status, headers, body: Buffer.alloc(0) };
-  return { status, headers, body: await plaintextStream(s3, ctx, o, customer, start, end) };
+  return { status, headers, body: await plaintextBody(s3, ctx, o, customer, start, end) };
 }
 
 /**
@@ -495,6 +499,7 @@ export async function copyObject(s3: S3Context, ctx: CallContext, r: S3Route, re
       segments: [stored.segment],
       partsCount: null,
       ...versionFields(b, settings, t),
+      ...(stored.inlineBody ? { inlineBody: stored.inlineBody } : {}),
     };
     let orphans: string[];
     try {
@@ -503,7 +508,7 @@ export async function copyObject(s3: S3Context, ctx: CallContext, r: S3Route, re
         return putObjectRow(tx, record, t);
       });
     } catch (err) {
-      await s3.blobs.delete(stored.segment.blob);
+      await discardBody(s3.blobs, stored);
       throw err;
     }
     await s3.reap(orphans);
