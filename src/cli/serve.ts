@@ -313,8 +313,9 @@ async function servePrimary(s: ServeSettings, logFile: LogFile): Promise<number>
     await instance.close();
   }
   const unaudited = process.env['TRENT_BENCH_UNAUDITED'] === '1';
-  // The workers bind the port together; it is checked (and, for port 0, chosen) here first.
-  const port = await reservePort(s.host, s.port);
+  // The workers bind the port together; it is checked (and, for port 0, chosen) here first, and held until they have.
+  const reservation = await reservePort(s.host, s.port);
+  const port = reservation.port;
   // Workers' output comes through here, to the terminal and to the log file.
   cluster.setupPrimary({ exec: process.argv[1]!, args: process.argv.slice(2), silent: true });
   cluster.on('fork', (w) => {
@@ -346,6 +347,8 @@ async function servePrimary(s: ServeSettings, logFile: LogFile): Promise<number>
   } catch (err) {
     await primary.stop(2_000);
     throw err;
+  } finally {
+    await reservation.release();
   }
   const again = await openInstance(s, true);
   const endpoint = endpointOf(s.host, port);

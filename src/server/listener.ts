@@ -156,26 +156,41 @@ export class Listener {
 }
 
 /**
- * Before workers bind a port together (SO_REUSEPORT): check that nothing else holds it and, for port 0, choose one.
- * The check binds without SO_REUSEPORT, so a port another program (or another Trent) serves is refused here with
- * EADDRINUSE instead of being silently shared.
+ * Before workers bind a port together (SO_REUSEPORT): check that nothing else holds it and, for port 0, choose one,
+ * then hold it until the workers have bound it. The check binds without SO_REUSEPORT, so a port another program (or
+ * another Trent) serves is refused with EADDRINUSE instead of being shared; the hold (a socket in the port's
+ * SO_REUSEPORT group that never accepts, released before the server is announced) keeps another Trent's check from
+ * passing while the workers start. Returns the port and the release of the hold.
  */
-export async function reservePort(host: string, port: number): Promise<number> {
+export async function reservePort(host: string, port: number): Promise<{ port: number; release: () => Promise<void> }> {
   const hosts = host === 'localhost' ? ['127.0.0.1', '::1'] : [host];
   let chosen = port;
-  for (const [i, h] of hosts.entries()) {
-    const server = net.createServer();
-    try {
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen({ host: h, port: chosen, exclusive: true }, () => resolve());
-      });
-    } catch (err) {
-      if (i > 0 && ['EADDRNOTAVAIL', 'EAFNOSUPPORT'].includes((err as NodeJS.ErrnoException).code ?? '')) continue;
-      throw err;
+  const held: net.Server[] = [];
+  const bind = (h: string, reuse: boolean) =>
+    new Promise<net.Server>((resolve, reject) => {
+      const server = net.createServer();
+      server.once('error', reject);
+      server.listen({ host: h, port: chosen, exclusive: true, ...(reuse ? { reusePort: true } : {}) }, () => resolve(server));
+    });
+  const release = async () => {
+    await Promise.all(held.splice(0).map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+  };
+  try {
+    for (const [i, h] of hosts.entries()) {
+      let check: net.Server;
+      try {
+        check = await bind(h, false);
+      } catch (err) {
+        if (i > 0 && ['EADDRNOTAVAIL', 'EAFNOSUPPORT'].includes((err as NodeJS.ErrnoException).code ?? '')) continue;
+        throw err;
+      }
+      chosen = (check.address() as net.AddressInfo).port;
+      await new Promise<void>((resolve) => check.close(() => resolve()));
+      held.push(await bind(h, true));
     }
-    chosen = (server.address() as net.AddressInfo).port;
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+  } catch (err) {
+    await release();
+    throw err;
   }
-  return chosen;
+  return { port: chosen, release };
 }
