@@ -191,6 +191,7 @@ export class XksProxyService {
 
   /** Answer one request under XKS_PROXY_PREFIX; its event is durable before the answer leaves (fail closed). */
   async handle(req: IncomingMessage, sreq: SigningRequest): Promise<WireResponse> {
+    const started = process.hrtime.bigint();
     const call: Call = { requestId: randomUUID(), receivedAt: this.#now(), operation: undefined, requestParameters: null, resources: [] };
     let status = 200;
     let body: Record<string, unknown>;
@@ -212,6 +213,10 @@ export class XksProxyService {
       body = { errorName: 'InternalException', errorMessage: 'The call was not served because the audit trail cannot record it. Try again later.' };
     }
     const payload = Buffer.from(JSON.stringify(body));
+    this.#deps.log.info(
+      { requestId: call.requestId, method: req.method, service: XKS_SIGNING_SERVICE, operation: call.operation, status, ms: Number(process.hrtime.bigint() - started) / 1e6 },
+      'request',
+    );
     return {
       status,
       headers: {

@@ -129,7 +129,15 @@ export class Primary {
     });
   }
 
-  #pendingDrops = new Map<string, { from: Worker; id: number; left: number }>();
+  /** Changes waiting for acks: the worker that made the change, its number for it, and the workers yet to ack. */
+  #pendingDrops = new Map<string, { from: Worker; id: number; left: Set<Worker> }>();
+
+  #done(key: string): void {
+    const p = this.#pendingDrops.get(key);
+    if (!p || p.left.size > 0) return;
+    this.#pendingDrops.delete(key);
+    if (p.from.isConnected()) p.from.send({ trent: 'changed-done', id: p.id } satisfies ToWorker);
+  }
 
   #message(w: Worker, m: ToPrimary | FromWorker): void {
     if (!m || typeof m !== 'object') return;
@@ -145,16 +153,13 @@ export class Primary {
         return;
       }
       const key = `${w.id}:${m.id}`;
-      this.#pendingDrops.set(key, { from: w, id: m.id, left: others.length });
+      this.#pendingDrops.set(key, { from: w, id: m.id, left: new Set(others) });
       for (const o of others) o.send({ trent: 'drop', id: m.id, from: w.id, scope: m.scope } satisfies ToWorker);
     } else if (m.trent === 'dropped') {
       // Acks name the change by its originating worker and that worker's own number for it.
       const key = `${m.from}:${m.id}`;
-      const p = this.#pendingDrops.get(key);
-      if (p && --p.left <= 0) {
-        this.#pendingDrops.delete(key);
-        if (p.from.isConnected()) p.from.send({ trent: 'changed-done', id: p.id } satisfies ToWorker);
-      }
+      this.#pendingDrops.get(key)?.left.delete(w);
+      this.#done(key);
     }
   }
 
@@ -163,8 +168,12 @@ export class Primary {
     this.#recorders.delete(w);
     this.#ports.delete(w);
     for (const [key, p] of this.#pendingDrops) {
-      // A dead worker will not ack: count it as done.
+      // A dead worker's own changes need no answer; one it was asked to drop caches for counts as done (it has none now).
       if (p.from === w) this.#pendingDrops.delete(key);
+      else {
+        p.left.delete(w);
+        this.#done(key);
+      }
     }
     if (this.#stopping) return;
     this.#opts.log.error({ pid: w.process.pid, code, signal }, 'a worker stopped unexpectedly; starting another');

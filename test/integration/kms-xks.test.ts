@@ -541,4 +541,25 @@ print(json.dumps(out))
   assert.equal(code('update_endpoint_connected'), 'CustomKeyStoreInvalidStateException');
   assert.equal(code('delete_connected'), 'CustomKeyStoreInvalidStateException');
   assert.equal(code('random'), 'UnsupportedOperationException');
+
+  // The proxy's credential changed behind A's back: the next connection FAILS with INVALID_CREDENTIALS, and a
+  // FAILED store must be disconnected, given the right credential, and connected again.
+  await a.send(new DisconnectCustomKeyStoreCommand({ CustomKeyStoreId: cliStore }));
+  const db = await kmsTrent.openDb();
+  try {
+    await db.run('UPDATE kms_custom_key_stores SET xks_access_key_id = ? WHERE custom_key_store_id = ?', ['ABCDEFGHIJKLMNOPQRSTUVWXYZ', cliStore]);
+  } finally {
+    await db.close();
+  }
+  await a.send(new ConnectCustomKeyStoreCommand({ CustomKeyStoreId: cliStore }));
+  const failed = (await a.send(new DescribeCustomKeyStoresCommand({ CustomKeyStoreId: cliStore }))).CustomKeyStores![0]!;
+  assert.equal(failed.ConnectionState, 'FAILED');
+  assert.equal(failed.ConnectionErrorCode, 'INVALID_CREDENTIALS');
+  await fails(a.send(new ConnectCustomKeyStoreCommand({ CustomKeyStoreId: cliStore })), 'CustomKeyStoreInvalidStateException', 'connecting a FAILED store');
+  await a.send(new DisconnectCustomKeyStoreCommand({ CustomKeyStoreId: cliStore }));
+  await a.send(new UpdateCustomKeyStoreCommand({ CustomKeyStoreId: cliStore, XksProxyAuthenticationCredential: cred }));
+  await a.send(new ConnectCustomKeyStoreCommand({ CustomKeyStoreId: cliStore }));
+  assert.equal((await a.send(new DescribeCustomKeyStoresCommand({ CustomKeyStoreId: cliStore }))).CustomKeyStores![0]!.ConnectionState, 'CONNECTED');
+  // A connected store cannot be deleted (nor one with keys, as above).
+  await fails(a.send(new DeleteCustomKeyStoreCommand({ CustomKeyStoreId: cliStore })), 'CustomKeyStoreInvalidStateException', 'deleting a connected store');
 });

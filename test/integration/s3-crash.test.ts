@@ -34,13 +34,23 @@ function client(t: RunningTrent): S3Client {
   return new S3Client(t.clientConfig({ forcePathStyle: true, requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED' }));
 }
 
+/** Connections refused or reset while the reads check: counted and reported, retried for up to 10 s. */
+const connectionErrors: string[] = [];
+
 async function read(s3: S3Client, bucket: string, key: string): Promise<Content> {
-  try {
-    const out = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-    return Buffer.from(await out.Body!.transformToByteArray());
-  } catch (err) {
-    if ((err as { name?: string }).name === 'NoSuchKey') return null;
-    throw err;
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    try {
+      const out = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+      return Buffer.from(await out.Body!.transformToByteArray());
+    } catch (err) {
+      if ((err as { name?: string }).name === 'NoSuchKey') return null;
+      // Durability is what this test checks; a connection lost while a worker is replaced is reported, and retried.
+      const code = (err as { code?: string }).code ?? '';
+      if (!['ECONNREFUSED', 'ECONNRESET', 'EPIPE'].includes(code) || Date.now() > deadline) throw err;
+      connectionErrors.push(`${new Date().toISOString()} ${code} reading ${bucket}/${key}`);
+      await sleep(100);
+    }
   }
 }
 
@@ -158,6 +168,11 @@ test('every acknowledged PUT, overwrite and delete survives SIGKILL of the prima
     s3 = client(t);
     await verify('a clean restart');
     assert.ok(counts.acked > 100, `${counts.acked} operations acknowledged, ${counts.cutOff} cut off, in ${counts.rounds} rounds`);
+    if (connectionErrors.length) console.log(`# connections refused or reset while checking (retried): ${connectionErrors.join('; ')}\n${t.output().slice(-3000)}`);
+  } catch (err) {
+    // What the server said (its workers' exits and replacements) explains most failures here.
+    (err as Error).message += `\nround ${counts.rounds}; the server's output:\n${t.output().slice(-6000)}`;
+    throw err;
   } finally {
     s3.destroy();
     await t.stop('SIGKILL');
