@@ -2,15 +2,21 @@
 // then prints the profile folded by function (self time) and by layer (inclusive time of Trent's modules,
 // Node's internals, TLS, the HTTP parser, the SQLite driver, garbage collection).
 //
-//   node --import tsx bench/profile.ts [--op sts|encrypt] [--duration 10] [--connections 50] [--top 25] [--keep DIR]
+//   node --import tsx bench/profile.ts [--op sts|encrypt|s3-put|s3-get] [--size 4096] [--sse sse-s3|sse-kms-bucket-key]
+//                                      [--duration 10] [--connections 50] [--top 25] [--keep DIR]
+//
+// s3-put replays one signed 4 KiB PutObject (--size bytes, the SSE mode --sse asks for) over one key, so every call
+// after the first replaces the object; s3-get replays a GetObject of such an object.
 //
 // The .cpuprofile is kept with --keep (open it in Chrome's DevTools or speedscope for a flame graph).
 import { mkdtemp, readdir, readFile, mkdir, copyFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
+import { createHash } from 'node:crypto';
 import { KMSClient, CreateKeyCommand } from '@aws-sdk/client-kms';
-import { kmsRequest, stsRequest } from '../test/helpers/raw.ts';
+import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import { kmsRequest, s3Request, stsRequest, type RawRequest } from '../test/helpers/raw.ts';
 import { REPO, removeDir, startTrent, tempDir } from '../test/helpers/trent.ts';
 import { drainOutput, findOnPath, positiveInt, runWrk, sendOnce, signedRequest, stopTrent } from './lib.ts';
 
@@ -94,8 +100,12 @@ async function main(): Promise<number> {
       connections: { type: 'string', default: '50' },
       top: { type: 'string', default: '25' },
       keep: { type: 'string' },
+      size: { type: 'string', default: '4096' },
+      sse: { type: 'string', default: 'sse-s3' },
     },
   });
+  if (!['sts', 'encrypt', 's3-put', 's3-get'].includes(values.op!)) throw new Error(`unknown --op ${values.op} (sts, encrypt, s3-put, s3-get)`);
+  if (!['sse-s3', 'sse-kms-bucket-key'].includes(values.sse!)) throw new Error(`unknown --sse ${values.sse} (sse-s3, sse-kms-bucket-key)`);
   const wrk = findOnPath('wrk');
   if (!wrk) throw new Error('wrk is not installed (apt-get install wrk)');
   const profDir = await mkdtemp(join(tmpdir(), 'trent-prof-'));
@@ -113,6 +123,29 @@ async function main(): Promise<number> {
       const keyId = (await kms.send(new CreateKeyCommand({ Description: 'profile' }))).KeyMetadata!.KeyId!;
       const body = JSON.stringify({ KeyId: keyId, Plaintext: Buffer.alloc(32, 7).toString('base64'), EncryptionContext: { purpose: 'bench', tenant: 't1' } });
       req = await signedRequest(trent, 'kms', kmsRequest('Encrypt', body));
+    } else if (values.op === 's3-put' || values.op === 's3-get') {
+      const s3 = new S3Client(trent.clientConfig({ forcePathStyle: true }));
+      await s3.send(new CreateBucketCommand({ Bucket: 'profile' }));
+      s3.destroy();
+      let sse: Record<string, string> = { 'x-amz-server-side-encryption': 'AES256' };
+      if (values.sse === 'sse-kms-bucket-key') {
+        const kms = new KMSClient(trent.clientConfig());
+        const arn = (await kms.send(new CreateKeyCommand({ Description: 'profile' }))).KeyMetadata!.Arn!;
+        kms.destroy();
+        sse = { 'x-amz-server-side-encryption': 'aws:kms', 'x-amz-server-side-encryption-aws-kms-key-id': arn, 'x-amz-server-side-encryption-bucket-key-enabled': 'true' };
+      }
+      // Printable bytes: wrk's script carries the body as a Lua string.
+      const body = Buffer.alloc(positiveInt(values.size, '--size'), 'trent profile body 0123456789 ');
+      const put: RawRequest = {
+        method: 'PUT',
+        path: '/profile/object',
+        headers: { 'content-type': 'application/octet-stream', 'x-amz-content-sha256': createHash('sha256').update(body).digest('hex'), ...sse },
+        body,
+      };
+      const putReq = await signedRequest(trent, 's3', put);
+      const created = await sendOnce({ host: '127.0.0.1', port: trent.port, servername: 'localhost', ca: trent.ca }, putReq);
+      if (created.status !== 200) throw new Error(`the PutObject was answered ${created.status}: ${created.body.toString()}`);
+      req = values.op === 's3-put' ? putReq : await signedRequest(trent, 's3', s3Request('/profile/object'));
     } else req = await signedRequest(trent, 'sts', stsRequest());
     const first = await sendOnce({ host: '127.0.0.1', port: trent.port, servername: 'localhost', ca: trent.ca }, req);
     if (first.status !== 200) throw new Error(`the request was answered ${first.status}`);

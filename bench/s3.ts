@@ -1,13 +1,14 @@
 // Object storage (S3) throughput and latency, with the AWS SDK for JavaScript v3 as the load generator,
 // against three servers in one run: Trent (objects encrypted at rest), the same Trent code started with
 // TRENT_BENCH_S3_PLAINTEXT=1 (a benchmark-only switch that skips the package encryption step and stores
-// the bytes as they come; everything else identical), and s3rver (an unencrypted S3 emulator, plain HTTP,
-// no SSE support, so it is measured without SSE headers).
+// the bytes as they come; everything else identical), and s3rver (an unencrypted S3 emulator with no SSE
+// support, so it is measured without SSE headers; over HTTPS with Trent's certificate, or plain HTTP with
+// --s3rver-http).
 //
 //   node --import tsx bench/s3.ts [--duration 3] [--warmup 1] [--rounds 3] [--big-iterations 3] [--concurrency 16]
 //                                 [--mib-concurrency 4] [--small-size 4096] [--checksums when-required|default]
 //                                 [--modes sse-s3,sse-kms,sse-kms-bucket-key,sse-c] [--targets trent,plain,s3rver] [--log-level warn]
-//                                 [--retry-noisy 3] [--quiet-wait 60] [--quiet-budget 300]
+//                                 [--retry-noisy 3] [--quiet-wait 60] [--quiet-budget 300] [--s3rver-http]
 //
 // Workloads, per server and SSE mode (each mode in its own key space, one measurement at a time):
 //   - 1 MiB objects: PutObject with --mib-concurrency requests in flight, then GetObject of those objects the
@@ -74,7 +75,7 @@ const S3RVER_READY = 'S3RVER_READY ';
 
 /**
  * The child's side: s3rver on 127.0.0.1, a free port, its default S3RVER/S3RVER credentials; plain HTTP,
- * or HTTPS with the given certificate and key (Trent's, for --s3rver-tls).
+ * or HTTPS with the given certificate and key (Trent's, unless --s3rver-http).
  */
 async function runS3rverChild(directory: string, tls?: { certPath: string; keyPath: string }): Promise<void> {
   // s3rver is CommonJS and ships without type declarations.
@@ -146,6 +147,10 @@ const TARGET_LABEL: Record<TargetKey, string> = { trent: 'Trent', plain: 'Trent 
 interface Target {
   key: TargetKey;
   s3: S3Client;
+  /** The running server (a Trent), whose audit trail counts the KMS calls S3 made. */
+  trent?: RunningTrent;
+  /** PutObject and GetObject calls sent, per SSE mode (warm-ups included). */
+  calls: Map<ModeKey, { puts: number; gets: number }>;
   /** The KMS key (ARN) for SSE-KMS on this server. */
   kmsKeyArn?: string;
   /** The SSE-C key for this server (32 bytes). */
@@ -279,24 +284,43 @@ interface CpuSample {
   ours: number;
 }
 
+/**
+ * user + system jiffies of our processes and of every process below them (Trent's worker processes, its face and
+ * crypto threads are counted in their process). A process that ended between two samples drops out of the sum, so
+ * `ours` can only be understated, never counted twice.
+ */
+async function ourJiffies(): Promise<number> {
+  const stats = new Map<number, { ppid: number; jiffies: number }>();
+  for (const name of await readdir('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const st = await readFile(`/proc/${name}/stat`, 'utf8');
+      // Fields after the command name (which may contain spaces) begin after the last ')'.
+      const rest = st.slice(st.lastIndexOf(')') + 2).split(' ');
+      stats.set(Number(name), { ppid: Number(rest[1]), jiffies: Number(rest[11]) + Number(rest[12]) });
+    } catch {
+      // gone
+    }
+  }
+  let ours = 0;
+  for (const [pid, st] of stats) {
+    for (let p: number | undefined = pid, depth = 0; p !== undefined && p > 1 && depth < 16; p = stats.get(p)?.ppid, depth++) {
+      if (ourPids.has(p)) {
+        ours += st.jiffies;
+        break;
+      }
+    }
+  }
+  return ours;
+}
+
 async function cpuSample(): Promise<CpuSample | undefined> {
   try {
     const line = (await readFile('/proc/stat', 'utf8')).split('\n', 1)[0]!;
     const f = line.trim().split(/\s+/).slice(1).map(Number);
     const total = f.slice(0, 8).reduce((a, b) => a + b, 0);
     const busy = total - f[3]! - f[4]!;
-    let ours = 0;
-    for (const pid of ourPids) {
-      try {
-        const st = await readFile(`/proc/${pid}/stat`, 'utf8');
-        // Fields after the command name (which may contain spaces) begin after the last ')'.
-        const rest = st.slice(st.lastIndexOf(')') + 2).split(' ');
-        ours += Number(rest[11]) + Number(rest[12]);
-      } catch {
-        // gone
-      }
-    }
-    return { busy, ours };
+    return { busy, ours: await ourJiffies() };
   } catch {
     return undefined;
   }
@@ -484,7 +508,9 @@ function workload(t: Target, mode: ModeKey, w: WorkloadKey, s: Settings, p: Payl
     if (row.headerProblems.length >= 3) return;
     for (const problem of sseHeaderProblems(t, mode, out)) row.headerProblems.push(`${what}: ${problem}`);
   };
+  const count = (t.calls.get(mode) ?? t.calls.set(mode, { puts: 0, gets: 0 }).get(mode))!;
   const put = async (key: string, body: Buffer): Promise<number> => {
+    count.puts++;
     const what = `PutObject ${BUCKET}/${key} (${body.length} bytes, ${MODE_LABEL[mode]})`;
     let out: PutObjectCommandOutput;
     try {
@@ -496,6 +522,7 @@ function workload(t: Target, mode: ModeKey, w: WorkloadKey, s: Settings, p: Payl
     return body.length;
   };
   const get = async (key: string, expected: Buffer): Promise<number> => {
+    count.gets++;
     const what = `GetObject ${BUCKET}/${key} (${MODE_LABEL[mode]})`;
     let body: Buffer;
     try {
@@ -683,6 +710,87 @@ async function checkAtRest(t: Target, dataDir: string, modes: readonly ModeKey[]
 }
 
 // ---------------------------------------------------------------------------------------------
+// KMS calls S3 made on the benchmark's behalf, counted in Trent's own audit trail
+
+interface KmsCallCount {
+  target: TargetKey;
+  mode: ModeKey;
+  puts: number;
+  gets: number;
+  generateDataKey: number;
+  decrypt: number;
+  /** KMS calls of both kinds per 1,000 PutObjects (the GetObjects' calls included: an upper bound for the PUTs alone). */
+  perThousandPuts: number;
+}
+
+/**
+ * Every GenerateDataKey and Decrypt that S3 made on a caller's behalf (invokedBy s3.amazonaws.com) since `since`,
+ * read from the server's audit trail: the calls of one SSE mode's workloads, warm-ups and set-up included.
+ */
+async function countKmsCalls(t: Target, mode: ModeKey, since: number): Promise<KmsCallCount> {
+  const db = await t.trent!.openDb('trail');
+  try {
+    const rows = await db.all<{ event_name: string; n: number }>(
+      `SELECT event_name, COUNT(*) AS n FROM trail_events
+        WHERE event_source = 'kms.amazonaws.com' AND event_name IN ('GenerateDataKey', 'Decrypt') AND event_time >= ? AND record LIKE ?
+        GROUP BY event_name`,
+      [since, '%"invokedBy":"s3.amazonaws.com"%'],
+    );
+    const n = (name: string) => Number(rows.find((r) => r.event_name === name)?.n ?? 0);
+    const calls = t.calls.get(mode) ?? { puts: 0, gets: 0 };
+    const total = n('GenerateDataKey') + n('Decrypt');
+    return { target: t.key, mode, ...calls, generateDataKey: n('GenerateDataKey'), decrypt: n('Decrypt'), perThousandPuts: calls.puts ? (1000 * total) / calls.puts : NaN };
+  } finally {
+    await db.close();
+  }
+}
+
+function describeKmsCalls(c: KmsCallCount): string {
+  return (
+    `KMS calls by S3, ${TARGET_LABEL[c.target]}, ${MODE_LABEL[c.mode]}: ${c.generateDataKey} GenerateDataKey and ${c.decrypt} Decrypt ` +
+    `for ${c.puts} PutObjects and ${c.gets} GetObjects: ${fmt(c.perThousandPuts, 1)} per 1,000 PUTs`
+  );
+}
+
+interface Verdict {
+  what: string;
+  figure: string;
+  met: boolean;
+}
+
+/** The issue's targets, judged on this run's rows (the encrypting Trent against s3rver and the plaintext Trent). */
+function targetVerdicts(rows: RowResult[], modes: readonly ModeKey[], kms: KmsCallCount[]): Verdict[] {
+  const out: Verdict[] = [];
+  const find = (w: WorkloadKey, mode: ModeKey, target: TargetKey) => rows.find((r) => r.workload === w && r.mode === mode && r.target === target)?.result;
+  const ref = (w: WorkloadKey) => find(w, 'none', 's3rver');
+  for (const mode of (['sse-s3', 'sse-kms-bucket-key'] as const).filter((m) => modes.includes(m))) {
+    const put = find('put-small', mode, 'trent');
+    const base = ref('put-small');
+    if (put) out.push({ what: `4 KiB PUT, ${MODE_LABEL[mode]}: at least 2,000/s`, figure: `${fmt(put.opsPerSec, 0)}/s`, met: put.opsPerSec >= 2000 });
+    if (put && base) out.push({ what: `4 KiB PUT, ${MODE_LABEL[mode]}: at least 2 x s3rver`, figure: `${fmt(put.opsPerSec / base.opsPerSec, 2)} x (${fmt(base.opsPerSec, 0)}/s)`, met: put.opsPerSec >= 2 * base.opsPerSec });
+    if (put) out.push({ what: `4 KiB PUT, ${MODE_LABEL[mode]}: p99 under 20 ms`, figure: `${fmt(put.p99Ms, 1)} ms`, met: put.p99Ms < 20 });
+  }
+  for (const mode of modes) {
+    const get = find('get-small', mode, 'trent');
+    if (get && (mode === 'sse-s3' || mode === 'sse-kms-bucket-key')) {
+      out.push({ what: `4 KiB GET, ${MODE_LABEL[mode]}: at least 3,000/s`, figure: `${fmt(get.opsPerSec, 0)}/s`, met: get.opsPerSec >= 3000 });
+      out.push({ what: `4 KiB GET, ${MODE_LABEL[mode]}: p99 under 20 ms`, figure: `${fmt(get.p99Ms, 1)} ms`, met: get.p99Ms < 20 });
+    }
+    for (const w of ['put-1m', 'get-1m', 'put-64m', 'get-64m'] as const) {
+      const enc = find(w, mode, 'trent');
+      const plain = find(w, mode, 'plain');
+      const base = ref(w);
+      if (enc && base) out.push({ what: `${w}, ${MODE_LABEL[mode]}: at least 90% of s3rver`, figure: `${fmt((100 * enc.mbPerSec) / base.mbPerSec, 1)}%`, met: enc.mbPerSec >= 0.9 * base.mbPerSec });
+      if (enc && plain) out.push({ what: `${w}, ${MODE_LABEL[mode]}: encryption cost under 15%`, figure: `${fmt(costPct(enc.mbPerSec, plain.mbPerSec), 1)}%`, met: costPct(enc.mbPerSec, plain.mbPerSec) < 15 });
+    }
+  }
+  for (const c of kms.filter((k) => k.target === 'trent' && k.mode === 'sse-kms-bucket-key')) {
+    out.push({ what: 'KMS calls per 1,000 SSE-KMS PUTs with a Bucket Key: at most 5', figure: fmt(c.perThousandPuts, 2), met: c.perThousandPuts <= 5 });
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
 // Reporting
 
 function pad(rows: string[][], rightFrom = 2): string {
@@ -769,7 +877,7 @@ async function main(): Promise<number> {
       'retry-noisy': { type: 'string', default: '3' },
       'quiet-wait': { type: 'string', default: '60' },
       'quiet-budget': { type: 'string', default: '300' },
-      's3rver-tls': { type: 'boolean', default: false },
+      's3rver-http': { type: 'boolean', default: false },
       concurrency: { type: 'string', default: '16' },
       'mib-concurrency': { type: 'string', default: '4' },
       'small-size': { type: 'string', default: '4096' },
@@ -804,9 +912,9 @@ async function main(): Promise<number> {
   for (const t of targetKeys) if (!(t in TARGET_LABEL)) throw new Error(`unknown target '${t}' (trent, plain, s3rver)`);
   if (!Number.isInteger(s.retryNoisy) || s.retryNoisy < 0) throw new Error('--retry-noisy must be a whole number, 0 or more');
   const withS3rver = targetKeys.includes('s3rver');
-  const s3rverTls = values['s3rver-tls']!;
+  const s3rverTls = !values['s3rver-http']!;
   const trentKeys = (['trent', 'plain'] as const).filter((k) => targetKeys.includes(k));
-  if (s3rverTls && !trentKeys.includes('trent')) throw new Error("--s3rver-tls borrows the encrypting Trent's certificate: keep 'trent' in --targets");
+  if (withS3rver && s3rverTls && !trentKeys.includes('trent')) throw new Error("s3rver over HTTPS borrows the encrypting Trent's certificate: keep 'trent' in --targets, or give --s3rver-http");
   if (s3rverTls) TARGET_LABEL.s3rver = 's3rver over HTTPS';
   const logLevel = values['log-level']!;
   const machine = machineFacts();
@@ -857,7 +965,7 @@ async function main(): Promise<number> {
       const s3 = trentS3Client(trent, checksums);
       clients.push(s3);
       await createBucket(s3, TARGET_LABEL[key]);
-      const target: Target = { key, s3, kmsKeyArn, customerKey: randomBytes(32) };
+      const target: Target = { key, s3, trent, kmsKeyArn, customerKey: randomBytes(32), calls: new Map() };
       targets.set(key, target);
       const { checks, problems: p } = await checkAtRest(target, dataDir, modes);
       setupChecks.push(...checks);
@@ -867,17 +975,26 @@ async function main(): Promise<number> {
     }
 
     const rows: RowResult[] = [];
+    const kmsCalls: KmsCallCount[] = [];
     for (const [mi, mode] of modes.entries()) {
       const order = mi % 2 === 0 ? trentKeys : [...trentKeys].reverse();
       if (order.length === 0) break;
       console.log(`${MODE_LABEL[mode]} (${order.map((k) => TARGET_LABEL[k]).join(' first, then ')})`);
+      const since = Date.now();
       for (const w of WORKLOADS) rows.push(...(await measurePaired(order.map((k) => targets.get(k)!), mode, w, s, payloads)));
+      if (mode === 'sse-kms' || mode === 'sse-kms-bucket-key') {
+        for (const k of order) {
+          const c = await countKmsCalls(targets.get(k)!, mode, since);
+          kmsCalls.push(c);
+          console.log(`  ${describeKmsCalls(c)}`);
+        }
+      }
     }
     for (const t of trents) await stopTrent(t);
     trents.length = 0;
 
     if (withS3rver) {
-      // With --s3rver-tls, s3rver serves HTTPS with the encrypting Trent's certificate and key (its data directory is still there).
+      // Unless --s3rver-http, s3rver serves HTTPS with the encrypting Trent's certificate and key (its data directory is still there).
       const tlsDir = join(dataDirs[0] ?? '', 'tls');
       s3rver = await startS3rver(s3rverTls ? { certPath: join(tlsDir, 'server.pem'), keyPath: join(tlsDir, 'server-key.pem') } : undefined);
       dataDirs.push(s3rver.directory);
@@ -885,7 +1002,7 @@ async function main(): Promise<number> {
       const s3 = s3rverClient(s3rver.port, checksums, s3rverTls ? await readFile(join(tlsDir, 'ca.pem')) : undefined);
       clients.push(s3);
       await createBucket(s3, 's3rver');
-      const target: Target = { key: 's3rver', s3, customerKey: randomBytes(32) };
+      const target: Target = { key: 's3rver', s3, customerKey: randomBytes(32), calls: new Map() };
       console.log(`${TARGET_LABEL.s3rver} (no SSE headers)`);
       for (const w of WORKLOADS) rows.push(...(await measurePaired([target], 'none', w, s, payloads)));
       await stopChild(s3rver.process);
@@ -893,6 +1010,13 @@ async function main(): Promise<number> {
     }
 
     printTables(rows, modes, s, withS3rver);
+    for (const c of kmsCalls) console.log(describeKmsCalls(c));
+    const verdicts = targetVerdicts(rows, modes, kmsCalls);
+    if (verdicts.length) {
+      console.log('');
+      console.log('Targets (issue 22; same run):');
+      for (const v of verdicts) console.log(`  ${v.met ? 'met    ' : 'NOT MET'}  ${v.what}: ${v.figure}`);
+    }
     const failures = rows.filter((r) => r.error);
     const wrongHeaders = rows.filter((r) => r.headerProblems.length);
     for (const r of failures) console.log(`FAILED ${TARGET_LABEL[r.target]}, ${MODE_LABEL[r.mode]}, ${workloadLabel(r.workload, s)}: ${r.error}`);
@@ -918,6 +1042,8 @@ async function main(): Promise<number> {
         quietWaitS: round(quietWaitSpentS, 1),
         machine,
         atRest: setupChecks,
+        kmsCalls,
+        targets: verdicts,
         results: rows.map((r) => ({
           target: r.target,
           mode: r.mode,
