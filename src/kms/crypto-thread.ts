@@ -1,6 +1,7 @@
 // A thread of the KMS crypto pool (crypto-pool.ts): it runs the slow asymmetric operations so that the event loop
 // serving requests does not wait for them.
 import { createHash } from 'node:crypto';
+import { constants, setPriority } from 'node:os';
 import { parentPort } from 'node:worker_threads';
 import { dataKeyPair, rsaDecrypt, rsaEncrypt, signMessage, verifyMessage } from './asymmetric.ts';
 import type { PoolCall, PoolReply } from './crypto-pool.ts';
@@ -21,6 +22,17 @@ function material(m: Uint8Array): Buffer {
   }
   return kept;
 }
+/**
+ * This thread runs at the lowest scheduling priority (on Linux the nice value belongs to the thread, and pid 0 names
+ * the calling one): when the cores are busy, the threads serving requests and recording them come first, so that a
+ * flood of RSA signatures slows the signatures, not every other call. With idle cores, the signatures get them all.
+ */
+try {
+  setPriority(0, constants.priority.PRIORITY_LOW);
+} catch {
+  // Not permitted here: the thread runs at the process's priority.
+}
+
 const buf = (m: Uint8Array) => Buffer.from(m.buffer, m.byteOffset, m.byteLength);
 
 parentPort!.on('message', (m: PoolCall) => {
