@@ -20,6 +20,7 @@ import { KmsServiceClient } from '../kms/service-client.ts';
 import { Authorizer } from '../iam/authorizer.ts';
 import { iamService } from '../iam/api.ts';
 import { reapOrphans, s3Service } from '../s3/api.ts';
+import { BucketCache } from '../s3/buckets.ts';
 import { LifecycleJob } from '../s3/lifecycle-job.ts';
 import { BENCH_PLAINTEXT } from '../s3/packages.ts';
 import { ObjectKeys } from '../s3/sse.ts';
@@ -429,8 +430,10 @@ async function serveNode(s: ServeSettings, mode: 'single' | 'worker', logFile?: 
   });
   delivery.start(Number(process.env['TRENT_TRAIL_DELIVERY_SECONDS'] ?? 300) * 1000);
   const lifecycleDayMs = Number(process.env['TRENT_S3_LIFECYCLE_DAY_SECONDS'] ?? 86400) * 1000;
+  const bucketCache = new BucketCache();
   const s3 = s3Service({
     db: instance.db,
+    bucketCache,
     blobs: instance.blobs,
     keys: objectKeys,
     accountId: instance.accountId,
@@ -507,6 +510,7 @@ async function serveNode(s: ServeSettings, mode: 'single' | 'worker', logFile?: 
   });
   bus.onDrop(() => {
     keys.invalidate();
+    bucketCache.invalidate();
     instance.identities.invalidate();
     // Sessions on the tokens of key stores another worker disconnected end here too (each use checks the state anyway).
     void customKeyStores.closeDisconnected();

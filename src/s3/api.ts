@@ -146,6 +146,30 @@ function operationOf(name: string): Operation | undefined {
 }
 
 /** Amazon S3 (restXml): buckets, objects, multipart uploads; every object encrypted (sse.ts, packages.ts). */
+/** State-changing operations on objects, uploads and parts: none changes a bucket record or anything else a worker caches. */
+const OBJECT_WRITES = new Set([
+  'PutObject',
+  'DeleteObject',
+  'DeleteObjects',
+  'CopyObject',
+  'PostObject',
+  'CreateMultipartUpload',
+  'UploadPart',
+  'UploadPartCopy',
+  'CompleteMultipartUpload',
+  'AbortMultipartUpload',
+  'PutObjectAcl',
+  'PutObjectRetention',
+  'PutObjectLegalHold',
+  'PutObjectTagging',
+  'DeleteObjectTagging',
+]);
+
+/** Whether a call may change a bucket's own record (existence, configuration, policy): a write to the bucket, not to a key. */
+function changesBucket(r: S3Route, req: RestRequest): boolean {
+  return r.bucket !== undefined && (r.key === undefined || r.key === '') && req.method !== 'GET' && req.method !== 'HEAD' && req.method !== 'OPTIONS';
+}
+
 export function s3Service(deps: S3Deps): RestXmlService<S3Route> {
   const s3 = new S3Context(deps);
   /** The operation itself: its IAM check (when the table names one), the integrity headers, the handler. */
@@ -155,7 +179,8 @@ export function s3Service(deps: S3Deps): RestXmlService<S3Route> {
     if (!op) throw new NotImplemented(r.operation);
     const action = req.query.has('versionId') ? (op.versionAction ?? op.action) : op.action;
     if (action) {
-      const bucket = r.bucket !== undefined && r.operation !== 'CreateBucket' ? await findBucket(s3.db, r.bucket) : undefined;
+      // A change to the bucket itself is authorised on its record as stored; any other call on the cached one.
+      const bucket = r.bucket === undefined || r.operation === 'CreateBucket' ? undefined : changesBucket(r, req) ? await findBucket(s3.db, r.bucket) : await s3.buckets.find(s3.db, r.bucket);
       const resource = r.bucket === undefined ? '*' : r.key !== undefined && action !== 's3:ListBucket' ? objectArn(r.bucket, r.key) : `arn:aws:s3:::${r.bucket}`;
       // aws:ResourceTag: the bucket's tags on bucket requests. An object's tags reach policies as s3:ExistingObjectTag/<key>.
       const objectRequest = resource.startsWith(`arn:aws:s3:::${r.bucket}/`);
@@ -173,26 +198,37 @@ export function s3Service(deps: S3Deps): RestXmlService<S3Route> {
     checkIntegrityHeaders(req.headers, !r.checksumHeadersNotOfBody);
     return op.handler(s3, ctx, r, req);
   };
+  /** A request from a web page (Origin) gets the Access-Control-* headers its bucket's CORS rules allow, answer or error. */
+  const serveWithCors = async (ctx: CallContext, r: S3Route, req: RestRequest): Promise<RestResponse> => {
+    if (req.headers['origin'] === undefined || r.bucket === undefined || r.operation === 'PreflightRequest') return serve(ctx, r, req);
+    const corsHeaders = async () => cors.actualRequestHeaders(await s3.buckets.find(s3.db, r.bucket!), req);
+    let out: RestResponse;
+    try {
+      out = await serve(ctx, r, req);
+    } catch (err) {
+      const h = await corsHeaders().catch(() => ({}));
+      if (err instanceof AccessDeniedError) throw new AwsError('AccessDenied', 403, err.message, {}, h);
+      if (err instanceof AwsError) Object.assign(err.headers as Record<string, string>, h);
+      throw err;
+    }
+    return { ...out, headers: { ...(out.headers ?? {}), ...(await corsHeaders()) } };
+  };
   return {
     protocol: 'restxml',
     signingName: 's3',
     eventSource: 's3.amazonaws.com',
     route: (req) => route(req.method, req.path, req.query, req.headers, deps.virtualHosts),
     unsigned: (r) => UNSIGNED.has(r.operation),
+    changesCachedState: (op) => !OBJECT_WRITES.has(op),
     async handle(ctx, r, req) {
-      // A request from a web page (Origin) gets the Access-Control-* headers its bucket's CORS rules allow, answer or error.
-      if (req.headers['origin'] === undefined || r.bucket === undefined || r.operation === 'PreflightRequest') return serve(ctx, r, req);
-      const corsHeaders = async () => cors.actualRequestHeaders(await findBucket(s3.db, r.bucket!), req);
-      let out: RestResponse;
+      if (!changesBucket(r, req)) return serveWithCors(ctx, r, req);
       try {
-        out = await serve(ctx, r, req);
-      } catch (err) {
-        const h = await corsHeaders().catch(() => ({}));
-        if (err instanceof AccessDeniedError) throw new AwsError('AccessDenied', 403, err.message, {}, h);
-        if (err instanceof AwsError) Object.assign(err.headers as Record<string, string>, h);
-        throw err;
+        return await serveWithCors(ctx, r, req);
+      } finally {
+        // What this process cached of the bucket goes once the change is done (or failed); other workers drop theirs
+        // through the workers' bus before the answer leaves.
+        s3.buckets.invalidate();
       }
-      return { ...out, headers: { ...(out.headers ?? {}), ...(await corsHeaders()) } };
     },
     audit: {
       requestParameters: (_op, input) => {

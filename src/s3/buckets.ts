@@ -97,6 +97,50 @@ export async function findBucket(q: Queryable, name: string): Promise<BucketReco
   return row ? fromRow(row) : undefined;
 }
 
+/**
+ * Bucket records as the object data path reads them (authorisation, PutObject, GetObject and HeadObject read the
+ * bucket on every request: a synchronous read of the database each time). A record is kept for at most `ttlMs`;
+ * `invalidate()` drops every record at once, and a read that began before an invalidation is not kept, so a
+ * record read before a change committed cannot outlive the change's invalidation. This process invalidates after
+ * every bucket-level write it serves; the other workers of a server drop theirs through the workers' bus before
+ * such a write is answered; other nodes of a cluster see the change within `ttlMs` (docs/cluster.md).
+ * Callers must not modify the records they get.
+ */
+export class BucketCache {
+  readonly #ttlMs: number;
+  readonly #now: () => number;
+  readonly #entries = new Map<string, { record: BucketRecord | undefined; at: number }>();
+  #generation = 0;
+
+  constructor(ttlMs = 1_000, now: () => number = Date.now) {
+    this.#ttlMs = ttlMs;
+    this.#now = now;
+  }
+
+  async find(q: Queryable, name: string): Promise<BucketRecord | undefined> {
+    const hit = this.#entries.get(name);
+    if (hit && this.#now() - hit.at < this.#ttlMs) return hit.record;
+    const generation = this.#generation;
+    const record = await findBucket(q, name);
+    if (generation === this.#generation) {
+      if (this.#entries.size >= 10_000) this.#entries.clear();
+      this.#entries.set(name, { record, at: this.#now() });
+    }
+    return record;
+  }
+
+  async get(q: Queryable, name: string): Promise<BucketRecord> {
+    const b = await this.find(q, name);
+    if (!b) throw new NoSuchBucket(name);
+    return b;
+  }
+
+  invalidate(): void {
+    this.#generation++;
+    this.#entries.clear();
+  }
+}
+
 export async function getBucket(q: Queryable, name: string): Promise<BucketRecord> {
   const b = await findBucket(q, name);
   if (!b) throw new NoSuchBucket(name);

@@ -5,7 +5,7 @@ import type { BlobStore } from '../store/blob-store.ts';
 import type { Database } from '../store/database.ts';
 import { AwsError } from '../wire/errors.ts';
 import { canonicalUserId, type Owner } from './acl.ts';
-import { getBucket, type BucketRecord } from './buckets.ts';
+import { BucketCache, getBucket, type BucketRecord } from './buckets.ts';
 import { InvalidRequest, InvalidVersionId } from './errors.ts';
 import { DAY_MS } from './lifecycle.ts';
 import { isVersionIdForm } from './objects.ts';
@@ -27,6 +27,8 @@ export interface S3Deps {
   now?: () => number;
   /** The length of a lifecycle day (lifecycle.ts): a day, unless a test shortens it (TRENT_S3_LIFECYCLE_DAY_SECONDS). */
   lifecycleDayMs?: number;
+  /** Bucket records for the object data path; the server drops them when another worker changes a bucket. */
+  bucketCache?: BucketCache;
 }
 
 /** One S3 operation: the route and request in, the response out (operation modules under operations/; api.ts maps names to them). */
@@ -48,6 +50,8 @@ export class S3Context {
   readonly lifecycleDayMs: number;
   /** The account as S3 documents name the owner of buckets, objects and uploads. */
   readonly owner: Owner;
+  /** Bucket records of the object data path (see BucketCache). */
+  readonly buckets: BucketCache;
 
   constructor(deps: S3Deps) {
     this.db = deps.db;
@@ -60,6 +64,7 @@ export class S3Context {
     this.now = deps.now ?? Date.now;
     this.lifecycleDayMs = deps.lifecycleDayMs ?? DAY_MS;
     this.owner = { ID: canonicalUserId(deps.accountId), DisplayName: 'trent' };
+    this.buckets = deps.bucketCache ?? new BucketCache();
   }
 
   /** The bucket is among the resources the call's event shows. */
@@ -76,6 +81,14 @@ export class S3Context {
   /** The bucket, or NoSuchBucket. */
   async bucketOf(name: string): Promise<BucketRecord> {
     return getBucket(this.db, name);
+  }
+
+  /**
+   * The bucket, or NoSuchBucket, for the object data path (PutObject, GetObject, HeadObject): from the cache, at most
+   * a second old where another node changed it. Operations that change a bucket read it with bucketOf.
+   */
+  async bucketForData(name: string): Promise<BucketRecord> {
+    return this.buckets.get(this.db, name);
   }
 
   /** The route's bucket and key, for operations on an object: a key is required, and at most 1,024 bytes. */

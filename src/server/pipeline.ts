@@ -170,7 +170,7 @@ export class Pipeline {
     }
     const event = this.#event(ex, wire);
     // A call that may have changed state: other serving processes drop their caches while its event commits.
-    const dropped = ex.began && this.#opts.changed ? this.#opts.changed(ex.service?.signingName ?? '') : undefined;
+    const dropped = ex.began && this.#opts.changed && (ex.service?.changesCachedState?.(ex.operation ?? '') ?? true) ? this.#opts.changed(ex.service?.signingName ?? '') : undefined;
     try {
       await this.#opts.recorder.record(event);
       if (dropped) await dropped;

@@ -69,6 +69,12 @@ interface ServiceBase {
   audit?: AuditPolicy;
   /** AWS's model of the service's requests (JSON and query services): checks member types, and bounds what events show. */
   shapes?: ServiceShapes;
+  /**
+   * Whether a state-changing operation may change what serving processes cache (key records, identities, policies,
+   * bucket records), so that the other workers must drop their caches before it is answered. Every state-changing
+   * operation does, unless the service says otherwise (S3's object writes change no cached record).
+   */
+  changesCachedState?(operation: string): boolean;
 }
 
 export interface JsonService extends ServiceBase {

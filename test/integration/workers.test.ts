@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { Agent } from 'node:https';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { KMSClient, CreateKeyCommand, DecryptCommand, DisableKeyCommand, EnableKeyCommand, EncryptCommand } from '@aws-sdk/client-kms';
-import { S3Client, CreateBucketCommand, GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { S3Client, CreateBucketCommand, DeleteBucketPolicyCommand, GetObjectCommand, PutBucketEncryptionCommand, PutBucketPolicyCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { CloudTrailClient, CreateTrailCommand, StartLoggingCommand } from '@aws-sdk/client-cloudtrail';
 import { IAMClient, CreateAccessKeyCommand, CreateUserCommand, DeleteUserPolicyCommand, PutUserPolicyCommand } from '@aws-sdk/client-iam';
 import { removeDir, startTrent, type RunningTrent } from '../helpers/trent.ts';
@@ -76,6 +76,35 @@ test('a policy removed through one connection is refused on every other connecti
     ),
   );
   assert.deepEqual([...new Set(outcomes)], ['AccessDeniedException']);
+});
+
+test('a bucket policy or default encryption set through one connection holds on every other connection at once', async () => {
+  const s3 = fresh((c) => new S3Client({ ...c, forcePathStyle: true }));
+  const kms = new KMSClient(t.clientConfig());
+  const bucket = 'worker-bucket-cache';
+  await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+  await s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'k', Body: 'v' }));
+  // Every worker has the bucket's record cached (object reads and writes keep it for up to a second).
+  for (let i = 0; i < 12; i++) await s3.send(new GetObjectCommand({ Bucket: bucket, Key: 'k' }));
+  const deny = { Version: '2012-10-17', Statement: [{ Effect: 'Deny', Principal: '*', Action: 's3:GetObject', Resource: `arn:aws:s3:::${bucket}/*` }] };
+  await s3.send(new PutBucketPolicyCommand({ Bucket: bucket, Policy: JSON.stringify(deny) }));
+  const read = () =>
+    Promise.all(
+      Array.from({ length: 16 }, () =>
+        s3.send(new GetObjectCommand({ Bucket: bucket, Key: 'k' })).then(
+          () => 'served',
+          (e: Error) => e.name,
+        ),
+      ),
+    );
+  assert.deepEqual([...new Set(await read())], ['AccessDenied'], 'no worker served a read the new bucket policy denies');
+  await s3.send(new DeleteBucketPolicyCommand({ Bucket: bucket }));
+  assert.deepEqual([...new Set(await read())], ['served'], 'every worker serves once the policy is gone');
+  // A new default encryption applies to the very next PUT, whichever worker takes it.
+  const keyArn = (await kms.send(new CreateKeyCommand({}))).KeyMetadata!.Arn!;
+  await s3.send(new PutBucketEncryptionCommand({ Bucket: bucket, ServerSideEncryptionConfiguration: { Rules: [{ ApplyServerSideEncryptionByDefault: { SSEAlgorithm: 'aws:kms', KMSMasterKeyID: keyArn } }] } }));
+  const puts = await Promise.all(Array.from({ length: 8 }, (_, i) => s3.send(new PutObjectCommand({ Bucket: bucket, Key: `e${i}`, Body: 'x' }))));
+  assert.deepEqual([...new Set(puts.map((p) => `${p.ServerSideEncryption} ${p.SSEKMSKeyId}`))], [`aws:kms ${keyArn}`]);
 });
 
 test('a worker killed with SIGKILL under load is replaced; no acknowledged write is lost; the trail validates', { timeout: 240_000 }, async () => {

@@ -63,7 +63,7 @@ const SSE_WRITE_HEADERS = [
 export async function putObject(s3: S3Context, ctx: CallContext, r: S3Route, req: RestRequest): Promise<RestResponse> {
   const { bucket, key } = s3.requireKey(r);
   s3.touchObject(ctx, bucket, key);
-  const b = await s3.bucketOf(bucket);
+  const b = await s3.bucketForData(bucket);
   checkSize(req.headers, MAX_OBJECT);
   checkObjectWriteAcl(req.headers, s3.owner);
   const sse = parseSseHeaders(req.headers);
@@ -120,7 +120,7 @@ export interface ObjectWrite {
  */
 export async function writeObject(s3: S3Context, ctx: CallContext, w: ObjectWrite): Promise<{ record: ObjectRecord; protection: KeyProtection }> {
   const { bucket, key } = w;
-  const b = await s3.bucketOf(bucket);
+  const b = await s3.bucketForData(bucket);
   w.conditions?.before(await findObject(s3.db, bucket, key), key);
   const uid = randomUUID();
   const { objectKey, protection } = await newObjectKey(s3, ctx, w.sse, b, key, uid);
@@ -211,7 +211,7 @@ function checksumHeaders(o: ObjectRecord, headers: Record<string, string | undef
 async function getOrHead(s3: S3Context, ctx: CallContext, r: S3Route, req: RestRequest, head: boolean): Promise<RestResponse> {
   const { bucket, key } = s3.requireKey(r);
   s3.touchObject(ctx, bucket, key);
-  const b = await s3.bucketOf(bucket);
+  const b = await s3.bucketForData(bucket);
   const versionId = s3.versionIdOf(req);
   const partNumber = partNumberOf(req);
   // An object's encryption is chosen when it is written: reads take only the SSE-C key (400 otherwise, as on AWS).
