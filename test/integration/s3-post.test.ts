@@ -7,7 +7,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes, createHash } from 'node:crypto';
 import { request } from 'node:https';
-import { S3Client, CreateBucketCommand, GetObjectCommand, HeadObjectCommand, PutBucketEncryptionCommand, PutBucketPolicyCommand } from '@aws-sdk/client-s3';
+import { S3Client, CreateBucketCommand, GetObjectCommand, GetObjectTaggingCommand, HeadObjectCommand, PutBucketEncryptionCommand, PutBucketPolicyCommand } from '@aws-sdk/client-s3';
 import { KMSClient, CreateKeyCommand } from '@aws-sdk/client-kms';
 import { IAMClient, CreateUserCommand, CreateAccessKeyCommand } from '@aws-sdk/client-iam';
 import { createPresignedPost } from '@aws-sdk/s3-presigned-post';
@@ -313,4 +313,56 @@ test("the signer's permissions apply: a user without s3:PutObject is refused, an
   const withKms = await presigned({ Key: 'policy/kms', Fields: { 'x-amz-server-side-encryption': 'aws:kms' } }, s3, kmsBucket);
   const rWith = await post(kmsBucket, formBody(Object.entries(withKms.fields), { data: Buffer.from('x') }));
   assert.equal(rWith.status, 204, rWith.body);
+});
+
+test('the tagging field: its <Tagging> document tags the object, reaches policies as s3:RequestObjectTag, and is checked as PutObjectTagging checks it', async () => {
+  const tagging = (tags: Array<[string, string]>) =>
+    `<Tagging><TagSet>${tags.map(([k, v]) => `<Tag><Key>${k}</Key><Value>${v}</Value></Tag>`).join('')}</TagSet></Tagging>`;
+  const ok = await presigned({ Key: 'tagged/one', Fields: { tagging: tagging([['project', 'kiosk'], ['owner', 'ada lovelace']]) } });
+  const r = await post(bucket, formBody(Object.entries(ok.fields), { data: Buffer.from('tagged') }));
+  assert.equal(r.status, 204, r.body);
+  const got = await s3.send(new GetObjectTaggingCommand({ Bucket: bucket, Key: 'tagged/one' }));
+  assert.deepEqual(
+    got.TagSet!.map((x) => [x.Key, x.Value]).sort(),
+    [
+      ['owner', 'ada lovelace'],
+      ['project', 'kiosk'],
+    ],
+  );
+  assert.equal((await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: 'tagged/one' }))).$metadata.httpStatusCode, 200);
+
+  // Malformed documents and invalid tags are refused as PutObjectTagging refuses them, and nothing is stored.
+  for (const [value, expected] of [
+    ['<Tagging><TagSet><Tag><Key>k</Key></Tag></TagSet></Tagging>', 'MalformedXML'],
+    ['not xml at all <', 'MalformedXML'],
+    [tagging([['aws:reserved', 'x']]), 'InvalidTag'],
+    [tagging(Array.from({ length: 11 }, (_, i): [string, string] => [`k${i}`, 'v'])), 'BadRequest'],
+  ] as const) {
+    const form = await presigned({ Key: 'tagged/refused', Fields: { tagging: value } });
+    const refused = await post(bucket, formBody(Object.entries(form.fields), { data: Buffer.from('x') }));
+    assert.equal(refused.status, 400, refused.body);
+    assert.equal(code(refused), expected, value);
+  }
+  await assert.rejects(s3.send(new HeadObjectCommand({ Bucket: bucket, Key: 'tagged/refused' })), { name: 'NotFound' });
+
+  // A bucket policy that demands a classification tag on every upload sees the form's tags.
+  const tagBucket = 'trent-post-tags';
+  await s3.send(new CreateBucketCommand({ Bucket: tagBucket }));
+  await s3.send(
+    new PutBucketPolicyCommand({
+      Bucket: tagBucket,
+      Policy: JSON.stringify({
+        Version: '2012-10-17',
+        Statement: [{ Effect: 'Deny', Principal: '*', Action: 's3:PutObject', Resource: `arn:aws:s3:::${tagBucket}/*`, Condition: { StringNotEquals: { 's3:RequestObjectTag/classification': 'internal' } } }],
+      }),
+    }),
+  );
+  const untagged = await presigned({ Key: 'doc' }, s3, tagBucket);
+  const rUntagged = await post(tagBucket, formBody(Object.entries(untagged.fields), { data: Buffer.from('x') }));
+  assert.equal(rUntagged.status, 403, rUntagged.body);
+  const wrong = await presigned({ Key: 'doc', Fields: { tagging: tagging([['classification', 'public']]) } }, s3, tagBucket);
+  assert.equal((await post(tagBucket, formBody(Object.entries(wrong.fields), { data: Buffer.from('x') }))).status, 403);
+  const right = await presigned({ Key: 'doc', Fields: { tagging: tagging([['classification', 'internal']]) } }, s3, tagBucket);
+  const rRight = await post(tagBucket, formBody(Object.entries(right.fields), { data: Buffer.from('x') }));
+  assert.equal(rRight.status, 204, rRight.body);
 });

@@ -3,15 +3,16 @@ import busboy from 'busboy';
 import type { CallContext, RestRequest, RestResponse } from '../../server/service.ts';
 import { algorithmForHeader, checksumHeaderName, parseChecksumAlgorithm, type ChecksumAlgorithm } from '../../wire/checksums.ts';
 import { AwsError } from '../../wire/errors.ts';
-import { buildXml } from '../../wire/xml.ts';
+import { buildXml, parseXml } from '../../wire/xml.ts';
 import { checkObjectWriteAcl } from '../acl.ts';
 import { s3ConditionKeys, type S3Context } from '../context.ts';
-import { AccessDenied, InvalidArgument, InvalidRequest, NotImplemented } from '../errors.ts';
+import { AccessDenied, InvalidArgument, InvalidRequest, MalformedXML, NotImplemented } from '../errors.ts';
 import { sseAudit, sseEchoHeaders, storedHeaders } from '../object-data.ts';
 import { checkFileSize, checkPostPolicy, maxFileSize, parsePostPolicy, PolicyEntityTooLarge } from '../post-policy.ts';
-import type { ObjectRecord } from '../objects.ts';
+import type { ObjectRecord, Tag } from '../objects.ts';
 import type { S3Route } from '../routing.ts';
 import { objectArn, parseSseHeaders, type KeyProtection, type SseRequest } from '../sse.ts';
+import { checkObjectTags, requestTagKeys, tagsOfDocument } from '../tagging.ts';
 import { writeObject } from './objects.ts';
 
 /**
@@ -258,15 +259,22 @@ export async function postObject(s3: S3Context, ctx: CallContext, r: S3Route, re
     const headers: Record<string, string | undefined> = Object.create(null) as Record<string, string | undefined>;
     for (const [name, value] of fields) if (!SIGV4_FIELDS.includes(name)) headers[name] = value;
     if (fields.has('acl')) headers['x-amz-acl'] = fields.get('acl');
+    // The tagging field: a <Tagging> document, as PutObjectTagging's body; its tags reach policies as s3:RequestObjectTag/<key>.
+    const tagging = fields.get('tagging');
+    const tags = tagging === undefined ? undefined : tagsOfField(tagging);
+    delete headers['tagging'];
     const b = await s3.bucketOf(bucket);
     await ctx.authorize({
       action: 's3:PutObject',
       resource: objectArn(bucket, key),
       resourcePolicy: b.policy,
       mode: 'resource-or-identity',
-      context: { ...s3ConditionKeys({ headers, query: req.query }), 's3:authType': 'POST', 's3:x-amz-content-sha256': undefined },
+      context: { ...s3ConditionKeys({ headers, query: req.query }), ...requestTagKeys(tags), 's3:authType': 'POST', 's3:x-amz-content-sha256': undefined },
     });
-    if (fields.has('tagging')) throw new NotImplemented('the tagging field of a POST form upload');
+    if (tags !== undefined) {
+      await s3.authorizeObject(ctx, req, 's3:PutObjectTagging', bucket, key, requestTagKeys(tags));
+      checkObjectTags(tags);
+    }
     checkObjectWriteAcl(headers, s3.owner);
     const sse = parseSseHeaders(headers);
     const stored = storedHeaders({ ...headers, 'content-encoding': fields.get('content-encoding') });
@@ -296,6 +304,7 @@ export async function postObject(s3: S3Context, ctx: CallContext, r: S3Route, re
         checksum: alg,
         body: gate.body,
         limit,
+        ...(tags !== undefined ? { settings: { tags, lock: {} } } : {}),
         // Only the whole file, as the form declared it, becomes the object: checked before the row is written.
         accept: (file) => {
           if (gate.over()) throw new FileTooLarge();
@@ -320,6 +329,17 @@ export async function postObject(s3: S3Context, ctx: CallContext, r: S3Route, re
 }
 
 class FileTooLarge extends Error {}
+
+/** The tags of a form's tagging field (a <Tagging><TagSet> document), not yet checked. */
+function tagsOfField(text: string): Tag[] {
+  let doc;
+  try {
+    doc = parseXml(text);
+  } catch {
+    throw new MalformedXML();
+  }
+  return tagsOfDocument(doc);
+}
 
 /**
  * The answer S3 gives a form: a 303 to success_action_redirect (with bucket, key and etag added to its query) when it
