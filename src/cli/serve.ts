@@ -333,6 +333,9 @@ async function servePrimary(s: ServeSettings, logFile: LogFile): Promise<number>
   const primary = new Primary({
     workers: s.workers,
     log,
+    // Once one worker holds the port, the hold is not needed; a connection the kernel gave the hold (which never
+    // serves) would only wait for it to close.
+    onFirstListening: () => void reservation.release(),
     recoverRecorder: async (owner) => {
       const db = await openDatabase('trail', s.dataDir, s.dbUrl);
       try {
@@ -526,6 +529,7 @@ async function serveNode(s: ServeSettings, mode: 'single' | 'worker', logFile?: 
     log,
   });
   await listener.listen();
+  bus.listening();
 
   endpoint = endpointOf(host, listener.port);
   // Deletions whose recovery window ended while Trent was down, and rotations that fell due, happen now.

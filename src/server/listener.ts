@@ -159,8 +159,8 @@ export class Listener {
  * Before workers bind a port together (SO_REUSEPORT): check that nothing else holds it and, for port 0, choose one,
  * then hold it until the workers have bound it. The check binds without SO_REUSEPORT, so a port another program (or
  * another Trent) serves is refused with EADDRINUSE instead of being shared; the hold (a socket in the port's
- * SO_REUSEPORT group that never accepts, released before the server is announced) keeps another Trent's check from
- * passing while the workers start. Returns the port and the release of the hold.
+ * SO_REUSEPORT group that never serves, released once the first worker has bound the port, whose socket then does the
+ * same) keeps another Trent's check from passing while the workers start. Returns the port and the release of the hold.
  */
 export async function reservePort(host: string, port: number): Promise<{ port: number; release: () => Promise<void> }> {
   const hosts = host === 'localhost' ? ['127.0.0.1', '::1'] : [host];

@@ -16,6 +16,7 @@ import type { Logger } from 'pino';
 const CHANGE_TIMEOUT_MS = 1_000;
 
 type ToPrimary =
+  | { trent: 'listening' }
   | { trent: 'ready'; port: number; recorder?: string }
   | { trent: 'changed'; id: number; scope: string };
 type ToWorker = { trent: 'drop'; id: number; from: number; scope: string } | { trent: 'changed-done'; id: number } | { trent: 'stop' };
@@ -73,6 +74,11 @@ export class WorkerBus {
     });
   }
 
+  /** The port is bound: the primary may let go of its hold on it (see reservePort). */
+  listening(): void {
+    if (cluster.isWorker) process.send?.({ trent: 'listening' } satisfies ToPrimary);
+  }
+
   ready(port: number, recorder: string | undefined): void {
     if (cluster.isWorker) process.send?.({ trent: 'ready', port, ...(recorder ? { recorder } : {}) } satisfies ToPrimary);
   }
@@ -83,6 +89,8 @@ export interface PrimaryOptions {
   log: Logger;
   /** A worker died: recover what its recorder left (its intents become events now, not after its heartbeat ages). */
   recoverRecorder: (owner: string) => Promise<void>;
+  /** The first worker has bound the port (from then on, its socket keeps any other server from checking the port free). */
+  onFirstListening?: () => void;
 }
 
 /**
@@ -141,7 +149,11 @@ export class Primary {
 
   #message(w: Worker, m: ToPrimary | FromWorker): void {
     if (!m || typeof m !== 'object') return;
-    if (m.trent === 'ready') {
+    if (m.trent === 'listening') {
+      const first = this.#opts.onFirstListening;
+      this.#opts.onFirstListening = undefined;
+      first?.();
+    } else if (m.trent === 'ready') {
       this.#ports.set(w, m.port);
       if (m.recorder) this.#recorders.set(w, m.recorder);
       this.#opts.log.info({ pid: w.process.pid }, 'worker serving');

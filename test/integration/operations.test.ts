@@ -83,6 +83,69 @@ test('a port in use, an unreadable certificate: one clear line and a non-zero ex
   }
 });
 
+test('two servers started at the same moment on one port (each with its own data directory): one serves it, the other is refused', async () => {
+  const probe = createServer();
+  await new Promise<void>((r) => probe.listen(0, '127.0.0.1', () => r()));
+  const port = (probe.address() as { port: number }).port;
+  await new Promise<void>((r) => probe.close(() => r()));
+  const dirs = [await tempDir(), await tempDir()];
+  const children = dirs.map((dir) =>
+    spawn(process.execPath, [join(REPO, 'bin/trent.mjs'), 'serve', '--data-dir', dir, '--host', '127.0.0.1', '--port', String(port), '--workers', '2'], {
+      cwd: REPO,
+      env: { ...process.env, TRENT_LOG_LEVEL: 'warn', TRENT_FACES_LAZY: '1' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    }),
+  );
+  try {
+    // Each either announces itself ready or exits; neither may do both, and exactly one may be ready.
+    const outcomes = await Promise.all(
+      children.map(
+        (c) =>
+          new Promise<{ ready: boolean; out: string }>((resolve) => {
+            let out = '';
+            const timer = setTimeout(() => resolve({ ready: false, out: `${out}\n(neither ready nor exited in 60 s)` }), 60_000);
+            const onData = (d: Buffer) => {
+              out += d.toString();
+              if (/Trent ready at/.test(out)) {
+                clearTimeout(timer);
+                resolve({ ready: true, out });
+              }
+            };
+            c.stdout!.on('data', onData);
+            c.stderr!.on('data', onData);
+            c.once('exit', () => {
+              clearTimeout(timer);
+              resolve({ ready: /Trent ready at/.test(out), out });
+            });
+          }),
+      ),
+    );
+    const ready = outcomes.filter((o) => o.ready);
+    assert.equal(ready.length, 1, outcomes.map((o) => o.out).join('\n---\n'));
+    const refused = outcomes.find((o) => !o.ready)!;
+    assert.match(refused.out, new RegExp(`port ${port} on 127.0.0.1 is already in use`));
+    // The winner serves every connection (none lands on a socket that never answers).
+    const winner = children[outcomes.indexOf(ready[0]!)]!;
+    const dir = dirs[children.indexOf(winner)]!;
+    const creds = await readFile(join(dir, 'credentials'), 'utf8');
+    const { Agent } = await import('node:https');
+    const { NodeHttpHandler } = await import('@smithy/node-http-handler');
+    const sts = new STSClient({
+      region: /region = (\S+)/.exec(creds)![1]!,
+      endpoint: `https://127.0.0.1:${port}`,
+      credentials: { accessKeyId: /aws_access_key_id = (\S+)/.exec(creds)![1]!, secretAccessKey: /aws_secret_access_key = (\S+)/.exec(creds)![1]! },
+      maxAttempts: 1,
+      requestHandler: new NodeHttpHandler({ connectionTimeout: 5_000, requestTimeout: 10_000, httpsAgent: new Agent({ ca: await readFile(join(dir, 'tls', 'ca.pem')), keepAlive: false, servername: 'localhost' }) }),
+    });
+    for (let i = 0; i < 20; i++) await sts.send(new GetCallerIdentityCommand({}));
+    sts.destroy();
+  } finally {
+    for (const c of children) if (c.exitCode === null) c.kill('SIGTERM');
+    await Promise.all(children.map((c) => (c.exitCode !== null ? undefined : new Promise((r) => c.once('exit', r)))));
+    for (const d of dirs) await removeDir(d);
+  }
+});
+
 /** Connections that misbehave: plain HTTP sent to the TLS port, a TLS handshake never finished, headers dripped. */
 async function hostileConnections(t: RunningTrent): Promise<Array<{ destroy(): void }>> {
   const out: Array<{ destroy(): void }> = [];
