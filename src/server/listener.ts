@@ -168,7 +168,9 @@ export async function reservePort(host: string, port: number): Promise<{ port: n
   const held: net.Server[] = [];
   const bind = (h: string, reuse: boolean) =>
     new Promise<net.Server>((resolve, reject) => {
-      const server = net.createServer();
+      // A connection the kernel gives the check or the hold is reset at once (the client tries again and reaches a
+      // worker), never kept: closing a server waits for the connections it accepted.
+      const server = net.createServer({ pauseOnConnect: true }, (socket) => socket.resetAndDestroy());
       server.once('error', reject);
       server.listen({ host: h, port: chosen, exclusive: true, ...(reuse ? { reusePort: true } : {}) }, () => resolve(server));
     });

@@ -112,7 +112,12 @@ export async function startTrent(opts: { dataDir?: string; args?: string[]; env?
   child.stdout!.on('data', (d) => (out += d));
   child.stderr!.on('data', (d) => (out += d));
   const endpoint = await new Promise<string>((resolvePromise, reject) => {
-    const timer = setTimeout(() => reject(new Error(`trent did not become ready:\n${out}`)), 30_000);
+    // A server that does not become ready is killed, so that a test that gives up on it cannot leave it running
+    // (its open pipes would keep the test file, and the whole run, from ever finishing).
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`trent did not become ready in 30 s:\n${out}`));
+    }, 30_000);
     const check = () => {
       const m = /Trent ready at (https:\/\/\S+)/.exec(out);
       if (m) {
