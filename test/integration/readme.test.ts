@@ -179,7 +179,11 @@ for (const [name, found, skip] of [
       await writeFile(join(bin, 'npx'), `#!/bin/sh\nif [ "$1" = trent ]; then shift; exec ${trent} "$@"; fi\necho "npx $1: only 'npx trent' is provided here" >&2\nexit 127\n`);
       await chmod(join(bin, 'aws'), 0o755);
       await chmod(join(bin, 'npx'), 0o755);
-      const env: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('AWS_') && !k.startsWith('TRENT_') && k !== 'BASH_ENV' && k !== 'ENV'));
+      // Nothing of this machine's AWS or Trent settings, except the blob store's credentials when the tests run on the
+      // distributed backends: an operator of such a deployment has them set for the offline commands (trent trail ...).
+      const env: NodeJS.ProcessEnv = Object.fromEntries(
+        Object.entries(process.env).filter(([k]) => !k.startsWith('AWS_') && (!k.startsWith('TRENT_') || k.startsWith('TRENT_BLOBS_')) && k !== 'BASH_ENV' && k !== 'ENV'),
+      );
       Object.assign(env, {
         PATH: [bin, dirname(process.execPath), process.env['PATH']].join(delimiter),
         TRENT_AWS_CLI: cli,
