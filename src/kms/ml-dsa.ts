@@ -1,9 +1,12 @@
+import { createPrivateKey, createPublicKey, sign as opensslSign, verify as opensslVerify, type KeyObject } from 'node:crypto';
 import { ml_dsa44, ml_dsa65, ml_dsa87 } from '@noble/post-quantum/ml-dsa.js';
 
 /**
  * ML-DSA (FIPS 204) signing keys: ML_DSA_44, ML_DSA_65 and ML_DSA_87 with ML_DSA_SHAKE_256, as AWS KMS
- * offers them. Node 20's OpenSSL (3.0) has no ML-DSA, so the algorithm comes from @noble/post-quantum
- * (audited); nothing here is hand-written but the key's encodings.
+ * offers them. RAW signatures are made and checked by OpenSSL (3.5, through node:crypto on Node.js 24), from the
+ * seed-only PKCS#8 form of the private key; node:crypto cannot sign a given mu, so EXTERNAL_MU signatures, and the
+ * expansion of the seed into the public key, come from @noble/post-quantum (audited). Nothing here is hand-written
+ * but the keys' encodings; each implementation verifies the other's signatures (tests).
  *
  * - The private key is kept as its 32-byte seed (FIPS 204's xi, the form RFC 9881 recommends), wrapped by
  *   the root of trust like any backing key; the expanded keys are derived from it on use.
@@ -64,21 +67,39 @@ export function mlDsaSpki(spec: string, seed: Buffer): Buffer {
   return Buffer.concat([Buffer.from([0x30]), derLength(body.length), body]);
 }
 
+/** OpenSSL's key objects per seed buffer: the private key from its seed-only PKCS#8 form, and its public key. */
+const opensslKeys = new WeakMap<Buffer, { privateKey: KeyObject; publicKey: KeyObject }>();
+
+function opensslKeysOf(spec: string, seed: Buffer): { privateKey: KeyObject; publicKey: KeyObject } {
+  let keys = opensslKeys.get(seed);
+  if (!keys) {
+    if (seed.length !== SEED_BYTES) throw new RangeError('an ML-DSA seed is 32 bytes');
+    // OneAsymmetricKey { version 0, AlgorithmIdentifier { id-ml-dsa-N }, privateKey OCTET STRING { seed [0] IMPLICIT OCTET STRING } }.
+    const pkcs8 = Buffer.concat([
+      Buffer.from([0x30, 0x34, 0x02, 0x01, 0x00, 0x30, 0x0b, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x03, parameters(spec).oid, 0x04, 0x22, 0x80, 0x20]),
+      seed,
+    ]);
+    const privateKey = createPrivateKey({ key: pkcs8, format: 'der', type: 'pkcs8' });
+    keys = { privateKey, publicKey: createPublicKey(privateKey) };
+    opensslKeys.set(seed, keys);
+  }
+  return keys;
+}
+
 export function mlDsaSign(spec: string, seed: Buffer, message: Buffer, externalMu: boolean): Buffer {
   const { impl } = parameters(spec);
-  const { secretKey } = keysOf(spec, seed);
-  if (externalMu) return Buffer.from(impl.internal.sign(message, secretKey, { externalMu: true }));
-  return Buffer.from(impl.sign(message, secretKey));
+  if (externalMu) return Buffer.from(impl.internal.sign(message, keysOf(spec, seed).secretKey, { externalMu: true }));
+  // Pure ML-DSA with an empty context, hedged (OpenSSL's default: fresh randomness in every signature).
+  return opensslSign(null, message, opensslKeysOf(spec, seed).privateKey);
 }
 
 /** False for any signature that does not verify, malformed ones included. */
 export function mlDsaVerify(spec: string, seed: Buffer, message: Buffer, externalMu: boolean, signature: Buffer): boolean {
   const { impl } = parameters(spec);
-  const { publicKey } = keysOf(spec, seed);
   try {
     if (signature.length !== impl.lengths.signature) return false;
-    if (externalMu) return impl.internal.verify(signature, message, publicKey, { externalMu: true });
-    return impl.verify(signature, message, publicKey);
+    if (externalMu) return impl.internal.verify(signature, message, keysOf(spec, seed).publicKey, { externalMu: true });
+    return opensslVerify(null, message, opensslKeysOf(spec, seed).publicKey, signature);
   } catch {
     return false;
   }

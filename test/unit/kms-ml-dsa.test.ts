@@ -100,3 +100,24 @@ test('RAW and EXTERNAL_MU signatures: each verifies as the other; hedged; altere
     assert.equal(mlDsaVerify(spec, generateMaterial(info), message, false, raw), false, `${spec}: another key`);
   }
 });
+
+test('RAW signatures (made by OpenSSL) verify with the GetPublicKey SubjectPublicKeyInfo in OpenSSL and in @noble/post-quantum, and altered ones do not', async () => {
+  const { createPublicKey, verify } = await import('node:crypto');
+  const noble = await import('@noble/post-quantum/ml-dsa.js');
+  const impls = { ML_DSA_44: noble.ml_dsa44, ML_DSA_65: noble.ml_dsa65, ML_DSA_87: noble.ml_dsa87 };
+  for (const spec of ['ML_DSA_44', 'ML_DSA_65', 'ML_DSA_87'] as const) {
+    const seed = randomBytes(32);
+    const publicKey = createPublicKey({ key: mlDsaSpki(spec, seed), format: 'der', type: 'spki' });
+    assert.equal(publicKey.asymmetricKeyType, spec.toLowerCase().replace(/_/g, '-'));
+    const message = randomBytes(300);
+    const signature = mlDsaSign(spec, seed, message, false);
+    assert.ok(verify(null, message, publicKey, signature), `${spec}: OpenSSL verifies Trent's signature`);
+    assert.ok(impls[spec].verify(signature, message, mlDsaPublicKey(spec, seed)), `${spec}: @noble/post-quantum verifies it too`);
+    // And Trent's verification accepts a signature made by the other implementation.
+    const nobleSignature = Buffer.from(impls[spec].sign(message, impls[spec].keygen(seed).secretKey));
+    assert.ok(mlDsaVerify(spec, seed, message, false, nobleSignature), `${spec}: a @noble/post-quantum signature verifies`);
+    const altered = Buffer.from(message);
+    altered[0]! ^= 1;
+    assert.equal(verify(null, altered, publicKey, signature), false, `${spec}: an altered message is refused`);
+  }
+});
