@@ -131,7 +131,17 @@ function fetchPlain(path: string, method = 'GET', headers: Record<string, string
 /** Waits until an element matching `selector` shows text matching `re`. */
 async function see(selector: string, re: RegExp, timeout = 30_000): Promise<string> {
   const loc = page.locator(selector).filter({ hasText: re }).first();
-  await loc.waitFor({ timeout });
+  try {
+    await loc.waitFor({ timeout });
+  } catch (err) {
+    // What the page shows instead says why.
+    const shown = await page
+      .locator(selector)
+      .allTextContents()
+      .catch(() => []);
+    (err as Error).message += `\n${selector} shows: ${shown.length ? shown.map((x) => JSON.stringify(x.slice(0, 500))).join(' | ') : '(nothing)'}`;
+    throw err;
+  }
   return (await loc.textContent()) ?? '';
 }
 
