@@ -114,7 +114,11 @@ function renderList(root: HTMLElement): void {
     section(
       'Keys',
       async () => {
-        const [ids, aliases] = await Promise.all([allKeys(), allAliases()]);
+        // Both lists at once; when both are refused, the page says why the key list was (not whichever refusal came first).
+        const [keys, aliasList] = await Promise.allSettled([allKeys(), allAliases()]);
+        if (keys.status === 'rejected') throw keys.reason;
+        if (aliasList.status === 'rejected') throw aliasList.reason;
+        const [ids, aliases] = [keys.value, aliasList.value];
         const metas = await pool(ids, 8, async (id) => (await kms().send(new DescribeKeyCommand({ KeyId: id }))).KeyMetadata!);
         const rows = await pool(metas, 8, async (m) => ({ m, rotation: await rotationText(m), aliases: aliases.filter((a) => a.TargetKeyId === m.KeyId).map((a) => a.AliasName!) }));
         // Customer keys first, newest first; AWS managed keys after them.
