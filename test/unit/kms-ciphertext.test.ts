@@ -119,7 +119,8 @@ test('seal/open round trip with empty and non-empty encryption contexts', () => 
       assert.equal(d.keyId, KEY_A);
       assert.equal(d.version, 3);
       assert.equal(d.ciphertext.length, size);
-      assert.notDeepEqual(d.ciphertext, plaintext);
+      // A short ciphertext equals its plaintext by chance (1 in 256 for one byte): compared from 16 bytes on (2^-128).
+      if (size >= 16) assert.notDeepEqual(d.ciphertext, plaintext);
       assert.deepEqual(openUnderBackingKey(d, key, ec), plaintext);
       // The same context in another insertion order opens too.
       const reordered = Object.fromEntries(Object.entries(ec).reverse());
