@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { Agent } from 'node:https';
@@ -25,6 +26,8 @@ export interface RunningTrent {
   region: string;
   process: ChildProcess;
   output: () => string;
+  /** Wait until the server's output matches `pattern` (a log line can reach the test after the client saw the failure it logs); fail after `ms` with the output's tail. */
+  waitForOutput: (pattern: RegExp, what: string, ms?: number) => Promise<void>;
   /** Options for an AWS SDK v3 client pointed at this server. */
   clientConfig: (overrides?: Record<string, unknown>) => Record<string, unknown>;
   /** Environment for the AWS CLI and boto3 subprocesses. */
@@ -151,6 +154,13 @@ export async function startTrent(opts: { dataDir?: string; args?: string[]; env?
     region,
     process: child,
     output: () => out,
+    waitForOutput: async (pattern, what, ms = 10_000) => {
+      const until = Date.now() + ms;
+      while (!pattern.test(out)) {
+        if (Date.now() > until) assert.fail(`${what}: not in the server's output after ${ms} ms:\n${out.slice(-3000)}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    },
     clientConfig: (overrides = {}) => ({
       region,
       endpoint,

@@ -169,14 +169,14 @@ test('tampering with an object blob on disk is detected: the GET fails instead o
     .catch((err: { name: string; $metadata?: { httpStatusCode?: number } }) => ({ ok: false as const, err }));
   assert.ok(!outcome.ok, 'a tampered package must not be served');
   assert.equal(outcome.err.$metadata?.httpStatusCode, 500, 'InternalError');
-  assert.match(t.output(), /"bucket":"trent-tamper"[^\n]*object failed its integrity check/, 'the failure is logged as an integrity failure');
+  await t.waitForOutput(/"bucket":"trent-tamper"[^\n]*object failed its integrity check/, 'the failure is logged as an integrity failure');
   // Bytes of other packages are still served (the damage is confined to the package it hit).
   const first = await body(await s3.send(new GetObjectCommand({ Bucket: b, Key: 'victim', Range: 'bytes=0-65535' })));
   assert.equal(first.length, 65536, 'untouched package still readable');
   // A whole-object GET starts (its first package is sound) and breaks off at the damaged one, logged as such.
   const whole = await s3.send(new GetObjectCommand({ Bucket: b, Key: 'victim' }));
   await assert.rejects(body(whole), 'the body breaks off before the altered bytes');
-  assert.match(t.output(), /"bucket":"trent-tamper"[^\n]*object failed its integrity check while streaming/, 'logged as an integrity failure while streaming');
+  await t.waitForOutput(/"bucket":"trent-tamper"[^\n]*object failed its integrity check while streaming/, 'logged as an integrity failure while streaming');
 });
 
 async function lookupAll(ct: CloudTrailClient, eventName: string, start: Date): Promise<Event[]> {
