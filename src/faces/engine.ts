@@ -8,6 +8,7 @@ import { Worker } from 'node:worker_threads';
 // sharp is loaded here, on the main thread, before any worker loads it: that keeps its native
 // libraries open for the life of the process, so replacing a worker never unloads them.
 import 'sharp';
+import { threadEntry } from '../threads/channel.ts';
 import { similarityFromDistance } from './calibration.ts';
 import type { Backend } from './nets.ts';
 
@@ -122,20 +123,6 @@ interface Slot {
   served: number;
 }
 
-function workerEntry(): { file: URL | string; eval: boolean } {
-  const self = new URL(import.meta.url);
-  if (self.pathname.endsWith('.ts')) {
-    // Running from source through tsx. In Node 20 a worker does not inherit the parent's module hooks,
-    // and --import in a worker's execArgv does not reach its entry module, so the worker starts from a
-    // small script that registers tsx and then imports the TypeScript entry.
-    const api = import.meta.resolve('tsx/esm/api');
-    const entry = new URL('./worker.ts', self).href;
-    const code = `import(${JSON.stringify(api)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); });`;
-    return { file: code, eval: true };
-  }
-  return { file: new URL('./worker.js', self), eval: false };
-}
-
 /** The worker-thread pool behind createFaceEngine. */
 export class FacePool implements FaceEngine {
   readonly workers: number;
@@ -239,7 +226,7 @@ export class FacePool implements FaceEngine {
   }
 
   private spawn(): void {
-    const entry = workerEntry();
+    const entry = threadEntry(import.meta.url, 'worker');
     const env = this.wanted ? { ...process.env, TRENT_FACES_BACKEND: this.wanted } : process.env;
     const worker = new Worker(entry.file, { eval: entry.eval, stdout: false, stderr: false, env });
     const slot: Slot = { worker, ready: false, served: 0 };

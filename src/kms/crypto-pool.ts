@@ -1,6 +1,5 @@
 import { availableParallelism } from 'node:os';
-import { Worker } from 'node:worker_threads';
-import { threadEntry } from '../crypto/thread-entry.ts';
+import { ThreadChannel, type ThreadReply } from '../threads/channel.ts';
 import type { dataKeyPair, rsaDecrypt, rsaEncrypt, signMessage, verifyMessage } from './asymmetric.ts';
 import type { KeySpecInfo } from './key-specs.ts';
 
@@ -12,7 +11,7 @@ type Ops = {
   dataKeyPair: typeof dataKeyPair;
 };
 export type PoolCall = { [K in keyof Ops]: { id: number; op: K; args: Parameters<Ops[K]> } }[keyof Ops];
-export type PoolReply = { id: number; ok: true; value: unknown } | { id: number; ok: false; message: string; name: string };
+export type PoolReply = ThreadReply;
 
 /**
  * Slow asymmetric cryptography off the event loop: RSA (signing, OAEP decryption, data key pairs), ECDSA over a given
@@ -25,68 +24,28 @@ export type PoolReply = { id: number; ok: true; value: unknown } | { id: number;
  */
 export class CryptoPool {
   readonly size: number;
-  readonly #threads: Array<{ worker: Worker; busy: number }> = [];
-  readonly #pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void; thread: number }>();
-  #next = 1;
+  readonly #threads: Array<ThreadChannel<Omit<PoolCall, 'id'>>> = [];
 
   constructor(size = Number(process.env['TRENT_CRYPTO_THREADS'] ?? Math.max(1, Math.min(4, availableParallelism() - 1)))) {
     this.size = Math.max(1, size);
   }
 
-  #thread(): number {
-    // The least busy thread; threads start on first use.
-    let best = -1;
-    for (let i = 0; i < this.#threads.length; i++) if (best < 0 || this.#threads[i]!.busy < this.#threads[best]!.busy) best = i;
-    if (this.#threads.length < this.size && (best < 0 || this.#threads[best]!.busy > 0)) return this.#start(this.#threads.length);
-    return best;
+  #thread(): ThreadChannel<Omit<PoolCall, 'id'>> {
+    // The least busy thread; another starts only while every one started is busy.
+    let best: ThreadChannel<Omit<PoolCall, 'id'>> | undefined;
+    for (const t of this.#threads) if (!best || t.inFlight < best.inFlight) best = t;
+    if (best && (best.inFlight === 0 || this.#threads.length >= this.size)) return best;
+    const t = new ThreadChannel<Omit<PoolCall, 'id'>>({ callerUrl: import.meta.url, name: 'crypto-thread', what: 'a crypto thread', idleUnref: true });
+    this.#threads.push(t);
+    return t;
   }
 
-  #start(i: number): number {
-    const e = threadEntry(import.meta.url, 'crypto-thread');
-    const worker = new Worker(e.file, { eval: e.eval });
-    worker.unref();
-    worker.on('message', (r: PoolReply) => {
-      const p = this.#pending.get(r.id);
-      if (!p) return;
-      this.#pending.delete(r.id);
-      const t = this.#threads[p.thread];
-      if (t) t.busy--;
-      if (r.ok) p.resolve(buffers(r.value));
-      else p.reject(Object.assign(new Error(r.message), { name: r.name }));
-    });
-    const fail = (err: Error) => {
-      for (const [id, p] of this.#pending) {
-        if (p.thread !== i) continue;
-        this.#pending.delete(id);
-        p.reject(err);
-      }
-      this.#threads[i] = { worker: undefined as unknown as Worker, busy: Number.POSITIVE_INFINITY };
-      this.#start(i);
-    };
-    worker.on('error', fail);
-    worker.on('exit', (code) => {
-      if (this.#threads[i]?.worker === worker) fail(new Error(`a crypto thread stopped (exit code ${code})`));
-    });
-    this.#threads[i] = { worker, busy: 0 };
-    return i;
-  }
-
-  run<K extends keyof Ops>(op: K, ...args: Parameters<Ops[K]>): Promise<ReturnType<Ops[K]>> {
-    const id = this.#next++;
-    const thread = this.#thread();
-    const t = this.#threads[thread]!;
-    t.busy++;
-    return new Promise((resolve, reject) => {
-      this.#pending.set(id, { resolve: resolve as (v: unknown) => void, reject, thread });
-      t.worker.ref();
-      t.worker.postMessage({ id, op, args } as PoolCall);
-    }).finally(() => {
-      if (t.busy <= 0) t.worker.unref();
-    }) as Promise<ReturnType<Ops[K]>>;
+  async run<K extends keyof Ops>(op: K, ...args: Parameters<Ops[K]>): Promise<ReturnType<Ops[K]>> {
+    return buffers(await this.#thread().call({ op, args } as Omit<PoolCall, 'id'>)) as ReturnType<Ops[K]>;
   }
 
   async close(): Promise<void> {
-    await Promise.all(this.#threads.map((t) => t.worker?.terminate()));
+    await Promise.all(this.#threads.map((t) => t.close()));
     this.#threads.length = 0;
   }
 }

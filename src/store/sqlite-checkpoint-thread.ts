@@ -15,12 +15,11 @@ db.pragma('synchronous = FULL');
 db.pragma('busy_timeout = 5000');
 db.pragma('wal_autocheckpoint = 0');
 
-parentPort!.on('message', (m: CheckpointCall) => {
-  if (m.method === 'close') {
+parentPort!.on('message', (m: CheckpointCall | 'close') => {
+  if (m === 'close') {
     try {
       db.close();
     } finally {
-      parentPort!.postMessage({ id: m.id, ok: true } satisfies CheckpointReply);
       parentPort!.close();
     }
     return;
