@@ -1,13 +1,9 @@
 import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { X509Certificate } from 'node:crypto';
 import { randomBytes } from '../crypto/random.ts';
+import { aesKeyTemplate, findSecretKeys, gcmParams as gcm, pkcs11, pkcs11Code as codeOf, staysInToken, type Pkcs11Library as Library } from '../root/pkcs11-aes.ts';
 
-const require = createRequire(import.meta.url);
-// The same binding the PKCS#11 root of trust uses (src/root/pkcs11.ts).
-const pkcs11 = require('pkcs11js') as typeof import('pkcs11js');
 type Handle = Buffer;
-type Library = InstanceType<typeof pkcs11.PKCS11>;
 
 /**
  * A PKCS#11 token that an AWS_CLOUDHSM key store may use in place of a CloudHSM cluster. The operator declares
@@ -83,11 +79,6 @@ export class HsmError extends Error {
   }
 }
 
-const codeOf = (err: unknown): string => (err instanceof Error ? err.message.split(':')[0]!.trim() : String(err));
-
-function gcm(iv: Buffer, aad: Buffer): import('pkcs11js').AesGCM {
-  return { type: pkcs11.CK_PARAMS_AES_GCM, iv, aad, ivBits: iv.length * 8, tagBits: 128 };
-}
 
 /** What opening a store's session needs: its token and the PIN, unwrapped for the login only. */
 export interface StoreLogin {
@@ -285,16 +276,7 @@ export class HsmTokens {
   #find(s: OpenSession, label: string): Handle {
     const hit = s.keys.get(label);
     if (hit) return hit;
-    s.lib.C_FindObjectsInit(s.session, [
-      { type: pkcs11.CKA_CLASS, value: pkcs11.CKO_SECRET_KEY },
-      { type: pkcs11.CKA_LABEL, value: label },
-    ]);
-    let found: Handle[];
-    try {
-      found = s.lib.C_FindObjects(s.session, 2);
-    } finally {
-      s.lib.C_FindObjectsFinal(s.session);
-    }
+    const found = findSecretKeys(s.lib, s.session, label);
     if (found.length !== 1) throw new HsmError('key-missing', found.length ? `more than one object labelled ${label} on the token` : `the token holds no key labelled ${label}`);
     s.keys.set(label, found[0]!);
     return found[0]!;
@@ -305,29 +287,11 @@ export class HsmTokens {
     await this.#withSession(storeId, (s) => {
       let key: Handle;
       try {
-        key = s.lib.C_GenerateKey(s.session, { mechanism: pkcs11.CKM_AES_KEY_GEN }, [
-          { type: pkcs11.CKA_CLASS, value: pkcs11.CKO_SECRET_KEY },
-          { type: pkcs11.CKA_KEY_TYPE, value: pkcs11.CKK_AES },
-          { type: pkcs11.CKA_VALUE_LEN, value: 32 },
-          { type: pkcs11.CKA_LABEL, value: label },
-          { type: pkcs11.CKA_ID, value: Buffer.from(label, 'utf8') },
-          { type: pkcs11.CKA_TOKEN, value: true },
-          { type: pkcs11.CKA_PRIVATE, value: true },
-          { type: pkcs11.CKA_SENSITIVE, value: true },
-          { type: pkcs11.CKA_EXTRACTABLE, value: false },
-          { type: pkcs11.CKA_ENCRYPT, value: true },
-          { type: pkcs11.CKA_DECRYPT, value: true },
-          { type: pkcs11.CKA_WRAP, value: false },
-          { type: pkcs11.CKA_UNWRAP, value: false },
-          { type: pkcs11.CKA_SIGN, value: false },
-          { type: pkcs11.CKA_DERIVE, value: false },
-        ]);
+        key = s.lib.C_GenerateKey(s.session, { mechanism: pkcs11.CKM_AES_KEY_GEN }, aesKeyTemplate(label, Buffer.from(label, 'utf8')));
       } catch (err) {
         throw new HsmError('unavailable', `C_GenerateKey failed: ${codeOf(err)}`);
       }
-      const attrs = s.lib.C_GetAttributeValue(s.session, key, [{ type: pkcs11.CKA_EXTRACTABLE }, { type: pkcs11.CKA_SENSITIVE }, { type: pkcs11.CKA_NEVER_EXTRACTABLE }]);
-      const flag = (v: unknown) => Buffer.isBuffer(v) && v[0] === 1;
-      if (flag(attrs[0]!.value) || !flag(attrs[1]!.value) || !flag(attrs[2]!.value)) {
+      if (!staysInToken(s.lib, s.session, key, true)) {
         s.lib.C_DestroyObject(s.session, key);
         throw new HsmError('unavailable', 'the token made a key that could leave it; refusing to use it');
       }

@@ -1,11 +1,8 @@
 import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { randomBytes } from '../crypto/random.ts';
+import { aesKeyTemplate, findSecretKeys, gcmParams as gcm, pkcs11, pkcs11Code as describe, staysInToken } from './pkcs11-aes.ts';
 import { RootKeyError, RootUnavailableError, RootUnwrapError, type RootOfTrust } from './root-of-trust.ts';
 
-const require = createRequire(import.meta.url);
-// pkcs11js: the maintained Node binding of PKCS#11 v2.40 (graphene-pk11 is built on it).
-const pkcs11 = require('pkcs11js') as typeof import('pkcs11js');
 type Handle = Buffer;
 
 export interface Pkcs11Options {
@@ -26,18 +23,9 @@ const PROBE_INTERVAL_MS = 1000;
 const RECONNECT_INTERVAL_MS = 500;
 const KCV_AAD = Buffer.from('trent key check value');
 
-function gcm(iv: Buffer, aad: Buffer): import('pkcs11js').AesGCM {
-  return { type: pkcs11.CK_PARAMS_AES_GCM, iv, aad, ivBits: 96, tagBits: 128 };
-}
-
 interface Session {
   session: Handle;
   key: Handle;
-}
-
-/** PKCS#11 error codes that mean the token, not the data, is the problem. */
-function describe(err: unknown): string {
-  return err instanceof Error ? err.message.split(':')[0]!.trim() : String(err);
 }
 
 /**
@@ -113,34 +101,15 @@ export class Pkcs11Root implements RootOfTrust {
         throw err;
       }
     }
-    lib.C_FindObjectsInit(session, [
-      { type: pkcs11.CKA_CLASS, value: pkcs11.CKO_SECRET_KEY },
-      { type: pkcs11.CKA_LABEL, value: this.#opts.keyLabel },
-    ]);
-    const found = lib.C_FindObjects(session, 2);
-    lib.C_FindObjectsFinal(session);
+    const found = findSecretKeys(lib, session, this.#opts.keyLabel);
     if (found.length > 1) throw new RootKeyError(`more than one key labelled '${this.#opts.keyLabel}' on token '${this.#opts.token}'`);
     let key = found[0];
     if (!key) {
       if (!create) throw new RootKeyError(`no root key labelled '${this.#opts.keyLabel}' on token '${this.#opts.token}'`);
-      key = lib.C_GenerateKey(session, { mechanism: pkcs11.CKM_AES_KEY_GEN }, [
-        { type: pkcs11.CKA_CLASS, value: pkcs11.CKO_SECRET_KEY },
-        { type: pkcs11.CKA_KEY_TYPE, value: pkcs11.CKK_AES },
-        { type: pkcs11.CKA_VALUE_LEN, value: 32 },
-        { type: pkcs11.CKA_LABEL, value: this.#opts.keyLabel },
-        { type: pkcs11.CKA_TOKEN, value: true },
-        { type: pkcs11.CKA_PRIVATE, value: true },
-        { type: pkcs11.CKA_SENSITIVE, value: true },
-        { type: pkcs11.CKA_EXTRACTABLE, value: false },
-        { type: pkcs11.CKA_ENCRYPT, value: true },
-        { type: pkcs11.CKA_DECRYPT, value: true },
-        { type: pkcs11.CKA_WRAP, value: false },
-        { type: pkcs11.CKA_UNWRAP, value: false },
-      ]);
+      key = lib.C_GenerateKey(session, { mechanism: pkcs11.CKM_AES_KEY_GEN }, aesKeyTemplate(this.#opts.keyLabel));
     }
-    const attrs = lib.C_GetAttributeValue(session, key, [{ type: pkcs11.CKA_EXTRACTABLE }, { type: pkcs11.CKA_SENSITIVE }]);
-    const flag = (v: unknown) => Buffer.isBuffer(v) && v[0] === 1;
-    if (flag(attrs[0]!.value) || !flag(attrs[1]!.value)) {
+    // A root key the operator put on the token may have been imported: it must only be unable to leave it now.
+    if (!staysInToken(lib, session, key, false)) {
       throw new RootKeyError(`the root key '${this.#opts.keyLabel}' is extractable or not sensitive; Trent only uses a key that cannot leave the HSM`);
     }
     this.#current = { session, key };
