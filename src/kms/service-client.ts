@@ -1,12 +1,10 @@
-import { randomUUID } from 'node:crypto';
+import { callOnBehalf } from '../server/on-behalf.ts';
 import type { CallContext, JsonService } from '../server/service.ts';
-import { eventTime, userIdentity, type TrailEvent } from '../trail/event.ts';
 import type { Recorder } from '../trail/recorder.ts';
 import { AwsError } from '../wire/errors.ts';
 import type { KeyRecord, KeyStore } from './keys.ts';
 import { requireState, USABLE } from './keys.ts';
 import { awsManagedKey } from './managed-keys.ts';
-import { AccessDeniedError } from '../iam/authorizer.ts';
 
 /** The services that call KMS on a caller's behalf, as CloudTrail names them in `invokedBy`. */
 export type CallingService = 's3' | 'secretsmanager' | 'ssm' | 'rekognition';
@@ -21,9 +19,9 @@ export class KmsAuditUnavailable extends AwsError {
 /**
  * KMS as other Trent services use it (S3 SSE-KMS, Secrets Manager, SSM SecureString ...): the same
  * operation handlers a client reaches over the wire, run with the original caller's identity, and
- * recorded in the audit trail as AWS records them: a KMS event of its own, with
- * `userIdentity.invokedBy` and `sourceIPAddress` naming the calling service. The event is durable
- * before the result is used (fail closed), exactly like a direct call.
+ * recorded in the audit trail as AWS records them (see callOnBehalf): a KMS event of its own, with
+ * `userIdentity.invokedBy` and `sourceIPAddress` naming the calling service, durable before the
+ * result is used (fail closed), exactly like a direct call.
  */
 export class KmsServiceClient {
   readonly #kms: JsonService;
@@ -74,47 +72,7 @@ export class KmsServiceClient {
     return { keyArn: out.KeyId, plaintext: Buffer.from(out.Plaintext, 'base64') };
   }
 
-  async #call(ctx: CallContext, service: CallingService, operation: string, input: Record<string, unknown>): Promise<unknown> {
-    const handler = this.#kms.operations[operation]!;
-    const kctx: CallContext = { ...ctx, requestId: randomUUID(), resources: [], operation, input, viaService: `${service}.${ctx.region}.amazonaws.com` };
-    let output: unknown;
-    let error: AwsError | undefined;
-    try {
-      output = await handler(kctx, input);
-    } catch (err) {
-      if (err instanceof AccessDeniedError) error = new AwsError('AccessDeniedException', 400, err.message);
-      else if (!(err instanceof AwsError)) throw err;
-      else error = err;
-    }
-    const invokedBy = `${service}.amazonaws.com`;
-    const event: TrailEvent = {
-      eventVersion: '1.11',
-      userIdentity: { ...userIdentity(ctx.principal, ctx.principal.accessKeyId), invokedBy },
-      eventTime: eventTime(ctx.receivedAt),
-      eventSource: this.#kms.eventSource,
-      eventName: operation,
-      awsRegion: ctx.region,
-      sourceIPAddress: invokedBy,
-      userAgent: invokedBy,
-      ...(error ? { errorCode: error.code === 'AccessDeniedException' ? 'AccessDenied' : error.code, errorMessage: error.message } : {}),
-      requestParameters: this.#kms.audit?.requestParameters?.(operation, input) ?? null,
-      responseElements: null,
-      requestID: kctx.requestId,
-      eventID: randomUUID(),
-      readOnly: true,
-      ...(kctx.resources.length ? { resources: kctx.resources } : {}),
-      eventType: 'AwsApiCall',
-      managementEvent: true,
-      recipientAccountId: this.#keys.accountId,
-      eventCategory: 'Management',
-      sharedEventID: ctx.requestId,
-    };
-    try {
-      await this.#recorder.record(event);
-    } catch {
-      throw new KmsAuditUnavailable();
-    }
-    if (error) throw error;
-    return output;
+  #call(ctx: CallContext, service: CallingService, operation: string, input: Record<string, unknown>): Promise<unknown> {
+    return callOnBehalf({ target: this.#kms, recorder: this.#recorder, accountId: this.#keys.accountId, ctx, service, operation, input, auditUnavailable: () => new KmsAuditUnavailable() });
   }
 }
