@@ -63,6 +63,20 @@ export async function validateTrail(opts: {
     if (kind === 'Digest') report.invalidDigests++;
     else report.invalidLogs++;
   };
+  /** A log file is valid when it is there, unzips, and its SHA-256 is the one on record. */
+  const checkLog = async (log: { s3Bucket: string; s3Object: string; hashValue: string }): Promise<void> => {
+    const lf = await objects.get(log.s3Bucket, log.s3Object);
+    if (!lf) return bad('Log', log.s3Bucket, log.s3Object, 'not found');
+    let hash: string;
+    try {
+      hash = createHash('sha256').update(gunzipSync(lf.body)).digest('hex');
+    } catch {
+      return bad('Log', log.s3Bucket, log.s3Object, 'invalid format');
+    }
+    if (hash !== log.hashValue) return bad('Log', log.s3Bucket, log.s3Object, "hash value doesn't match");
+    report.validLogs++;
+    report.lines.push(`Log file\ts3://${log.s3Bucket}/${log.s3Object}\tvalid`);
+  };
   const keys = new Map(opts.publicKeys.map((k) => [k.fingerprint, k]));
   const bucket = trail.bucket;
   const namePattern = new RegExp(`/${opts.accountId}_CloudTrail-Digest_${opts.region}_${trail.name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}_${opts.region}_\\d{8}T\\d{6}Z\\.json\\.gz$`);
@@ -141,25 +155,7 @@ export async function validateTrail(opts: {
       report.validDigests++;
       report.lines.push(`Digest file\ts3://${bucket}/${current}\tvalid`);
     }
-    for (const log of d.logFiles ?? []) {
-      const lf = await objects.get(log.s3Bucket, log.s3Object);
-      if (!lf) {
-        bad('Log', log.s3Bucket, log.s3Object, 'not found');
-        continue;
-      }
-      let hash: string;
-      try {
-        hash = createHash('sha256').update(gunzipSync(lf.body)).digest('hex');
-      } catch {
-        bad('Log', log.s3Bucket, log.s3Object, 'invalid format');
-        continue;
-      }
-      if (hash !== log.hashValue) bad('Log', log.s3Bucket, log.s3Object, "hash value doesn't match");
-      else {
-        report.validLogs++;
-        report.lines.push(`Log file\ts3://${log.s3Bucket}/${log.s3Object}\tvalid`);
-      }
-    }
+    for (const log of d.logFiles ?? []) await checkLog(log);
     if (Date.parse(d.digestStartTime) < opts.start) break;
     expectedHash = d.previousDigestHashValue ? { hash: d.previousDigestHashValue, from: `s3://${bucket}/${current}` } : undefined;
     key = next();
@@ -169,23 +165,7 @@ export async function validateTrail(opts: {
   for (const log of trail.pendingLogs) {
     const t = Date.parse(log.newestEventTime);
     if (Number.isFinite(t) && (t < opts.start || Date.parse(log.oldestEventTime) > opts.end + 3600_000)) continue;
-    const lf = await objects.get(log.s3Bucket, log.s3Object);
-    if (!lf) {
-      bad('Log', log.s3Bucket, log.s3Object, 'not found');
-      continue;
-    }
-    let hash: string;
-    try {
-      hash = createHash('sha256').update(gunzipSync(lf.body)).digest('hex');
-    } catch {
-      bad('Log', log.s3Bucket, log.s3Object, 'invalid format');
-      continue;
-    }
-    if (hash !== log.hashValue) bad('Log', log.s3Bucket, log.s3Object, "hash value doesn't match");
-    else {
-      report.validLogs++;
-      report.lines.push(`Log file\ts3://${log.s3Bucket}/${log.s3Object}\tvalid`);
-    }
+    await checkLog(log);
   }
   return report;
 }
