@@ -37,6 +37,9 @@ export interface CallFacts {
   region: string;
   /** Set when a service calls on the caller's behalf, e.g. 's3.us-east-1.amazonaws.com'. */
   viaService?: string;
+  /** The client's User-Agent and Referer headers, when it sent them (aws:UserAgent, aws:Referer). */
+  userAgent?: string;
+  referer?: string;
 }
 
 export class AccessDeniedError extends Error {
@@ -204,6 +207,10 @@ export class Authorizer {
     const context: Record<string, string | string[] | undefined> = {
       'aws:securetransport': 'true',
       'aws:sourceip': facts.viaService ? undefined : facts.sourceIp,
+      // A service calling on the caller's behalf is its own client (CloudTrail names it as the event's userAgent);
+      // a Referer only ever comes from the caller's browser.
+      'aws:useragent': facts.viaService ? calledVia![0] : facts.userAgent,
+      'aws:referer': facts.viaService ? undefined : facts.referer,
       'aws:currenttime': isoSeconds(facts.receivedAt),
       'aws:epochtime': String(Math.floor(facts.receivedAt.getTime() / 1000)),
       'aws:principalarn': p.type === 'AssumedRole' ? p.roleArn : p.arn,

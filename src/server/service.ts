@@ -14,6 +14,8 @@ export interface CallContext {
   signingRegion: string;
   sourceIp: string;
   userAgent: string;
+  /** The request's Referer header, when it has one (a browser following a link or posting a form). */
+  referer?: string;
   receivedAt: Date;
   /** Resources the operation acted on (CloudTrail's `resources`), added by handlers once resolved. */
   resources: AuditResource[];

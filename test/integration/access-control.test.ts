@@ -22,11 +22,12 @@ import {
   UpdateAssumeRolePolicyCommand,
 } from '@aws-sdk/client-iam';
 import { STSClient, AssumeRoleCommand, GetCallerIdentityCommand } from '@aws-sdk/client-sts';
-import { KMSClient, CreateKeyCommand, EncryptCommand, DecryptCommand, CreateGrantCommand, RevokeGrantCommand, ListGrantsCommand, PutKeyPolicyCommand, RetireGrantCommand, GetKeyPolicyCommand, DescribeKeyCommand } from '@aws-sdk/client-kms';
-import { S3Client, CreateBucketCommand, PutBucketPolicyCommand, PutObjectCommand, GetBucketPolicyCommand } from '@aws-sdk/client-s3';
+import { KMSClient, CreateKeyCommand, EncryptCommand, DecryptCommand, GenerateDataKeyCommand, CreateGrantCommand, RevokeGrantCommand, ListGrantsCommand, PutKeyPolicyCommand, RetireGrantCommand, GetKeyPolicyCommand, DescribeKeyCommand } from '@aws-sdk/client-kms';
+import { S3Client, CreateBucketCommand, PutBucketPolicyCommand, PutObjectCommand, GetObjectCommand, GetBucketPolicyCommand } from '@aws-sdk/client-s3';
 import { CloudTrailClient, LookupEventsCommand } from '@aws-sdk/client-cloudtrail';
 import { startTrent, removeDir, REPO, type RunningTrent } from '../helpers/trent.ts';
 import { exec } from '../helpers/assert.ts';
+import { boto3 } from '../helpers/boto3.ts';
 
 let t: RunningTrent;
 let iam: IAMClient;
@@ -290,17 +291,60 @@ test('role sessions carry aws:TokenIssueTime and aws:MultiFactorAuthPresent, so 
   await new Promise((r) => setTimeout(r, 1000));
   const second = await session();
   assert.ok((await encrypt(second)).CiphertextBlob, 'a session issued after the cut-off');
-  // aws:UserAgent is set by AWS in every request; Trent does not decide it, so a condition on it fails closed.
-  await setPolicy({ Condition: { StringEquals: { 'aws:UserAgent': 'a client Trent has never seen' } } });
+  // kms:EncryptionAlgorithm is set by AWS in every Encrypt; Trent does not decide it, so a condition on it fails closed.
+  await setPolicy({ Condition: { StringEquals: { 'kms:EncryptionAlgorithm': 'an algorithm Trent has never seen' } } });
   await denied(encrypt(second), /explicit deny/, 'a Deny on an undecidable key applies');
   await iam.send(new PutRolePolicyCommand({ RoleName: 'teller', PolicyName: 'guard', PolicyDocument: JSON.stringify({ Version: '2012-10-17', Statement: [{ ...allowEncrypt, Action: 'kms:Decrypt' }] }) }));
-  await iam.send(new PutRolePolicyCommand({ RoleName: 'teller', PolicyName: 'use', PolicyDocument: JSON.stringify({ Version: '2012-10-17', Statement: [{ ...allowEncrypt, Condition: { StringLike: { 'aws:UserAgent': '*' } } }] }) }));
+  await iam.send(new PutRolePolicyCommand({ RoleName: 'teller', PolicyName: 'use', PolicyDocument: JSON.stringify({ Version: '2012-10-17', Statement: [{ ...allowEncrypt, Condition: { StringLike: { 'kms:EncryptionAlgorithm': '*' } } }] }) }));
   await new Promise((r) => setTimeout(r, 1100));
   await denied(encrypt(second), /no identity-based policy allows/, 'an Allow on an undecidable key does not');
   // Asking for what Trent cannot give is refused, not ignored.
   await assert.rejects(new STSClient(t.clientConfig()).send(new AssumeRoleCommand({ RoleArn: role.Arn!, RoleSessionName: 'desk', SerialNumber: 'arn:aws:iam::123456789012:mfa/x', TokenCode: '123456' })), { name: 'ValidationError' });
   first.destroy();
   second.destroy();
+});
+
+test("aws:UserAgent and aws:Referer are the client's headers; a service calling KMS on the caller's behalf is its own user agent", async () => {
+  await newUser('agent');
+  const policy = {
+    Version: '2012-10-17',
+    Statement: [
+      { Effect: 'Allow', Action: 'kms:Encrypt', Resource: '*', Condition: { StringLike: { 'aws:UserAgent': 'aws-sdk-js/*' } } },
+      { Effect: 'Allow', Action: ['kms:GenerateDataKey', 'kms:Decrypt'], Resource: '*', Condition: { StringEquals: { 'aws:UserAgent': 's3.amazonaws.com' } } },
+      { Effect: 'Allow', Action: 's3:*', Resource: '*' },
+      { Effect: 'Deny', Action: 'kms:*', Resource: '*', Condition: { StringLike: { 'aws:Referer': 'https://elsewhere.example/*' } } },
+    ],
+  };
+  await iam.send(new PutUserPolicyCommand({ UserName: 'agent', PolicyName: 'by-client', PolicyDocument: JSON.stringify(policy) }));
+  await new Promise((r) => setTimeout(r, 1100));
+  const js = new KMSClient(as('agent'));
+  assert.ok((await js.send(new EncryptCommand({ KeyId: keyId, Plaintext: Buffer.from('x') }))).CiphertextBlob, 'the JS SDK is aws-sdk-js/...');
+  const referred = new KMSClient(as('agent'));
+  referred.middlewareStack.add(
+    (next) => async (args) => {
+      (args.request as { headers: Record<string, string> }).headers['referer'] = 'https://elsewhere.example/page';
+      return next(args);
+    },
+    { step: 'build', name: 'referer' },
+  );
+  await denied(referred.send(new EncryptCommand({ KeyId: keyId, Plaintext: Buffer.from('x') })), /explicit deny in an identity-based policy/, 'a request referred by the denied site');
+  await denied(js.send(new GenerateDataKeyCommand({ KeyId: keyId, KeySpec: 'AES_256' })), /no identity-based policy allows/, 'GenerateDataKey straight from the JS SDK');
+  const py = await boto3(
+    t,
+    String.raw`
+kms = boto3.client('kms')
+print(json.dumps(call(kms.encrypt, KeyId='${keyId}', Plaintext=b'x')))`,
+    { AWS_ACCESS_KEY_ID: users['agent']!.accessKeyId, AWS_SECRET_ACCESS_KEY: users['agent']!.secretAccessKey },
+  );
+  assert.equal(py['code'], 'AccessDeniedException', `boto3 is not aws-sdk-js: ${JSON.stringify(py)}`);
+  // Through S3, KMS sees S3 as the client: SSE-KMS works for the agent although it may not call GenerateDataKey itself.
+  const admin = new S3Client(t.clientConfig({ forcePathStyle: true }));
+  await admin.send(new CreateBucketCommand({ Bucket: 'by-client' }));
+  const s3agent = new S3Client({ ...as('agent'), forcePathStyle: true });
+  await s3agent.send(new PutObjectCommand({ Bucket: 'by-client', Key: 'k', Body: 'sealed', ServerSideEncryption: 'aws:kms', SSEKMSKeyId: keyId }));
+  const got = await s3agent.send(new GetObjectCommand({ Bucket: 'by-client', Key: 'k' }));
+  assert.equal(await got.Body!.transformToString(), 'sealed', 'and reads it back through S3 (Decrypt as s3.amazonaws.com)');
+  for (const c of [js, referred, admin, s3agent]) c.destroy();
 });
 
 test('a key policy that does not delegate to IAM blocks even a user whose policy allows kms:*; the lockout check protects the admin', async () => {
