@@ -23,8 +23,8 @@ export const NAME = /^[\w+=,.@-]{1,64}$/;
 export const GROUP_NAME = /^[\w+=,.@-]{1,128}$/;
 export const POLICY_NAME = /^[\w+=,.@-]{1,128}$/;
 export const PATH = /^\/([\x21-\x7e]{0,510}\/)?$/;
-const TAG_KEY = /^[\p{L}\p{Z}\p{N}_.:/=+\-@]{1,128}$/u;
-const TAG_VALUE = /^[\p{L}\p{Z}\p{N}_.:/=+\-@]{0,256}$/u;
+export const TAG_KEY = /^[\p{L}\p{Z}\p{N}_.:/=+\-@]{1,128}$/u;
+export const TAG_VALUE = /^[\p{L}\p{Z}\p{N}_.:/=+\-@]{0,256}$/u;
 export const MAX_TAGS = 50;
 
 export type Entity = 'user' | 'group' | 'role';

@@ -103,6 +103,7 @@ export const SERVICE_KEYS = [
   'ssm:Overwrite',
   'ssm:Recursive',
   'sts:RoleSessionName',
+  'sts:TransitiveTagKeys',
 ] as const;
 
 /** Namespaces whose keys AWS could set in a request to a service Trent serves. Keys of other services are never set here. */

@@ -209,9 +209,16 @@ export class IdentityStore {
     sessionName: string,
     expiresAt: number,
     sessionPolicies: { policy?: string; policyArns?: string[] } = {},
+    sessionTags: SessionTags = { tags: {}, transitive: [] },
   ): Promise<{ accessKeyId: string; secretAccessKey: string; sessionToken: string; arn: string }> {
     const arn = `arn:aws:sts::${role.accountId}:assumed-role/${role.roleName}/${sessionName}`;
-    return { ...(await this.#insertSession(role.roleId, sessionName, arn, role.accountId, expiresAt, sessionPolicies)), arn };
+    return { ...(await this.#insertSession(role.roleId, sessionName, arn, role.accountId, expiresAt, sessionPolicies, sessionTags)), arn };
+  }
+
+  /** A role session's session tags and which of them it passes on in a role chain (none for other credentials). */
+  async sessionTags(accessKeyId: string): Promise<SessionTags | undefined> {
+    const row = await this.#db.get<{ session_tags: string | null }>('SELECT session_tags FROM sts_sessions WHERE access_key_id = ?', [accessKeyId]);
+    return row?.session_tags ? (JSON.parse(row.session_tags) as SessionTags) : undefined;
   }
 
   async #insertSession(
@@ -221,6 +228,7 @@ export class IdentityStore {
     accountId: string,
     expiresAt: number,
     sessionPolicies: { policy?: string; policyArns?: string[] },
+    sessionTags?: SessionTags,
   ): Promise<{ accessKeyId: string; secretAccessKey: string; sessionToken: string }> {
     const accessKeyId = awsId('ASIA', 16);
     const secretAccessKey = newSecretAccessKey();
@@ -228,7 +236,7 @@ export class IdentityStore {
     const wrapped = await this.#root.wrap(Buffer.from(secretAccessKey, 'utf8'), sessionAad(accessKeyId));
     const now = Date.now();
     await this.#db.run(
-      'INSERT INTO sts_sessions (access_key_id, secret_wrapped, token_hash, role_id, session_name, arn, account_id, expires_at, created_at, session_policy, session_policy_arns) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+      'INSERT INTO sts_sessions (access_key_id, secret_wrapped, token_hash, role_id, session_name, arn, account_id, expires_at, created_at, session_policy, session_policy_arns, session_tags) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
       [
         accessKeyId,
         wrapped,
@@ -241,6 +249,7 @@ export class IdentityStore {
         now,
         sessionPolicies.policy ?? null,
         sessionPolicies.policyArns?.length ? JSON.stringify(sessionPolicies.policyArns) : null,
+        sessionTags && (Object.keys(sessionTags.tags).length || sessionTags.transitive.length) ? JSON.stringify(sessionTags) : null,
       ],
     );
     // Sessions that ended more than a day ago are of no further use.
@@ -315,9 +324,10 @@ export class IdentityStore {
     const roleId = principal.roleId!;
     const inline = await this.#db.all<{ document: string }>('SELECT document FROM iam_role_policies WHERE role_id = ? ORDER BY policy_name', [roleId]);
     const boundaryArn = (await this.#db.get<{ b: string | null }>('SELECT permissions_boundary AS b FROM iam_roles WHERE role_id = ?', [roleId]))?.b ?? null;
-    const s = await this.#db.get<{ session_policy: string | null; session_policy_arns: string | null }>('SELECT session_policy, session_policy_arns FROM sts_sessions WHERE access_key_id = ?', [
-      principal.accessKeyId,
-    ]);
+    const s = await this.#db.get<{ session_policy: string | null; session_policy_arns: string | null; session_tags: string | null }>(
+      'SELECT session_policy, session_policy_arns, session_tags FROM sts_sessions WHERE access_key_id = ?',
+      [principal.accessKeyId],
+    );
     let session: string[] | null = null;
     if (s && (s.session_policy !== null || s.session_policy_arns !== null)) {
       session = s.session_policy !== null ? [s.session_policy] : [];
@@ -330,7 +340,7 @@ export class IdentityStore {
       identity: [...inline.map((r) => r.document), ...(await this.#attached('role', [roleId]))],
       boundary: boundaryArn === null ? null : ((await this.#managedDocument(boundaryArn)) ?? ALLOWS_NOTHING),
       session,
-      tags: await this.#tags('role', roleId),
+      tags: withSessionTags(await this.#tags('role', roleId), s?.session_tags ? (JSON.parse(s.session_tags) as SessionTags).tags : {}),
     };
   }
 
@@ -362,4 +372,17 @@ export class IdentityStore {
   async revealSecret(accessKeyId: string): Promise<string | undefined> {
     return (await this.resolveAccessKey(accessKeyId, Number.POSITIVE_INFINITY))?.secretAccessKey;
   }
+}
+
+/** A role session's tags (asked for, or inherited in a role chain) and the keys it passes on to the next session. */
+export interface SessionTags {
+  tags: Record<string, string>;
+  transitive: string[];
+}
+
+/** A session's principal tags: its role's, each replaced by a session tag with the same key in any letter case. */
+function withSessionTags(roleTags: Record<string, string>, sessionTags: Record<string, string>): Record<string, string> {
+  const lower = new Set(Object.keys(sessionTags).map((k) => k.toLowerCase()));
+  const out = Object.fromEntries(Object.entries(roleTags).filter(([k]) => !lower.has(k.toLowerCase())));
+  return { ...out, ...sessionTags };
 }

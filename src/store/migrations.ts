@@ -661,4 +661,11 @@ export const migrations: Migration[] = [
       ALTER TABLE s3_objects ADD COLUMN inline_body BLOB;
     `,
   },
+  {
+    id: 21,
+    name: 'sts: session tags of role sessions (JSON: the tags, and the keys passed on in a role chain)',
+    sql: `
+      ALTER TABLE sts_sessions ADD COLUMN session_tags TEXT;
+    `,
+  },
 ];

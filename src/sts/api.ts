@@ -3,6 +3,7 @@ import type { CallContext, QueryService } from '../server/service.ts';
 import type { Database } from '../store/database.ts';
 import type { IdentityStore } from '../iam/identities.ts';
 import { parsePolicy } from '../iam/policy.ts';
+import { MAX_TAGS, requestTagContext, TAG_KEY, TAG_VALUE } from '../iam/api-common.ts';
 import { AwsError } from '../wire/errors.ts';
 import { ServiceShapes } from '../wire/shapes.ts';
 import type { Principal } from '../iam/principal.ts';
@@ -49,6 +50,33 @@ function readSessionPolicies(p: Map<string, string>): { policy?: string; policyA
   return { ...(policy !== undefined ? { policy } : {}), ...(arns.length ? { policyArns: arns } : {}) };
 }
 
+/** Session tags as AssumeRole takes them: Tags.member.N.Key/Value and TransitiveTagKeys.member.N, checked as STS checks them. */
+function readSessionTags(p: Map<string, string>): { tags: Array<{ Key: string; Value: string }>; transitive: string[] } {
+  const tags: Array<{ Key: string; Value: string }> = [];
+  for (let i = 1; p.has(`Tags.member.${i}.Key`) || p.has(`Tags.member.${i}.Value`); i++) {
+    const Key = p.get(`Tags.member.${i}.Key`);
+    const Value = p.get(`Tags.member.${i}.Value`);
+    if (Key === undefined) throw new AwsError('ValidationError', 400, `1 validation error detected: Value null at 'tags.${i}.member.key' failed to satisfy constraint: Member must not be null`);
+    if (Value === undefined) throw new AwsError('ValidationError', 400, `1 validation error detected: Value null at 'tags.${i}.member.value' failed to satisfy constraint: Member must not be null`);
+    if ([...Key].length > 128) throw new AwsError('ValidationError', 400, `1 validation error detected: Value at 'tags.${i}.member.key' failed to satisfy constraint: Member must have length less than or equal to 128`);
+    if (!TAG_KEY.test(Key)) throw new AwsError('ValidationError', 400, `1 validation error detected: Value '${Key}' at 'tags.${i}.member.key' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]+`);
+    if ([...Value].length > 256) throw new AwsError('ValidationError', 400, `1 validation error detected: Value at 'tags.${i}.member.value' failed to satisfy constraint: Member must have length less than or equal to 256`);
+    if (!TAG_VALUE.test(Value)) throw new AwsError('ValidationError', 400, `1 validation error detected: Value at 'tags.${i}.member.value' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]*`);
+    if (Key.toLowerCase().startsWith('aws:')) throw new AwsError('InvalidParameterValue', 400, 'Tag keys can\'t start with "aws:". This prefix is reserved for AWS use.');
+    tags.push({ Key, Value });
+  }
+  if (tags.length > MAX_TAGS) throw new AwsError('ValidationError', 400, `1 validation error detected: Value at 'tags' failed to satisfy constraint: Member must have length less than or equal to ${MAX_TAGS}`);
+  const lower = new Set(tags.map((t) => t.Key.toLowerCase()));
+  if (lower.size < tags.length) throw new AwsError('InvalidParameterValue', 400, 'Duplicate tag keys found. Please note that Tag keys are case insensitive.');
+  const transitive: string[] = [];
+  for (let i = 1; p.has(`TransitiveTagKeys.member.${i}`); i++) transitive.push(p.get(`TransitiveTagKeys.member.${i}`)!);
+  if (transitive.length > MAX_TAGS) throw new AwsError('ValidationError', 400, `1 validation error detected: Value at 'transitiveTagKeys' failed to satisfy constraint: Member must have length less than or equal to ${MAX_TAGS}`);
+  for (const k of transitive) {
+    if (!lower.has(k.toLowerCase())) throw new AwsError('InvalidParameterValue', 400, 'The specified transitive tag key must be included in the requested tags.');
+  }
+  return { tags, transitive };
+}
+
 const SESSION_NAME = /^[\w+=,.@-]{2,64}$/;
 
 /** GetSessionToken's bounds for an IAM user's session (an account's root: 900 to 3600, default 3600), in seconds. */
@@ -92,9 +120,22 @@ export function stsService(deps: StsDeps): QueryService {
     version: '2011-06-15',
     maxBodyBytes: 64 * 1024,
     audit: {
+      // As CloudTrail shows them: camelCase names, and lists (Tags, TransitiveTagKeys, PolicyArns) as lists.
       requestParameters: (_op, input) => {
         const out: Record<string, unknown> = {};
-        for (const [k, v] of input as Map<string, string>) out[k.charAt(0).toLowerCase() + k.slice(1)] = v;
+        const camel = (k: string) => k.charAt(0).toLowerCase() + k.slice(1);
+        for (const [k, v] of input as Map<string, string>) {
+          const m = /^(\w+)\.member\.(\d+)(?:\.(\w+))?$/.exec(k);
+          if (!m) {
+            out[camel(k)] = v;
+            continue;
+          }
+          const list = (out[camel(m[1]!)] ??= []) as unknown[];
+          const i = Number(m[2]) - 1;
+          if (m[3] === undefined) list[i] = v;
+          else ((list[i] ??= {}) as Record<string, string>)[camel(m[3])] = v;
+        }
+        for (const [k, v] of Object.entries(out)) if (Array.isArray(v)) out[k] = v.filter((x) => x !== undefined);
         return Object.keys(out).length ? out : null;
       },
       // As CloudTrail shows AssumeRole and GetSessionToken: the new access key id and expiry, never the secret or the session token.
@@ -129,11 +170,19 @@ export function stsService(deps: StsDeps): QueryService {
           throw new AwsError('ValidationError', 400, "1 validation error detected: Value at 'roleSessionName' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\w+=,.@-]*, length 2 to 64");
         }
         const sessionPolicies = readSessionPolicies(p);
-        // Refused rather than ignored: a session without the MFA, source identity or tags the caller asked for would be
-        // evaluated as if the caller had not asked (aws:MultiFactorAuthPresent, aws:SourceIdentity, aws:PrincipalTag).
+        // Refused rather than ignored: a session without the MFA or source identity the caller asked for would be
+        // evaluated as if the caller had not asked (aws:MultiFactorAuthPresent, aws:SourceIdentity).
         if (p.has('SerialNumber') || p.has('TokenCode')) throw new AwsError('ValidationError', 400, 'MFA (SerialNumber, TokenCode) is not supported by Trent: it has no MFA devices.');
         if (p.has('SourceIdentity')) throw new AwsError('ValidationError', 400, 'SourceIdentity is not supported by Trent.');
-        if ([...p.keys()].some((k) => k.startsWith('Tags.') || k.startsWith('TransitiveTagKeys.'))) throw new AwsError('ValidationError', 400, 'Session tags (Tags, TransitiveTagKeys) are not supported by Trent.');
+        const { tags, transitive } = readSessionTags(p);
+        // A session in a role chain passes its transitive tags on; a new tag may not replace one of them.
+        const incoming = ctx.principal.type === 'AssumedRole' ? await deps.identities.sessionTags(ctx.principal.accessKeyId) : undefined;
+        const inherited = new Set((incoming?.transitive ?? []).map((k) => k.toLowerCase()));
+        if (tags.some((t) => inherited.has(t.Key.toLowerCase()))) {
+          throw new AwsError('InvalidParameterValue', 400, "One of the specified transitive tag keys can't be set because it conflicts with a transitive tag key from the calling session.");
+        }
+        // The tags asked for are request tags of both checks; passing any needs sts:TagSession too, as on AWS.
+        const tagContext = { ...(tags.length ? requestTagContext(tags) : {}), ...(transitive.length ? { 'sts:TransitiveTagKeys': transitive } : {}) };
         const role = await deps.db.get<{ role_id: string; role_name: string; arn: string; assume_role_policy: string; max_session_duration: number; account_id: string }>(
           'SELECT role_id, role_name, arn, assume_role_policy, max_session_duration, account_id FROM iam_roles WHERE arn = ?',
           [roleArn],
@@ -150,15 +199,32 @@ export function stsService(deps: StsDeps): QueryService {
           resourcePolicy: role.assume_role_policy,
           resourceAccount: role.account_id,
           mode: 'key-policy',
-          context: { 'sts:RoleSessionName': sessionName },
+          context: { 'sts:RoleSessionName': sessionName, ...tagContext },
         });
+        if (tags.length) {
+          await ctx.authorize({
+            action: 'sts:TagSession',
+            resource: role.arn,
+            resourcePolicy: role.assume_role_policy,
+            resourceAccount: role.account_id,
+            mode: 'key-policy',
+            context: { 'sts:RoleSessionName': sessionName, ...tagContext },
+          });
+        }
         const duration = Number(p.get('DurationSeconds') ?? 3600);
         const max = Number(role.max_session_duration);
         if (!Number.isInteger(duration) || duration < 900 || duration > max) {
           throw new AwsError('ValidationError', 400, `The requested DurationSeconds exceeds the MaxSessionDuration set for this role (${max}), or is below 900.`);
         }
         const expires = Math.floor(ctx.receivedAt.getTime() / 1000) * 1000 + duration * 1000;
-        const s = await deps.identities.createSession({ roleId: role.role_id, roleName: role.role_name, accountId: role.account_id }, sessionName, expires, sessionPolicies);
+        // The session's tags: those asked for, and those inherited from the calling session (transitive, so passed on again).
+        const sessionTags = incoming ? Object.fromEntries(Object.entries(incoming.tags).filter(([k]) => inherited.has(k.toLowerCase()))) : {};
+        for (const t of tags) sessionTags[t.Key] = t.Value;
+        const passedOn = [...transitive, ...(incoming?.transitive ?? [])];
+        const s = await deps.identities.createSession({ roleId: role.role_id, roleName: role.role_name, accountId: role.account_id }, sessionName, expires, sessionPolicies, {
+          tags: sessionTags,
+          transitive: passedOn,
+        });
         return {
           Credentials: { AccessKeyId: s.accessKeyId, SecretAccessKey: s.secretAccessKey, SessionToken: s.sessionToken, Expiration: isoNoMillis(expires) },
           AssumedRoleUser: { AssumedRoleId: `${role.role_id}:${sessionName}`, Arn: s.arn },

@@ -1,6 +1,6 @@
 // IAM beyond inline policies, through real clients: groups, customer managed policies and their versions, tags on
 // users and roles with aws:PrincipalTag / aws:ResourceTag / aws:RequestTag / aws:TagKeys, permissions boundaries and
-// AssumeRole session policies, each narrowing or widening access as AWS documents; managed through the JS SDK,
+// AssumeRole session policies and session tags, each narrowing or widening access as AWS documents; managed through the JS SDK,
 // boto3, the AWS CLI and trent admin.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -38,6 +38,7 @@ import {
 import { STSClient, AssumeRoleCommand, GetCallerIdentityCommand } from '@aws-sdk/client-sts';
 import { KMSClient, CreateKeyCommand, EncryptCommand, DecryptCommand, TagResourceCommand } from '@aws-sdk/client-kms';
 import { S3Client, CreateBucketCommand, PutBucketTaggingCommand, ListObjectsV2Command, PutBucketPolicyCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { CloudTrailClient, LookupEventsCommand } from '@aws-sdk/client-cloudtrail';
 import { SecretsManagerClient, CreateSecretCommand, GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
 import { startTrent, removeDir, REPO, type RunningTrent } from '../helpers/trent.ts';
 import { exec } from '../helpers/assert.ts';
@@ -388,6 +389,113 @@ test('session policies passed to AssumeRole narrow the session, inline and manag
   assert.equal(Buffer.from((await named.send(new DecryptCommand({ CiphertextBlob: sBlob }))).Plaintext!).toString(), 's');
   await denied(named.send(new DecryptCommand({ CiphertextBlob: rBlob })), /no session policy allows the kms:Decrypt action/, 'a key policy naming the role');
   for (const x of [sts, inline, managed, both, named]) x.destroy();
+});
+
+test('session tags: AssumeRole Tags need sts:TagSession, become aws:PrincipalTag over the role tags, and transitive ones follow a role chain', async () => {
+  const keyTagged = async (team: string) => (await kms.send(new CreateKeyCommand({ Tags: [{ TagKey: 'team', TagValue: team }] }))).KeyMetadata!.KeyId!;
+  const blueKey = await keyTagged('blue');
+  const redKey = await keyTagged('red');
+  const account = `arn:aws:iam::${accountId}:root`;
+  const taggable = doc(
+    { Effect: 'Allow', Principal: { AWS: account }, Action: 'sts:AssumeRole' },
+    {
+      Effect: 'Allow',
+      Principal: { AWS: account },
+      Action: 'sts:TagSession',
+      Condition: { StringEquals: { 'aws:RequestTag/team': ['blue', 'red'] }, 'ForAllValues:StringEquals': { 'sts:TransitiveTagKeys': ['team'] } },
+    },
+  );
+  const sameTeam = { Condition: { StringEquals: { 'aws:ResourceTag/team': '${aws:PrincipalTag/team}' } } };
+  const roleWith = async (name: string, trust: string) => {
+    const role = (await iam.send(new CreateRoleCommand({ RoleName: name, AssumeRolePolicyDocument: trust, Tags: [{ Key: 'Team', Value: 'red' }] }))).Role!;
+    await iam.send(new PutRolePolicyCommand({ RoleName: name, PolicyName: 'abac', PolicyDocument: doc(allow('kms:Encrypt', sameTeam), allow(['sts:AssumeRole', 'sts:TagSession'])) }));
+    return role.Arn!;
+  };
+  const first = await roleWith('tagged-first', taggable);
+  const chained = await roleWith('tagged-next', taggable);
+  const untaggable = await roleWith('tagged-never', doc({ Effect: 'Allow', Principal: { AWS: account }, Action: 'sts:AssumeRole' }));
+  const sts = new STSClient(t.clientConfig());
+  const clients: Array<{ destroy(): void }> = [sts];
+  const creds = async (via: STSClient, RoleArn: string, extra: Record<string, unknown> = {}) => {
+    const c = (await via.send(new AssumeRoleCommand({ RoleArn, RoleSessionName: 'tagged', ...extra }))).Credentials!;
+    return { accessKeyId: c.AccessKeyId!, secretAccessKey: c.SecretAccessKey!, sessionToken: c.SessionToken! };
+  };
+  const kmsAs = (credentials: Record<string, string>) => {
+    const c = new KMSClient(t.clientConfig({ credentials }));
+    clients.push(c);
+    return c;
+  };
+  const stsAs = (credentials: Record<string, string>) => {
+    const c = new STSClient(t.clientConfig({ credentials }));
+    clients.push(c);
+    return c;
+  };
+
+  // The role's tag Team=red applies until a session tag replaces it (keys match in any letter case).
+  const plain = kmsAs(await creds(sts, first));
+  assert.ok((await encrypt(plain, redKey)).CiphertextBlob, 'the role tag');
+  await denied(encrypt(plain, blueKey), /kms:Encrypt/, 'no session tag: a blue key');
+  const blueCreds = await creds(sts, first, { Tags: [{ Key: 'team', Value: 'blue' }], TransitiveTagKeys: ['team'] });
+  const blue = kmsAs(blueCreds);
+  assert.ok((await encrypt(blue, blueKey)).CiphertextBlob, 'the session tag team=blue');
+  await denied(encrypt(blue, redKey), /kms:Encrypt/, 'the session tag replaces the role tag');
+
+  // sts:TagSession decides which tags may be passed.
+  await denied(sts.send(new AssumeRoleCommand({ RoleArn: first, RoleSessionName: 'tagged', Tags: [{ Key: 'team', Value: 'green' }] })), /sts:TagSession/, 'a value the trust policy does not allow');
+  await denied(
+    sts.send(new AssumeRoleCommand({ RoleArn: first, RoleSessionName: 'tagged', Tags: [{ Key: 'team', Value: 'blue' }, { Key: 'cost', Value: '1' }], TransitiveTagKeys: ['team', 'cost'] })),
+    /sts:TagSession/,
+    'a transitive key the trust policy does not allow',
+  );
+  await denied(sts.send(new AssumeRoleCommand({ RoleArn: untaggable, RoleSessionName: 'tagged', Tags: [{ Key: 'team', Value: 'blue' }] })), /sts:TagSession/, 'a trust policy without sts:TagSession');
+  assert.ok((await creds(sts, untaggable)).accessKeyId, 'that role without tags');
+
+  // Malformed tags, in STS's words.
+  const refused = async (extra: Record<string, unknown>, name: string, pattern: RegExp) => {
+    const err = await sts.send(new AssumeRoleCommand({ RoleArn: first, RoleSessionName: 'tagged', ...extra })).then(
+      () => undefined,
+      (e: Error) => e,
+    );
+    assert.ok(err, `${name}: refused`);
+    assert.equal(err.name, name.split(':')[0]);
+    assert.match(err.message, pattern);
+  };
+  await refused({ Tags: [{ Key: 'team', Value: 'blue' }, { Key: 'TEAM', Value: 'red' }] }, 'InvalidParameterValue: duplicate keys', /Duplicate tag keys found/);
+  await refused({ Tags: [{ Key: 'team', Value: 'blue' }], TransitiveTagKeys: ['cost'] }, 'InvalidParameterValue: transitive not passed', /must be included in the requested tags/);
+  await refused({ Tags: [{ Key: 'aws:team', Value: 'blue' }] }, 'InvalidParameterValue: reserved prefix', /aws:/);
+  await refused({ Tags: Array.from({ length: 51 }, (_, i) => ({ Key: `k${i}`, Value: 'v' })) }, 'ValidationError: too many', /less than or equal to 50/);
+
+  // A role chain: the transitive tag follows and overrides the next role's tag; it may not be set again.
+  const fromBlue = stsAs(blueCreds);
+  const next = kmsAs(await creds(fromBlue, chained));
+  assert.ok((await encrypt(next, blueKey)).CiphertextBlob, 'the inherited transitive tag');
+  await denied(encrypt(next, redKey), /kms:Encrypt/, 'the inherited tag replaces the next role tag');
+  const conflict = await fromBlue.send(new AssumeRoleCommand({ RoleArn: chained, RoleSessionName: 'again', Tags: [{ Key: 'Team', Value: 'red' }] })).then(
+    () => undefined,
+    (e: Error) => e,
+  );
+  assert.equal(conflict?.name, 'InvalidParameterValue', 'a transitive tag cannot be set again down the chain');
+  assert.match(conflict!.message, /conflicts with a transitive tag key from the calling session/);
+  const notTransitive = stsAs(await creds(sts, first, { Tags: [{ Key: 'team', Value: 'blue' }] }));
+  const dropped = kmsAs(await creds(notTransitive, chained));
+  assert.ok((await encrypt(dropped, redKey)).CiphertextBlob, 'a tag that is not transitive stays with its session');
+
+  // boto3 passes tags the same way; the trail records them as CloudTrail does (tags and transitiveTagKeys, no secret).
+  const out = await boto3(String.raw`
+sts = boto3.client('sts', **cfg)
+c = sts.assume_role(RoleArn='${first}', RoleSessionName='py', Tags=[{'Key': 'team', 'Value': 'blue'}], TransitiveTagKeys=['team'])['Credentials']
+k = boto3.client('kms', **{**cfg, 'aws_access_key_id': c['AccessKeyId'], 'aws_secret_access_key': c['SecretAccessKey'], 'aws_session_token': c['SessionToken']})
+k.encrypt(KeyId='${blueKey}', Plaintext=b'x')
+print(json.dumps({'red': error(k.encrypt, KeyId='${redKey}', Plaintext=b'x')}))
+`);
+  assert.equal((out['red'] as string[])[0], 'AccessDeniedException', 'boto3 session tagged blue');
+  const ct = new CloudTrailClient(t.clientConfig());
+  clients.push(ct);
+  const events = (await ct.send(new LookupEventsCommand({ LookupAttributes: [{ AttributeKey: 'EventName', AttributeValue: 'AssumeRole' }], MaxResults: 50 }))).Events ?? [];
+  const tagged = events.map((e) => JSON.parse(e.CloudTrailEvent!) as { requestParameters?: Record<string, unknown> }).find((e) => e.requestParameters?.['roleSessionName'] === 'py');
+  assert.deepEqual(tagged?.requestParameters?.['tags'], [{ key: 'team', value: 'blue' }]);
+  assert.deepEqual(tagged?.requestParameters?.['transitiveTagKeys'], ['team']);
+  for (const c of clients) c.destroy();
 });
 
 test('trent admin and the AWS CLI manage groups, managed policies, tags and boundaries', async () => {
