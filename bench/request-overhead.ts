@@ -52,6 +52,7 @@ async function main(): Promise<number> {
       warmup: { type: 'string', default: '2' },
       tool: { type: 'string' },
       'no-info': { type: 'boolean', default: false },
+      workers: { type: 'string' },
     },
     strict: true,
   });
@@ -59,6 +60,7 @@ async function main(): Promise<number> {
   const connections = positiveInt(values.connections, '--connections');
   const warmupS = Number(values.warmup);
   if (!Number.isInteger(warmupS) || warmupS < 0) throw new Error('--warmup must be a whole number of seconds');
+  const workers = values.workers === undefined ? undefined : positiveInt(values.workers, '--workers');
   const configs: Array<{ name: string; logLevel: string }> = [{ name: 'trent (log level warn)', logLevel: 'warn' }];
   if (!values['no-info']) configs.push({ name: 'trent (log level info: access log on)', logLevel: 'info' });
 
@@ -96,13 +98,13 @@ async function main(): Promise<number> {
     state.dirs.push(workDir);
     const rows: Row[] = [];
 
-    console.log(`request overhead: ${tool}, ${connections} connections, ${durationS} s measured after ${warmupS} s warm-up per configuration`);
+    console.log(`request overhead: ${tool}, ${connections} connections, ${durationS} s measured after ${warmupS} s warm-up per configuration; Trent with ${workers ?? 'its default number of'} worker process(es), the bare server in one`);
     console.log(`machine: node ${machine.node}, nproc ${machine.nproc}, ${machine.cpuModel}, ${machine.kernel}`);
 
     for (const cfg of configs) {
       const dataDir = await tempDir('trent-bench-data-');
       state.dirs.push(dataDir);
-      const trent = await startTrent({ dataDir, env: { TRENT_LOG_LEVEL: cfg.logLevel } });
+      const trent = await startTrent({ dataDir, env: { TRENT_LOG_LEVEL: cfg.logLevel }, ...(workers ? { args: ['--workers', String(workers)] } : {}) });
       state.trents.push(trent);
       const logBytes = drainOutput(trent);
       const request = await signedStsRequest(trent);
