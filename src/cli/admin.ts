@@ -182,7 +182,7 @@ export async function admin(argv: string[]): Promise<number> {
         resources: [],
         operation,
         authorize(check) {
-          return authorizer.check({ principal: this.principal, sourceIp: this.sourceIp, receivedAt: this.receivedAt, region: this.region, userAgent: this.userAgent }, check);
+          return authorizer.check(this, check);
         },
       };
       let result: XmlObject | undefined;

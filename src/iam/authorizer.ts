@@ -29,7 +29,7 @@ export interface AccessCheck {
   resourceTags?: Record<string, string>;
 }
 
-/** Facts about the call that feed the global condition keys. */
+/** Facts about the call that feed the global condition keys (a service's CallContext carries them all). */
 export interface CallFacts {
   principal: Principal;
   sourceIp: string;
@@ -37,7 +37,7 @@ export interface CallFacts {
   region: string;
   /** Set when a service calls on the caller's behalf, e.g. 's3.us-east-1.amazonaws.com'. */
   viaService?: string;
-  /** The client's User-Agent and Referer headers, when it sent them (aws:UserAgent, aws:Referer). */
+  /** The client's User-Agent and Referer headers (aws:UserAgent, aws:Referer); an empty or missing one is absent. */
   userAgent?: string;
   referer?: string;
 }
@@ -209,7 +209,7 @@ export class Authorizer {
       'aws:sourceip': facts.viaService ? undefined : facts.sourceIp,
       // A service calling on the caller's behalf is its own client (CloudTrail names it as the event's userAgent);
       // a Referer only ever comes from the caller's browser.
-      'aws:useragent': facts.viaService ? calledVia![0] : facts.userAgent,
+      'aws:useragent': facts.viaService ? calledVia![0] : facts.userAgent || undefined,
       'aws:referer': facts.viaService ? undefined : facts.referer,
       'aws:currenttime': isoSeconds(facts.receivedAt),
       'aws:epochtime': String(Math.floor(facts.receivedAt.getTime() / 1000)),

@@ -360,7 +360,7 @@ export class XksProxyService {
       resources: call.resources,
       operation,
       authorize(check) {
-        return authorizer.check({ principal, sourceIp: this.sourceIp, receivedAt: call.receivedAt, region }, check);
+        return authorizer.check(this, check);
       },
     };
   }

@@ -34,7 +34,7 @@ import { eventTime, userIdentity, type AuditResource, type TrailEvent } from '..
 import type { Recorder } from '../trail/recorder.ts';
 import { RootUnavailableError } from '../root/root-of-trust.ts';
 import { UnstorableText } from '../store/database.ts';
-import { AccessDeniedError, type AccessCheck, type Authorizer, type CallFacts } from '../iam/authorizer.ts';
+import { AccessDeniedError, type AccessCheck, type Authorizer } from '../iam/authorizer.ts';
 import { CONSOLE_PATH, consoleAssets } from './console-assets.ts';
 
 /** The protocol AWS uses for each signing name, so that errors are shaped right even before a service exists here. */
@@ -373,7 +373,7 @@ export class Pipeline {
         return ex.operation ?? 'Unknown';
       },
       authorize(check: AccessCheck) {
-        return authorizer.check(callFacts(this), check);
+        return authorizer.check(this, check);
       },
       signIn: async (signed: SignedString) => {
         if (principal) throw new Error('signIn called twice');
@@ -507,7 +507,7 @@ export class Pipeline {
         return ex.operation ?? 'Unknown';
       },
       authorize(check: AccessCheck) {
-        return authorizer.check(callFacts(this), check);
+        return authorizer.check(this, check);
       },
     };
     return ctx;
@@ -613,25 +613,13 @@ export class Pipeline {
 
 class BodyTooLarge extends Error {}
 
-/** An error that means the client went away mid-request (the request stream aborted or the socket reset). */
-/** What the authoriser learns of a call: its caller, origin, time and client (the global condition keys). */
-function callFacts(ctx: CallContext): CallFacts {
-  return {
-    principal: ctx.principal,
-    sourceIp: ctx.sourceIp,
-    receivedAt: ctx.receivedAt,
-    region: ctx.region,
-    ...(ctx.viaService ? { viaService: ctx.viaService } : {}),
-    ...(ctx.userAgent ? { userAgent: ctx.userAgent } : {}),
-    ...(ctx.referer !== undefined ? { referer: ctx.referer } : {}),
-  };
-}
-
+/** The request's Referer header, for aws:Referer (see CallContext.referer). */
 function refererOf(ex: Exchange): { referer?: string } {
   const referer = header(ex.sreq, 'referer');
   return referer === undefined ? {} : { referer };
 }
 
+/** An error that means the client went away mid-request (the request stream aborted or the socket reset). */
 function clientGone(err: unknown, ex: Exchange): boolean {
   const code = (err as NodeJS.ErrnoException | undefined)?.code;
   return (ex.req.destroyed || ex.req.socket.destroyed) && (code === 'ECONNRESET' || code === 'ERR_STREAM_PREMATURE_CLOSE' || (err as Error | undefined)?.message === 'aborted');
